@@ -1,0 +1,1 @@
+"""leadpilot allocation package."""

@@ -1,0 +1,48 @@
+"""The one Protocol every CRM connector implements."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from connectors.records import CheckResult, LabelledLead, Lead, LeadUpdate, Outcome, Rep, WriteReport
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """A CRM seen through the handful of calls leadpilot needs.
+
+    Every method counts the API calls it makes (``api_usage``). Faults are raised as
+    ``connectors.errors.CRMError`` subclasses classified by the one error table.
+    """
+
+    crm: str  # "salesforce" | "hubspot"
+
+    def check(self) -> CheckResult: ...
+
+    def ensure_fields(self) -> list[str]:
+        """Create leadpilot's custom fields/properties; return what was created (empty: nothing to do)."""
+        ...
+
+    def list_reps(self) -> list[Rep]: ...
+
+    def iter_changed_leads(self, since: datetime | None) -> Iterator[Lead]:
+        """Leads modified at or after ``since`` minus the lookback, ascending, de-duplicated."""
+        ...
+
+    def iter_history(self, until: datetime | None = None, label: str | None = None) -> Iterator[LabelledLead]:
+        """Past leads whose outcome is known (converted or disqualified), for training."""
+        ...
+
+    def write(self, updates: Sequence[LeadUpdate]) -> WriteReport: ...
+
+    def iter_outcomes(self, since: datetime | None) -> Iterator[Outcome]: ...
+
+    def get_owners(self, lead_ids: Iterable[str]) -> dict[str, str | None]:
+        """Current owner of each lead (to re-check before overwriting an owner)."""
+        ...
+
+    def api_usage(self) -> dict[str, int]:
+        """API calls made so far by kind: ``read``, ``write``, ``meta``."""
+        ...

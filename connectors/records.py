@@ -1,0 +1,153 @@
+"""The vocabulary shared by every CRM connector and the daemon.
+
+Plain frozen dataclasses: no I/O, no CRM specifics. A connector maps its raw records
+to these (see ``connectors/mapping``-style pure functions) and back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+# Attribute names scoring sees for a CRM lead. Order is stable (used for feature declarations).
+LEAD_ATTRIBUTES: tuple[str, ...] = (
+    "title",
+    "company",
+    "industry",
+    "employees",
+    "revenue",
+    "country",
+    "source",
+    "status",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Lead:
+    """A lead (Salesforce Lead, HubSpot contact or lead object) as leadpilot sees it."""
+
+    id: str
+    created_at: datetime | None
+    modified_at: datetime
+    owner_id: str | None
+    title: str | None = None
+    company: str | None = None
+    industry: str | None = None
+    employees: float | None = None
+    revenue: float | None = None
+    country: str | None = None
+    source: str | None = None
+    status: str | None = None
+    email: str | None = None
+    text: str = ""  # the lead card: configured free-text fields joined into one string
+    # leadpilot's own fields as currently stored in the CRM (to recognise our own write-backs)
+    written: Mapping[str, Any] = field(default_factory=dict)
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def features(self) -> dict[str, Any]:
+        """The mapping scoring and allocation consume: structured attributes plus ``text``."""
+        out: dict[str, Any] = {name: getattr(self, name) for name in LEAD_ATTRIBUTES}
+        out["text"] = self.text
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class LabelledLead:
+    """A past lead with its known outcome, for training."""
+
+    lead: Lead
+    converted: bool
+    decided_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rep:
+    """A CRM owner. Capacity, territories and hours come from the routing file, not the CRM."""
+
+    id: str
+    name: str
+    email: str | None
+    active: bool = True
+    is_queue: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A closed opportunity/deal linked back to the lead it came from."""
+
+    lead_id: str
+    opportunity_id: str
+    won: bool
+    closed_at: datetime
+    owner_id: str | None = None
+    amount: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LeadUpdate:
+    """What leadpilot writes to one lead. ``None`` means: leave that field alone."""
+
+    lead_id: str
+    score: int | None = None
+    grade: str | None = None
+    opportunity: bool | None = None
+    reasons: str | None = None
+    model_version: str | None = None
+    scored_at: datetime | None = None
+    owner_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """The CRM's answer for one lead of a batch write."""
+
+    lead_id: str
+    ok: bool
+    error_code: str | None = None
+    message: str | None = None
+    transient: bool = False  # True: retry in a later batch (e.g. UNABLE_TO_LOCK_ROW)
+
+
+@dataclass(slots=True)
+class WriteReport:
+    """Per-lead results of ``Connector.write``; every input lead appears exactly once."""
+
+    results: list[WriteResult] = field(default_factory=list)
+    api_calls: int = 0
+
+    @property
+    def succeeded(self) -> list[str]:
+        return [r.lead_id for r in self.results if r.ok]
+
+    @property
+    def failed(self) -> list[WriteResult]:
+        return [r for r in self.results if not r.ok]
+
+
+@dataclass(frozen=True, slots=True)
+class ApiBudget:
+    """What the CRM says about our API allowance, parsed from its response headers."""
+
+    used: int | None = None
+    limit: int | None = None
+    remaining: int | None = None
+    window: str = "daily"
+
+    @property
+    def fraction_left(self) -> float | None:
+        if self.remaining is not None and self.limit:
+            return self.remaining / self.limit
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """What ``Connector.check`` found: auth works, permissions, budget, problems in words."""
+
+    ok: bool
+    crm: str
+    user: str | None
+    budget: ApiBudget
+    problems: tuple[str, ...] = ()

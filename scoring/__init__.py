@@ -1,0 +1,1 @@
+"""leadpilot scoring package."""

@@ -1,0 +1,1 @@
+"""leadpilot sync package."""
