@@ -1,0 +1,181 @@
+"""The sandbox's one record store: both CRM dialects are views of it.
+
+Records are plain dicts keyed by Salesforce field names (the canonical names here);
+the HubSpot dialect translates property names at its edge. Every write advances the
+record's ``SystemModstamp`` / ``LastModifiedDate`` to the simulated clock, as the real
+CRMs do, and callers hold ``store.lock`` for anything that must be consistent.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+OBJECTS = ("Lead", "User", "Opportunity")
+
+# Standard fields per object and their SOQL/describe type (custom fields are added at run time).
+STANDARD_FIELDS: dict[str, dict[str, str]] = {
+    "Lead": {
+        "Id": "id",
+        "FirstName": "string",
+        "LastName": "string",
+        "Title": "string",
+        "Company": "string",
+        "Industry": "picklist",
+        "NumberOfEmployees": "int",
+        "AnnualRevenue": "currency",
+        "Country": "string",
+        "LeadSource": "picklist",
+        "Status": "picklist",
+        "Description": "textarea",
+        "Email": "email",
+        "OwnerId": "reference",
+        "IsConverted": "boolean",
+        "ConvertedOpportunityId": "reference",
+        "ConvertedDate": "date",
+        "CreatedDate": "datetime",
+        "LastModifiedDate": "datetime",
+        "SystemModstamp": "datetime",
+        "IsDeleted": "boolean",
+    },
+    "User": {
+        "Id": "id",
+        "Name": "string",
+        "FirstName": "string",
+        "LastName": "string",
+        "Email": "email",
+        "Username": "string",
+        "IsActive": "boolean",
+        "UserType": "picklist",
+        "CreatedDate": "datetime",
+        "LastModifiedDate": "datetime",
+        "SystemModstamp": "datetime",
+    },
+    "Opportunity": {
+        "Id": "id",
+        "Name": "string",
+        "StageName": "picklist",
+        "IsClosed": "boolean",
+        "IsWon": "boolean",
+        "Amount": "currency",
+        "CloseDate": "date",
+        "OwnerId": "reference",
+        "CreatedDate": "datetime",
+        "LastModifiedDate": "datetime",
+        "SystemModstamp": "datetime",
+        "IsDeleted": "boolean",
+    },
+}
+
+ID_PREFIX = {"Lead": "00Q", "User": "005", "Opportunity": "006"}
+
+
+class UnknownField(KeyError):
+    """A write or query named a field the object does not have."""
+
+    def __init__(self, obj: str, name: str) -> None:
+        super().__init__(name)
+        self.obj = obj
+        self.name = name
+
+
+class SimClock:
+    """The simulated clock. Starts at a fixed instant; only ``advance`` moves it."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+        self._lock = threading.Lock()
+        self._tick = 0
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def stamp(self) -> datetime:
+        """A strictly increasing write timestamp (1 ms apart) so ordering by modstamp is total-ish."""
+        with self._lock:
+            self._tick += 1
+            self._now = self._now + timedelta(milliseconds=1)
+            return self._now
+
+    def advance(self, delta: timedelta) -> datetime:
+        with self._lock:
+            self._now = self._now + delta
+            return self._now
+
+
+@dataclass
+class Store:
+    clock: SimClock = field(default_factory=SimClock)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    records: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: {o: {} for o in OBJECTS})
+    custom_fields: dict[str, dict[str, str]] = field(default_factory=lambda: {o: {} for o in OBJECTS})
+    _seq: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    # ------------------------------------------------------------------ schema
+    def fields(self, obj: str) -> dict[str, str]:
+        return {**STANDARD_FIELDS[obj], **self.custom_fields[obj]}
+
+    def has_field(self, obj: str, name: str) -> bool:
+        f = self.fields(obj)
+        return name in f or name.lower() in {k.lower() for k in f}
+
+    def canonical_field(self, obj: str, name: str) -> str:
+        """Field names are case-insensitive in SOQL; return the declared spelling."""
+        for k in self.fields(obj):
+            if k.lower() == name.lower():
+                return k
+        raise UnknownField(obj, name)
+
+    def add_field(self, obj: str, name: str, ftype: str) -> bool:
+        """Create a custom field; False when it already exists."""
+        with self.lock:
+            if self.has_field(obj, name):
+                return False
+            self.custom_fields[obj][name] = ftype
+            return True
+
+    # ------------------------------------------------------------------ records
+    def new_id(self, obj: str) -> str:
+        n = next(self._seq)
+        return f"{ID_PREFIX[obj]}{n:012d}AAA"[:18]
+
+    def insert(self, obj: str, record: dict[str, Any], at: datetime | None = None) -> str:
+        with self.lock:
+            rid = record.get("Id") or self.new_id(obj)
+            ts = at or self.clock.stamp()
+            rec = {name: None for name in self.fields(obj)}
+            rec.update(record)
+            rec["Id"] = rid
+            rec.setdefault("CreatedDate", ts)
+            if rec.get("CreatedDate") is None:
+                rec["CreatedDate"] = ts
+            rec["LastModifiedDate"] = ts
+            rec["SystemModstamp"] = ts
+            if "IsDeleted" in rec and rec["IsDeleted"] is None:
+                rec["IsDeleted"] = False
+            self.records[obj][rid] = rec
+            return rid
+
+    def get(self, obj: str, rid: str) -> dict[str, Any] | None:
+        return self.records[obj].get(rid)
+
+    def all(self, obj: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return list(self.records[obj].values())
+
+    def update(self, obj: str, rid: str, values: dict[str, Any], at: datetime | None = None) -> dict[str, Any]:
+        """Apply a write: unknown fields raise ``UnknownField``; bumps the modstamp (ours too)."""
+        with self.lock:
+            rec = self.records[obj].get(rid)
+            if rec is None:
+                raise KeyError(rid)
+            clean = {self.canonical_field(obj, k): v for k, v in values.items()}
+            rec.update(clean)
+            ts = at or self.clock.stamp()
+            rec["LastModifiedDate"] = ts
+            rec["SystemModstamp"] = ts
+            return rec
