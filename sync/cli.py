@@ -20,7 +20,8 @@ app = typer.Typer(
 
 # Each module exposes ``register(app: typer.Typer) -> None``.
 COMMAND_MODULES = (
-    "sync.commands.config",  # check, init-crm
+    "sync.commands.config",  # check
+    "sync.commands.crm",  # init-crm
     "sync.commands.scoring",  # evaluate, train, model list|promote|rollback
     "sync.commands.sandbox",  # sandbox serve
     "sync.commands.daemon",  # run, sync, rewards, status, report, demo, evaluate-policy
