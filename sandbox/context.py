@@ -1,0 +1,58 @@
+"""What every sandbox handler receives: the store, the fault settings, credentials, counters.
+
+The server builds one ``SandboxContext`` and passes it to each dialect's
+``handle(ctx, req) -> Response``. Fields may be extended; existing names stay.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+
+from sandbox.store import Store
+
+
+@dataclass
+class Faults:
+    """Fault injection, settable at start (``--faults k=v,k=v``) and at run time (admin API)."""
+
+    p_429: float = 0.0  # probability a request is answered 429 (HubSpot TEN_SECONDLY_ROLLING body)
+    p_5xx: float = 0.0  # probability of a 503
+    slow_ms: int = 0  # added latency per request (real time; keep 0 in tests)
+    token_expiry_after_calls: int = 0  # 0 = never; else every issued token dies after N calls
+    p_lock_row: float = 0.0  # per-record UNABLE_TO_LOCK_ROW probability in sObject Collections
+    index_lag_seconds: float = 0.0  # HubSpot search sees a write only N simulated seconds later
+    sf_daily_budget: int = 15_000  # Salesforce API requests per 24 h (Sforce-Limit-Info total)
+    hs_daily_limit: int = 250_000  # HubSpot daily limit
+    hs_burst_limit: int = 100  # HubSpot requests per rolling 10 s (simulated clock + call count)
+
+
+@dataclass
+class Credentials:
+    """The sandbox org's users and apps (printed in the serve JSON)."""
+
+    username: str = "integration@leadpilot.sandbox"
+    password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
+    security_token: str = field(default_factory=lambda: secrets.token_urlsafe(8))
+    client_id: str = field(default_factory=lambda: "3MVG" + secrets.token_urlsafe(24))
+    client_secret: str = field(default_factory=lambda: secrets.token_hex(16))
+    hubspot_token: str = field(default_factory=lambda: "pat-na1-" + secrets.token_hex(16))
+    jwt_public_key_pem: bytes | None = None  # for the JWT bearer flow; set by the server/tests
+
+
+@dataclass
+class SandboxContext:
+    store: Store
+    faults: Faults = field(default_factory=Faults)
+    credentials: Credentials = field(default_factory=Credentials)
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
+    counters: Counter[str] = field(default_factory=Counter)  # "<dialect> <METHOD> <route>" -> calls
+    base_url: str = ""  # https://127.0.0.1:PORT
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def count(self, key: str) -> None:
+        with self.lock:
+            self.counters[key] += 1
