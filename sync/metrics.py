@@ -1,0 +1,85 @@
+"""Prometheus metrics of the daemon, on one registry so tests can read them in isolation.
+
+Counters are cumulative over the process; ``observe_cycle`` folds a cycle's report in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
+
+LEAD_EVENTS = ("pulled", "scored", "assigned", "written", "parked", "skipped")
+API_KINDS = ("read", "write", "meta")
+
+
+@dataclass
+class Metrics:
+    """The daemon's metric families. Create one per process (or per test)."""
+
+    registry: CollectorRegistry = field(default_factory=lambda: CollectorRegistry(auto_describe=True))
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.leads = Counter("leadpilot_leads_total", "Leads by what happened to them", ["crm", "event"], registry=r)
+        self.api_calls = Counter("leadpilot_api_calls_total", "CRM API calls by kind", ["crm", "kind"], registry=r)
+        self.api_budget_remaining = Gauge(
+            "leadpilot_api_budget_remaining", "CRM API calls left in the current window", ["crm", "window"], registry=r
+        )
+        self.cycle_seconds = Histogram(
+            "leadpilot_cycle_duration_seconds",
+            "Duration of one job run",
+            ["job"],
+            buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800),
+            registry=r,
+        )
+        self.last_success = Gauge(
+            "leadpilot_last_success_timestamp_seconds", "Unix time of the last successful run", ["job"], registry=r
+        )
+        self.job_failures = Counter("leadpilot_job_failures_total", "Job runs that failed", ["job"], registry=r)
+        self.parked_leads = Gauge("leadpilot_parked_leads", "Leads currently parked for retry", registry=r)
+        self.rewards = Counter("leadpilot_rewards_applied_total", "Outcomes applied to the routing policy", ["won"], registry=r)
+        self.model_info = Info("leadpilot_model", "Scoring model in use", registry=r)
+        self.policy_info = Info("leadpilot_policy", "Routing policy in use", registry=r)
+
+    def observe_leads(self, crm: str, counts: Mapping[str, int]) -> None:
+        for event in LEAD_EVENTS:
+            n = int(counts.get(event, 0))
+            if n:
+                self.leads.labels(crm=crm, event=event).inc(n)
+
+    def observe_api(self, crm: str, calls_by_kind: Mapping[str, int]) -> None:
+        """Add API calls made since the last observation (deltas, not totals)."""
+        for kind, n in calls_by_kind.items():
+            if n:
+                self.api_calls.labels(crm=crm, kind=kind).inc(int(n))
+
+    def observe_budget(self, crm: str, remaining: int | None, window: str = "daily") -> None:
+        if remaining is not None:
+            self.api_budget_remaining.labels(crm=crm, window=window).set(remaining)
+
+    def observe_job(self, job: str, seconds: float, ok: bool, finished_at: float) -> None:
+        self.cycle_seconds.labels(job=job).observe(seconds)
+        if ok:
+            self.last_success.labels(job=job).set(finished_at)
+        else:
+            self.job_failures.labels(job=job).inc()
+
+    def set_versions(self, model_version: str | None = None, policy: str | None = None, policy_version: str | None = None) -> None:
+        if model_version is not None:
+            self.model_info.info({"version": model_version})
+        if policy is not None:
+            self.policy_info.info({"name": policy, "version": policy_version or ""})
+
+    def value(self, name: str, labels: Mapping[str, str] | None = None) -> float | None:
+        """A sample's current value (for tests and ``leadpilot status``)."""
+        return self.registry.get_sample_value(name, dict(labels or {}))
+
+
+def start_metrics_server(metrics: Metrics, port: int, addr: str = "127.0.0.1") -> int:
+    """Serve ``/metrics`` on ``addr:port`` in a daemon thread; port 0 disables. Returns the port."""
+    if port == 0:
+        return 0
+    start_http_server(port, addr=addr, registry=metrics.registry)
+    return port
