@@ -11,6 +11,7 @@ import secrets
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from sandbox.store import Store
 
@@ -52,7 +53,34 @@ class SandboxContext:
     counters: Counter[str] = field(default_factory=Counter)  # "<dialect> <METHOD> <route>" -> calls
     base_url: str = ""  # https://127.0.0.1:PORT
     lock: threading.RLock = field(default_factory=threading.RLock)
+    # Live Salesforce access tokens -> calls made with each (for faults.token_expiry_after_calls).
+    tokens: dict[str, int] = field(default_factory=dict)
+    # Per-dialect state that outlives a request (e.g. HubSpot's rate-limit windows).
+    state: dict[str, Any] = field(default_factory=dict)
 
     def count(self, key: str) -> None:
         with self.lock:
             self.counters[key] += 1
+
+    def issue_token(self) -> str:
+        """Mint a Salesforce access token (org id prefix ``00D``, as real session ids look)."""
+        token = "00D000000000001!" + secrets.token_urlsafe(32)
+        with self.lock:
+            self.tokens[token] = 0
+        return token
+
+    def use_token(self, token: str | None) -> bool:
+        """True when ``token`` is live; counts the call and retires the token after
+        ``faults.token_expiry_after_calls`` calls (0 = never)."""
+        if token is None:
+            return False
+        with self.lock:
+            calls = self.tokens.get(token)
+            if calls is None:
+                return False
+            limit = self.faults.token_expiry_after_calls
+            if limit and calls >= limit:
+                del self.tokens[token]
+                return False
+            self.tokens[token] = calls + 1
+            return True

@@ -114,6 +114,8 @@ class Store:
     records: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: {o: {} for o in OBJECTS})
     custom_fields: dict[str, dict[str, str]] = field(default_factory=lambda: {o: {} for o in OBJECTS})
     _seq: itertools.count = field(default_factory=lambda: itertools.count(1))
+    # Opportunity Id -> the Lead it was converted from (HubSpot's deal -> contact association).
+    opportunity_lead: dict[str, str] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ schema
     def fields(self, obj: str) -> dict[str, str]:
@@ -147,7 +149,7 @@ class Store:
         with self.lock:
             rid = record.get("Id") or self.new_id(obj)
             ts = at or self.clock.stamp()
-            rec = {name: None for name in self.fields(obj)}
+            rec: dict[str, Any] = dict.fromkeys(self.fields(obj))
             rec.update(record)
             rec["Id"] = rid
             rec.setdefault("CreatedDate", ts)

@@ -1,0 +1,127 @@
+"""The sandbox's own admin API under ``/_sandbox/`` — not part of either CRM dialect.
+
+| route | what |
+|---|---|
+| ``GET /_sandbox/status`` | clock, seed, scenario, record counts |
+| ``POST /_sandbox/advance?days=N`` | move the simulated clock; the world evolves |
+| ``POST /_sandbox/observe`` | draw outcomes for newly owned leads now (``advance`` does it too) |
+| ``POST /_sandbox/reset?seed=&leads=&scenario=`` | a fresh store and world |
+| ``GET / DELETE /_sandbox/counters`` | per-endpoint API call counters |
+| ``GET / PUT /_sandbox/faults`` | fault settings (PUT a JSON object of the fields to change) |
+| ``GET /_sandbox/ground-truth?ids=a,b`` | each lead's true P(convert) / P(won) per rep |
+| ``GET /_sandbox/reps`` | the reps and their true skill per segment |
+
+No authentication: the admin API only listens on loopback, as the whole sandbox does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+from sandbox.context import Faults
+from sandbox.http import Request, Response
+
+if TYPE_CHECKING:
+    from sandbox.server import SandboxServer
+
+FAULT_FIELDS = {f.name: f.type for f in dataclasses.fields(Faults)}
+
+
+class BadFaults(ValueError):
+    """A fault specification names an unknown setting or a value of the wrong type."""
+
+
+def _coerce(name: str, value: Any) -> Any:
+    if name not in FAULT_FIELDS:
+        raise BadFaults(f"unknown fault setting {name!r}; known: {', '.join(FAULT_FIELDS)}")
+    kind = FAULT_FIELDS[name]
+    try:
+        v: Any = int(value) if kind in ("int", int) else float(value)
+    except (TypeError, ValueError):
+        raise BadFaults(f"fault setting {name} needs a number, got {value!r}") from None
+    if name.startswith("p_") and not 0.0 <= v <= 1.0:
+        raise BadFaults(f"fault setting {name} is a probability: use a value between 0 and 1, got {v}")
+    if v < 0:
+        raise BadFaults(f"fault setting {name} must not be negative, got {v}")
+    return v
+
+
+def parse_faults(spec: str, base: Faults | None = None) -> Faults:
+    """``"p_429=0.1,p_5xx=0.05,token_expiry_after_calls=50"`` -> ``Faults`` (unset keys keep
+    ``base``'s values, or the defaults)."""
+    changes: dict[str, Any] = {}
+    for item in filter(None, (p.strip() for p in spec.split(","))):
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise BadFaults(f"fault item {item!r} is not name=value (e.g. p_429=0.1)")
+        changes[name.strip()] = _coerce(name.strip(), value.strip())
+    return dataclasses.replace(base or Faults(), **changes)
+
+
+def _int(req: Request, name: str, default: int) -> int:
+    raw = req.q(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise BadFaults(f"query parameter {name} must be an integer, got {raw!r}") from None
+
+
+def handle(server: SandboxServer, req: Request) -> Response:
+    """Serve one admin request."""
+    route = req.path[len("/_sandbox"):].rstrip("/") or "/status"
+    try:
+        return _route(server, req, route)
+    except (BadFaults, ValueError) as exc:
+        return Response.json(400, {"error": str(exc)})
+
+
+def _route(server: SandboxServer, req: Request, route: str) -> Response:
+    ctx, world = server.ctx, server.world
+    key = (req.method, route)
+    if key == ("GET", "/status"):
+        store = server.store
+        return Response.json(200, {"now": store.clock.now().isoformat(), "seed": world.seed, "scenario": world.scenario,
+                                   "records": {o: len(r) for o, r in store.records.items()},
+                                   "queue_id": world.queue_id, "integration_user_id": world.integration_user_id})
+    if key == ("POST", "/advance"):
+        raw = req.q("days", "1") or "1"
+        try:
+            days = float(raw)
+        except ValueError:
+            raise BadFaults(f"days must be a number, got {raw!r}") from None
+        return Response.json(200, server.advance(days))
+    if key == ("POST", "/observe"):
+        return Response.json(200, {"outcomes_drawn": world.observe()})
+    if key == ("POST", "/reset"):
+        scenario = req.q("scenario", world.scenario) or world.scenario
+        server.reset(seed=_int(req, "seed", world.seed), leads=_int(req, "leads", 0), scenario=scenario)
+        return Response.json(200, {"seed": server.world.seed, "scenario": scenario,
+                                   "records": {o: len(r) for o, r in server.store.records.items()}})
+    if route == "/counters" and req.method in ("GET", "DELETE"):
+        with ctx.lock:
+            counts = dict(sorted(ctx.counters.items()))
+            if req.method == "DELETE":
+                ctx.counters.clear()
+        return Response.json(200, {"total": sum(counts.values()), "counters": counts})
+    if route == "/faults" and req.method == "GET":
+        return Response.json(200, dataclasses.asdict(ctx.faults))
+    if route == "/faults" and req.method in ("PUT", "PATCH"):
+        body = req.json()
+        if not isinstance(body, dict):
+            raise BadFaults('PUT /_sandbox/faults takes a JSON object, e.g. {"p_429": 0.1}')
+        changes = {k: _coerce(k, v) for k, v in body.items()}
+        with ctx.lock:
+            for k, v in changes.items():
+                setattr(ctx.faults, k, v)  # mutate in place: handlers hold this object
+        return Response.json(200, dataclasses.asdict(ctx.faults))
+    if key == ("GET", "/ground-truth"):
+        ids = [i for i in (req.q("ids") or "").split(",") if i] or None
+        return Response.json(200, {"scenario": world.scenario, "reps": sorted(world.reps),
+                                   "leads": world.ground_truth(ids)})
+    if key == ("GET", "/reps"):
+        return Response.json(200, [{"id": r.user_id, "name": r.name, "email": r.email, "skill": r.skill}
+                                   for r in world.reps.values()])
+    return Response.json(404, {"error": f"unknown admin route {req.method} {req.path}"})
