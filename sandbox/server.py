@@ -12,9 +12,11 @@ A CA is generated at start with ``trustme``; the server certificate carries
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import re
 import shutil
+import signal
 import ssl
 import tempfile
 import threading
@@ -23,8 +25,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import ModuleType, TracebackType
-from typing import Any
+from types import FrameType, ModuleType, TracebackType
+from typing import Any, TextIO
 
 import trustme
 
@@ -269,3 +271,23 @@ def _system_roots() -> bytes:
         return Path(certifi.where()).read_bytes()
     except (ImportError, OSError):
         return b""
+
+
+def serve_until_signal(server: SandboxServer, out: TextIO) -> None:
+    """Start ``server``, write its contract JSON as one line to ``out``, serve until
+    SIGTERM or SIGINT (must be called from the main thread), then stop."""
+    stop = threading.Event()
+
+    def _on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    server.start()
+    try:
+        out.write(json.dumps(server.info) + "\n")
+        out.flush()
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.stop()
