@@ -1,0 +1,119 @@
+"""Engine creation and schema migration for the state store (SQLite file or PostgreSQL).
+
+Kept apart from ``sync.store`` so that the store's API reads on its own.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.pool import StaticPool
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# Our own version table name: a PostgreSQL database may be shared with other Alembic users.
+VERSION_TABLE = "leadpilot_schema_version"
+# Write transactions on SQLite take the write lock up front (BEGIN IMMEDIATE): a deferred
+# transaction that reads and then writes can fail with SQLITE_BUSY without waiting.
+WRITE_OPTION = "leadpilot_write"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Any constant: serialises concurrent `Store.open` migrations on one PostgreSQL database.
+_PG_MIGRATION_LOCK = 0x1EAD_9170
+
+
+class StoreError(RuntimeError):
+    """The state store cannot be opened or used as configured."""
+
+
+def normalise_url(url: str | URL) -> URL:
+    """Parse a store URL, choosing an installed PostgreSQL driver for a bare ``postgresql://``."""
+    try:
+        parsed = make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise StoreError(
+            "store URL is not a database URL; e.g. sqlite:///state/leadpilot.db or "
+            "postgresql://user@host:5432/leadpilot"
+        ) from exc
+    if parsed.drivername in ("postgres", "postgresql"):
+        # SQLAlchemy 2.1 defaults to psycopg 3; the dev extras install psycopg2-binary.
+        driver = "psycopg" if importlib.util.find_spec("psycopg") else "psycopg2"
+        parsed = parsed.set(drivername=f"postgresql+{driver}")
+    return parsed
+
+
+def create_store_engine(url: str | URL) -> Engine:
+    """An Engine for ``url``: SQLite with WAL and a busy timeout, or PostgreSQL."""
+    parsed = normalise_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        return sa.create_engine(parsed, pool_pre_ping=True)
+    if backend != "sqlite":
+        raise StoreError(
+            f"unsupported store database {backend!r}; use sqlite:///path/to/leadpilot.db or postgresql://..."
+        )
+    database = parsed.database or ""
+    kwargs: dict[str, Any] = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
+    if database in ("", ":memory:"):
+        # One shared connection, or every connection would see its own empty database.
+        kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
+    elif not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(parsed, **kwargs)
+    _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # the driver must not BEGIN on its own; we do below
+        cursor = dbapi_conn.cursor()
+        for pragma in (
+            "journal_mode=WAL",
+            f"busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+            "foreign_keys=ON",
+            "synchronous=NORMAL",
+        ):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        immediate = conn.get_execution_options().get(WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def alembic_config(url: str = "") -> Config:
+    """The Alembic configuration, built in code (no alembic.ini needed at run time)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
+    config.set_main_option("version_table", VERSION_TABLE)
+    if url:
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Apply the migrations up to ``revision`` in one transaction (a no-op when up to date)."""
+    with engine.connect() as conn:
+        conn = conn.execution_options(**{WRITE_OPTION: True})
+        with conn.begin():
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+            config = alembic_config()
+            config.attributes["connection"] = conn
+            command.upgrade(config, revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The schema revision the database is at (None: empty database)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+        return context.get_current_revision()
