@@ -6,6 +6,8 @@ to these (see ``connectors/mapping``-style pure functions) and back.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -51,6 +53,16 @@ class Lead:
         out: dict[str, Any] = {name: getattr(self, name) for name in LEAD_ATTRIBUTES}
         out["text"] = self.text
         return out
+
+    @property
+    def input_hash(self) -> str:
+        """Hash of what scoring reads (``features()``): equal hashes mean nothing to re-score.
+
+        leadpilot's own write-backs bump the modstamp but leave this unchanged, which is how
+        a cycle recognises its own writes (crm-apis.md pitfall 7).
+        """
+        blob = json.dumps(self.features(), sort_keys=True, ensure_ascii=False, default=str)
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
