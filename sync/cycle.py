@@ -17,6 +17,7 @@ state, watermark); ``shadow`` writes scores but records owners only as shadow de
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -28,7 +29,7 @@ from connectors.errors import StopCycle
 from connectors.records import Lead, LeadUpdate
 from scoring.types import Score
 from sync.deps import Deps
-from sync.store_records import Assignment, Decision, LeadState
+from sync.store_records import Assignment, Decision, LeadState, LeadStatus
 
 log = logging.getLogger(__name__)
 
@@ -101,18 +102,26 @@ def run_cycle(deps: Deps) -> CycleReport:
     router = deps.router.scratch() if deps.dry_run else deps.router
     page: list[Lead] = []
     try:
-        for lead in deps.connector.iter_changed_leads(report.watermark_before):
-            report.pulled += 1
-            page.append(lead)
-            if len(page) >= deps.batch_size:
+        since = report.watermark_before
+        while True:
+            # Read a whole chunk before writing anything: a live search (HubSpot) pages by
+            # offset over a result set our own write-backs reorder, which would skip leads.
+            chunk = _read_chunk(deps, since)
+            report.pulled += len(chunk)
+            for start in range(0, len(chunk), deps.batch_size):
+                page = chunk[start : start + deps.batch_size]
                 _page(deps, router, page, report, mark)
                 page = []
                 if deps.stop.is_set():
                     report.stopped = "stop requested"
+                    page = chunk[start + deps.batch_size :]
                     break
-        if page and report.stopped is None:
-            _page(deps, router, page, report, mark)
-        page = []
+            if report.stopped or len(chunk) < deps.chunk_size:
+                break
+            last = chunk[-1].modified_at
+            if last >= started or (since is not None and last <= since):
+                break  # caught up (or a chunk of identical modstamps: the next cycle continues)
+            since = last
     except StopCycle as exc:
         report.stopped = str(exc)
         log.warning("sync cycle stopped: %s", exc)
@@ -121,10 +130,18 @@ def run_cycle(deps: Deps) -> CycleReport:
         log.exception("sync cycle failed")
     for lead in page:  # pulled but never handled: pull them again next time
         mark.hold(lead.modified_at)
-    if report.stopped and report.pulled and mark.max_done is None and mark.hold_at is None:
-        pass
     _finish(deps, report, mark, started, api_before, run_id, t0)
     return report
+
+
+def _read_chunk(deps: Deps, since: datetime | None) -> list[Lead]:
+    leads = deps.connector.iter_changed_leads(since)
+    try:
+        return list(itertools.islice(leads, deps.chunk_size))
+    finally:
+        close = getattr(leads, "close", None)
+        if close is not None:
+            close()
 
 
 def _finish(
@@ -224,7 +241,7 @@ def _handle(
               **{d.lead_id: d.rep_id for d in new if not d.shadow}}
     owners = {lid: deps.router.owner_for(rep) for lid, rep in owners.items()}
     owners, conflicts = _recheck_owners(deps, {k: v for k, v in owners.items() if v}, report)
-    updates = [_update(lead, score, owners.get(lead.id)) for lead, score in zip(leads, scores, strict=True)]
+    updates = [_update(lead, score, owners.get(lead.id), now) for lead, score in zip(leads, scores, strict=True)]
     result = deps.connector.write(updates)
     ok = set(result.succeeded)
     done_ids = [lid for lid in ok if lid not in conflicts]
@@ -256,9 +273,9 @@ def _decide(
         context = routing_context(lead, score)
         d = router.assign(lead.id, context, now)
         out.append(Decision(
-            lead_id=lead.id, rep_id=d.rep, policy_name=router.name, policy_version=router.version,
+            lead_id=lead.id, rep_id=d.rep, policy_name=router.policy_name, policy_version=router.version,
             propensity=max(min(float(d.propensity), 1.0), 1e-9), decided_at=now,
-            considered={**{r: None for r in getattr(d, "eligible", ()) or ()}, **dict(d.excluded)},
+            considered={r: d.excluded.get(r) for r in d.considered},
             context=context, shadow=deps.shadow,
         ))
     return out
@@ -286,12 +303,14 @@ def _record(
     return new
 
 
-def _recheck_owners(deps: Deps, owners: dict[str, str], report: CycleReport) -> tuple[dict[str, str], set[str]]:
+def _recheck_owners(
+    deps: Deps, owners: dict[str, str | None], report: CycleReport
+) -> tuple[dict[str, str | None], set[str]]:
     """Drop owner writes where a human took the lead meanwhile; skip ones already written."""
     if not owners:
         return {}, set()
     current = deps.connector.get_owners(list(owners))
-    keep: dict[str, str] = {}
+    keep: dict[str, str | None] = {}
     conflicts: set[str] = set()
     for lid, rep in owners.items():
         cur = current.get(lid)
@@ -330,15 +349,15 @@ def _park(
 
 def _scored(lead: Lead, s: Score, prev: LeadState | None, now: datetime) -> LeadState:
     base = prev or LeadState(lead_id=lead.id)
-    status = "scored" if base.status != "parked" else "parked"
+    status: LeadStatus = "scored" if base.status != "parked" else "parked"
     return replace(base, status=status, modstamp=lead.modified_at, input_hash=lead.input_hash,
                    score=s.probability, grade=s.grade, opportunity=s.opportunity,
                    model_version=s.model_version, updated_at=None)
 
 
-def _update(lead: Lead, s: Score, owner: str | None) -> LeadUpdate:
+def _update(lead: Lead, s: Score, owner: str | None, now: datetime) -> LeadUpdate:
     return LeadUpdate(lead_id=lead.id, score=s.score, grade=s.grade, opportunity=s.opportunity,
-                      reasons=s.reasons, model_version=s.model_version, scored_at=lead.modified_at,
+                      reasons=s.reasons, model_version=s.model_version, scored_at=now,
                       owner_id=owner)
 
 

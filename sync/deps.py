@@ -42,6 +42,10 @@ class ScorerProvider(Protocol):
     @property
     def version(self) -> str: ...
 
+    def train(self, history: Sequence[Any], now: datetime, *, dry_run: bool = False) -> Any:
+        """Train a challenger; returns an outcome with ``version``, ``promoted``, ``reason``, ``metrics``."""
+        ...
+
 
 @dataclass
 class OwnerRules:
@@ -89,6 +93,8 @@ class Deps:
     stop: threading.Event = field(default_factory=threading.Event)
     heartbeat: Callable[[], None] = lambda: None
     batch_size: int = 200
+    # Leads read before any of them is written (bounded memory); the cycle re-queries after each chunk.
+    chunk_size: int = 10_000
     # Backoff of a parked lead: base * 2**(attempts-1), capped; after max_attempts it stops
     # holding the watermark back and waits for its next change in the CRM (still listed by status).
     park_base_seconds: float = 300.0
@@ -106,3 +112,37 @@ class Deps:
     @property
     def shadow(self) -> bool:
         return self.settings.shadow
+
+
+def build_deps(
+    settings: Settings,
+    *,
+    store: Any = None,
+    connector: Connector | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    metrics: Metrics | None = None,
+    scorers: ScorerProvider | None = None,
+) -> Deps:
+    """Wire a ``Deps`` from settings: open the store, connect to the CRM, load the policy and the model."""
+    from connectors.factory import make_connector
+    from sync.deps_routing import build_router_box, integration_user_id
+    from sync.deps_scoring import ModelScorers
+    from sync.store import open_store
+
+    store = store if store is not None else open_store(settings)
+    connector = connector if connector is not None else make_connector(settings)
+    crm_reps = connector.list_reps()
+    integration = integration_user_id(settings, crm_reps)
+    router = build_router_box(settings, store, crm_reps, integration)
+    if metrics is not None:
+        metrics.set_versions(policy=settings.routing.policy, policy_version=str(router.version))
+    return Deps(
+        settings=settings,
+        store=store,
+        connector=connector,
+        scorers=scorers if scorers is not None else ModelScorers(settings, store, clock=clock),
+        router=router,
+        owner_rules=OwnerRules.build(settings, crm_reps, integration),
+        clock=clock,
+        metrics=metrics,
+    )

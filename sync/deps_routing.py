@@ -19,6 +19,10 @@ from sync.settings import Settings
 
 log = logging.getLogger(__name__)
 
+# Saved policy versions kept (the state holds every open assignment; older versions are
+# only useful to inspect a recent change).
+KEEP_VERSIONS = 20
+
 
 class RouterBox:
     """A ``Router`` with load/save against the state store. ``name`` keys its saved states."""
@@ -43,14 +47,14 @@ class RouterBox:
         self.router = Router.from_state(saved.state)
         self.version = saved.version
         fresh = self.factory()
-        # The routing file may have changed since the state was saved: its reps win.
-        if hasattr(self.router, "set_reps") and hasattr(fresh, "reps"):
-            self.router.set_reps(fresh.reps)
+        # The routing file may have changed since the state was saved: its reps and fallback win.
+        self.router.update_reps(list(fresh.reps.values()))
+        self.router.fallback = fresh.fallback
 
     def save(self, now: datetime) -> int:
         """Save the current state as a new version (no-op for a scratch copy)."""
         if self.persist:
-            self.version = int(self.store.save_policy_state(self.name, self.router.to_state(), now))
+            self.version = int(self.store.save_policy_state(self.name, self.router.to_state(), now, keep=KEEP_VERSIONS))
         return self.version
 
     def scratch(self) -> RouterBox:
@@ -68,9 +72,7 @@ class RouterBox:
         return self.router.assign(lead_id, context, now)
 
     def record_outcome(self, lead_id: str, won: bool, now: datetime) -> None:
-        try:
-            self.router.record_outcome(lead_id, won, now)
-        except KeyError:
+        if not self.router.record_outcome(lead_id, won, now):
             # An assignment the policy state does not know (e.g. made before a state reset):
             # the store still records the outcome; the policy cannot learn from it.
             log.warning("policy has no open assignment for lead %s; outcome recorded, not learned", lead_id)
@@ -81,6 +83,10 @@ class RouterBox:
     def owner_for(self, rep_id: str | None) -> str | None:
         """The CRM owner id to write for a decision (``None`` rep: the configured fallback)."""
         return rep_id or self.fallback_owner
+
+    @property
+    def policy_name(self) -> str:
+        return str(self.router.policy.name)
 
 
 def rep_configs(settings: Settings, crm_reps: Sequence[Rep], integration_user: str | None) -> tuple[list[Any], str | None]:
@@ -127,6 +133,6 @@ def build_router_box(settings: Settings, store: Any, crm_reps: Sequence[Rep], in
     def factory() -> Any:
         policy = make_policy(r.policy, seed=r.seed, fairness_floor=r.fairness_floor,
                              exploration_floor=r.exploration_floor)
-        return Router(policy=policy, reps=reps)
+        return Router(policy=policy, reps=reps, fallback=fallback)
 
     return RouterBox(store, f"routing:{r.policy}", factory, fallback)

@@ -104,40 +104,44 @@ def run_rewards(deps: Deps) -> RewardsReport:
 
 
 def _apply(deps: Deps, outcomes: list[Outcome], report: RewardsReport) -> tuple[datetime | None, datetime | None]:
-    """Apply one batch; returns (latest close time seen, earliest close time to see again)."""
+    """Apply one batch in one transaction; returns (latest close time seen, earliest to see again)."""
     now = deps.clock()
     known = {a.lead_id: a for a in deps.store.assignments([o.lead_id for o in outcomes])}
     newest: datetime | None = None
     hold: datetime | None = None
+    todo: list[Outcome] = []
     for o in outcomes:
         newest = _max(newest, o.closed_at)
         a = known.get(o.lead_id)
         if a is not None and a.written_at is None and not a.shadow and a.rep_id is not None:
             hold = o.closed_at if hold is None else min(hold, o.closed_at)
             report.unmatched += 1
-            continue
-        if a is None or a.shadow or a.written_at is None or a.rep_id is None:
+        elif a is None or a.shadow or a.written_at is None or a.rep_id is None:
             report.unmatched += 1  # not routed by us (or only in shadow): nothing for the policy to learn
-            continue
-        if a.reward_applied_at is not None:
+        elif a.reward_applied_at is not None:
             report.already_applied += 1
-            continue
-        if deps.dry_run:
-            report.applied += 1
-            continue
-        try:
-            with deps.store.atomic():
-                if not deps.store.apply_outcome(o.lead_id, o.won, o.closed_at, now=now):
-                    report.already_applied += 1
-                    continue
-                deps.router.record_outcome(o.lead_id, o.won, now)
+        else:
+            todo.append(o)
+    if deps.dry_run or not todo:
+        report.applied += len(todo) if deps.dry_run else 0
+        return newest, hold
+    applied: list[Outcome] = []
+    try:
+        with deps.store.atomic():
+            for o in todo:
+                if deps.store.apply_outcome(o.lead_id, o.won, o.closed_at, now=now):
+                    deps.router.record_outcome(o.lead_id, o.won, now)
+                    applied.append(o)
+            if applied:
                 deps.router.save(now)
-        except Exception:
-            deps.router.reload()  # the database rolled back: so must the in-memory policy
-            raise
-        report.applied += 1
-        report.won += int(o.won)
-        if deps.metrics is not None:
+    except Exception:
+        deps.router.reload()  # the database rolled back: so must the in-memory policy
+        raise
+    report.already_applied += len(todo) - len(applied)
+    report.applied += len(applied)
+    report.won += sum(1 for o in applied if o.won)
+    if deps.metrics is not None:
+        for o in applied:
             deps.metrics.rewards.labels(won=str(o.won).lower()).inc()
     return newest, hold
 
