@@ -9,7 +9,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import contextlib
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from hubspot import HubSpot
@@ -65,6 +67,42 @@ class HubSpotApis:
         return self._cache[name]
 
 
+class BurstPacer:
+    """Client-side pacing under HubSpot's rolling burst limit (default 100 calls / 10 s).
+
+    A 429 is a wasted call; our own calls are what the per-app limit counts, so keeping a
+    rolling log of them and waiting for the oldest to leave the window avoids the 429s.
+    The limit and window are learnt from ``X-HubSpot-RateLimit-Max`` / ``-Interval-Milliseconds``.
+    """
+
+    def __init__(self, sleep: Callable[[float], None], monotonic: Callable[[], float],
+                 max_calls: int = 100, interval: float = 10.0) -> None:
+        self.sleep, self.monotonic = sleep, monotonic
+        self.max_calls, self.interval = max_calls, interval
+        self.calls: deque[float] = deque()
+        self.waited = 0.0
+
+    def before_call(self) -> None:
+        now = self.monotonic()
+        while self.calls and self.calls[0] <= now - self.interval:
+            self.calls.popleft()
+        if self.max_calls > 0 and len(self.calls) >= self.max_calls:
+            wait = self.calls[0] + self.interval - now + 0.05
+            self.waited += wait
+            self.sleep(wait)
+            now = self.monotonic()
+            while self.calls and self.calls[0] <= now - self.interval:
+                self.calls.popleft()
+        self.calls.append(now)
+
+    def learn(self, headers: Mapping[str, str]) -> None:
+        h = {k.lower(): v for k, v in headers.items()}
+        with contextlib.suppress(KeyError, ValueError):
+            self.max_calls = int(h["x-hubspot-ratelimit-max"])
+        with contextlib.suppress(KeyError, ValueError):
+            self.interval = int(h["x-hubspot-ratelimit-interval-milliseconds"]) / 1000
+
+
 def as_dict(obj: Any) -> dict[str, Any]:
     if obj is None:
         return {}
@@ -74,20 +112,26 @@ def as_dict(obj: Any) -> dict[str, Any]:
     return to_dict() if callable(to_dict) else dict(obj)
 
 
-def counted(meter: UsageMeter, kind: str, fn: Callable[[], Any]) -> Any:
-    """Run a ``*_with_http_info`` call: count it, read the budget headers, return the body as a dict."""
+def counted(meter: UsageMeter, kind: str, fn: Callable[[], Any], pacer: BurstPacer | None = None) -> Any:
+    """Run a ``*_with_http_info`` call: pace, count it, read the budget headers, return the body as a dict."""
+    if pacer is not None:
+        pacer.before_call()
     meter.record(kind)
     try:
         data, _status, headers = fn()
     except Exception as exc:
-        budget = parse_hubspot_headers(dict(getattr(exc, "headers", None) or {}))
-        if budget is not None:
-            meter.budget = budget
+        _learn(meter, pacer, dict(getattr(exc, "headers", None) or {}))
         raise
-    budget = parse_hubspot_headers(dict(headers or {}))
+    _learn(meter, pacer, dict(headers or {}))
+    return as_dict(data)
+
+
+def _learn(meter: UsageMeter, pacer: BurstPacer | None, headers: dict[str, str]) -> None:
+    budget = parse_hubspot_headers(headers)
     if budget is not None:
         meter.budget = budget
-    return as_dict(data)
+    if pacer is not None:
+        pacer.learn(headers)
 
 
 def search_all(

@@ -15,7 +15,7 @@ from typing import Any
 from connectors import mapping_hubspot as m
 from connectors.batching import write_in_rounds
 from connectors.errors import RULES, CRMError, Kind, from_hubspot
-from connectors.hs_client import HubSpotApis, counted, search_all
+from connectors.hs_client import BurstPacer, HubSpotApis, counted, search_all
 from connectors.records import (
     CheckResult,
     LabelledLead,
@@ -59,6 +59,7 @@ class HubSpotConnector:
         rng: random.Random | None = None,
         policy: RetryPolicy | None = None,
         stale_days: int = 90,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if token_provider is None:
             if settings.access_token is None:
@@ -72,6 +73,7 @@ class HubSpotConnector:
         self.stale_after = timedelta(days=stale_days)
         self._token_provider = token_provider
         self.apis = HubSpotApis(settings, token_provider())
+        self.pacer = BurstPacer(sleep, monotonic)
         self.retrier = Retrier(policy or RetryPolicy(), lambda e, op: from_hubspot(e, op, self.now()), sleep,
                                rng or random.Random(0), refresh=self._refresh)
 
@@ -82,7 +84,7 @@ class HubSpotConnector:
                            rule=RULES[("*", "http:403")], status=401, code="INVALID_AUTHENTICATION")
 
     def _call(self, kind: str, operation: str, fn: Callable[[], Any]) -> Any:
-        return self.retrier.call(operation, lambda: counted(self.meter, kind, fn))
+        return self.retrier.call(operation, lambda: counted(self.meter, kind, fn, self.pacer))
 
     def _op(self, api: str, method: str, *args: Any, **kwargs: Any) -> Callable[[], Any]:
         """A ``*_with_http_info`` call that looks its API object up when run (a refresh rebuilds them)."""
@@ -129,7 +131,8 @@ class HubSpotConnector:
     def ensure_fields(self) -> list[str]:
         """Create the ``leadpilot`` property group and the missing properties; return those created."""
         obj = self.settings.object_type
-        todo = [k for k in m.WRITTEN if self.pmap.written[k] not in self._property_names()]
+        existing = self._property_names()
+        todo = [k for k in m.WRITTEN if self.pmap.written[k] not in existing]
         if not todo:
             return []
         self._create_ignoring_conflict("create property group", self._op(

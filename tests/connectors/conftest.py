@@ -1,0 +1,93 @@
+"""Fixtures for connector tests: a fake clock/sleep and connectors wired to a live sandbox."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.retry import RetryPolicy
+
+
+@dataclass
+class FakeClock:
+    """Injected time: ``sleep`` records and advances ``monotonic`` and ``now``; nothing really waits."""
+
+    t: float = 0.0
+    start: datetime = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    sleeps: list[float] = field(default_factory=list)
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.t += seconds
+
+    def monotonic(self) -> float:
+        return self.t
+
+    def now(self) -> datetime:
+        return self.start + timedelta(seconds=self.t)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def sandbox_settings(server: Any, crm: str, **overrides: Any) -> Any:
+    """leadpilot Settings pointing the given CRM's connector at ``server`` (OAuth password flow)."""
+    from sync.settings import Settings
+
+    info = server.info
+    sf = info["salesforce"]
+    ca = Path(info["ca_cert"])
+    values: dict[str, Any] = {
+        "crm": crm,
+        "salesforce": {
+            "auth": {"kind": "password", "username": sf["username"], "password": sf["password"],
+                     "consumer_key": sf["client_id"], "consumer_secret": sf["client_secret"]},
+            "login_url": sf["instance_url"], "ca_bundle": ca, **overrides.pop("salesforce", {}),
+        },
+        "hubspot": {"access_token": info["hubspot"]["access_token"], "host": info["hubspot"]["host"],
+                    "ca_bundle": ca, **overrides.pop("hubspot", {})},
+        **overrides,
+    }
+    return Settings(**values)
+
+
+@pytest.fixture
+def make(clock: FakeClock) -> Callable[..., Any]:
+    """``make(server, "hubspot"|"salesforce", **settings_overrides)`` → a connector with fake time."""
+    from connectors.factory import make_connector
+
+    def build(server: Any, crm: str, policy: RetryPolicy | None = None, **overrides: Any) -> Any:
+        settings = sandbox_settings(server, crm, **overrides)
+        kw: dict[str, Any] = {"sleep": clock.sleep, "now": clock.now, "rng": random.Random(7),
+                              "policy": policy or RetryPolicy(max_attempts=8, max_total_delay=600)}
+        if crm == "hubspot":
+            kw["monotonic"] = clock.monotonic
+        return make_connector(settings, crm=crm, **kw)
+
+    return build
+
+
+@pytest.fixture
+def sandbox_factory() -> Iterator[Callable[..., Any]]:
+    """Start sandboxes (stopped at teardown); the HubSpot burst window runs on real time
+    unless a test injects the fake clock into the dialect state."""
+    from sandbox.server import SandboxServer
+
+    started: list[Any] = []
+
+    def start(**kw: Any) -> Any:
+        server = SandboxServer(**kw).start()
+        started.append(server)
+        return server
+
+    yield start
+    for s in started:
+        s.stop()
