@@ -116,6 +116,8 @@ class Store:
     _seq: itertools.count = field(default_factory=lambda: itertools.count(1))
     # Opportunity Id -> the Lead it was converted from (HubSpot's deal -> contact association).
     opportunity_lead: dict[str, str] = field(default_factory=dict)
+    # Bumped by every insert/update/schema change: lets read-side caches know they are stale.
+    version: int = 0
 
     # ------------------------------------------------------------------ schema
     def fields(self, obj: str) -> dict[str, str]:
@@ -127,6 +129,8 @@ class Store:
 
     def canonical_field(self, obj: str, name: str) -> str:
         """Field names are case-insensitive in SOQL; return the declared spelling."""
+        if name in STANDARD_FIELDS[obj] or name in self.custom_fields[obj]:
+            return name  # the common case, without scanning every field
         for k in self.fields(obj):
             if k.lower() == name.lower():
                 return k
@@ -138,6 +142,7 @@ class Store:
             if self.has_field(obj, name):
                 return False
             self.custom_fields[obj][name] = ftype
+            self.version += 1
             return True
 
     # ------------------------------------------------------------------ records
@@ -160,6 +165,7 @@ class Store:
             if "IsDeleted" in rec and rec["IsDeleted"] is None:
                 rec["IsDeleted"] = False
             self.records[obj][rid] = rec
+            self.version += 1
             return rid
 
     def get(self, obj: str, rid: str) -> dict[str, Any] | None:
@@ -180,4 +186,5 @@ class Store:
             ts = at or self.clock.stamp()
             rec["LastModifiedDate"] = ts
             rec["SystemModstamp"] = ts
+            self.version += 1
             return rec

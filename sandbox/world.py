@@ -18,11 +18,14 @@ import math
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from statistics import NormalDist
 from typing import Any
 
 from sandbox import world_params as P
 from sandbox.store import Store
-from sandbox.world_leads import SEGMENTS, make_lead
+from sandbox.world_leads import SEGMENTS, make_leads
+
+NewLead = tuple[dict[str, Any], str, float, float, list[float]]
 
 SCENARIOS = ("flat", "skilled")
 REP_NAMES = ("Avery Chen", "Blake Morgan", "Carmen Ruiz", "Dmitri Volkov", "Elena Rossi",
@@ -34,17 +37,20 @@ def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
 
 
-def _quantile_draw(rng: random.Random, values: list[float] | list[int]) -> float:
+_NORMAL = NormalDist()
+
+
+def _quantile_draw(u: float, values: list[float] | list[int]) -> float:
     """Inverse-CDF draw from a table of 5 % quantiles (linear in between)."""
-    u = rng.random() * (len(values) - 1)
-    i = int(u)
+    x = u * (len(values) - 1)
+    i = int(x)
     j = min(i + 1, len(values) - 1)
-    return values[i] + (values[j] - values[i]) * (u - i)
+    return values[i] + (values[j] - values[i]) * (x - i)
 
 
-def _lognormal_days(rng: random.Random, median_sigma: tuple[float, float]) -> timedelta:
+def _lognormal_days(u: float, median_sigma: tuple[float, float]) -> timedelta:
     median, sigma = median_sigma
-    return timedelta(days=rng.lognormvariate(math.log(median), sigma))
+    return timedelta(days=median * math.exp(sigma * _NORMAL.inv_cdf(u)))
 
 
 @dataclass
@@ -64,7 +70,10 @@ class LeadTruth:
     segment: str
     logit: float  # base conversion logit without the rep's skill
     p_win: float  # P(opportunity won | converted)
-    u: float  # the lead's one uniform draw for "converts?"
+    # The lead's own uniforms, drawn at arrival (so outcomes do not depend on the order in
+    # which leads are routed): 0 converts?, 1 contact delay, 2 convert/disqualify delay,
+    # 3 won?, 4 close delay, 5 amount.
+    u: list[float]
     rep: str | None = None  # the rep owning it when its outcome was drawn
     converted: bool | None = None
     won: bool | None = None
@@ -84,6 +93,7 @@ class World:
         self.truth: dict[str, LeadTruth] = {}
         self._unrouted: set[str] = set()  # leads whose outcome is not drawn yet
         self._events: list[tuple[datetime, int, str, str]] = []
+        self._arriving: dict[str, NewLead] = {}  # leads drawn for scheduled arrivals
         self._seq = itertools.count()
         self.reps: dict[str, Rep] = {}
         self._create_users(integration_username)
@@ -152,21 +162,20 @@ class World:
         times.sort()
         reps = sorted(self.reps)
         with self.store.lock:
-            for t in times:
-                lid = self._arrive(t)
+            for t, lead in zip(times, make_leads(self.rng, n), strict=True):
+                lid = self._arrive(t, lead)
                 if (now - t).total_seconds() > P.UNROUTED_RECENT_DAYS * 86400:
                     routed_at = t + timedelta(hours=self.rng.uniform(0.1, 8.0))
                     self.store.update("Lead", lid, {"OwnerId": self.rng.choice(reps)}, at=routed_at)
                     self._draw_outcome(lid, routed_at)
             self._run_events(until=now, move_clock=False)
 
-    def _arrive(self, at: datetime) -> str:
-        fields, segment, observable, latent = make_lead(self.rng)
+    def _arrive(self, at: datetime, lead: NewLead) -> str:
+        fields, segment, observable, latent, u = lead
         fields["OwnerId"] = self.queue_id
         lid = self.store.insert("Lead", fields, at=at)
         logit = P.BASE_LOGIT + observable + latent
         p_win = _sigmoid(math.log(P.OPP_WIN_RATE / (1 - P.OPP_WIN_RATE)) + 0.3 * (observable + latent))
-        u = random.Random(f"{self.seed}:{lid}").random()
         self.truth[lid] = LeadTruth(segment, logit, p_win, u)
         self._unrouted.add(lid)
         return lid
@@ -202,23 +211,25 @@ class World:
         assert rec is not None
         t.rep = rec["OwnerId"]
         self._unrouted.discard(lid)
-        rng = random.Random(f"{self.seed}:{lid}:delays")
-        t.converted = t.u < self.p_convert(lid, rec["OwnerId"])
-        contacted = at + _lognormal_days(rng, P.CONTACT_DELAY)
+        u = t.u
+        t.converted = u[0] < self.p_convert(lid, rec["OwnerId"])
+        contacted = at + _lognormal_days(u[1], P.CONTACT_DELAY)
         self._push(contacted, "contact", lid)
         if t.converted:
-            converted_at = contacted + _lognormal_days(rng, P.CONVERT_DELAY)
-            self._push(converted_at, "convert", lid)
+            self._push(contacted + _lognormal_days(u[2], P.CONVERT_DELAY), "convert", lid)
         else:
-            self._push(contacted + _lognormal_days(rng, P.DISQUALIFY_DELAY), "disqualify", lid)
+            self._push(contacted + _lognormal_days(u[2], P.DISQUALIFY_DELAY), "disqualify", lid)
 
     def _push(self, at: datetime, kind: str, rid: str) -> None:
         heapq.heappush(self._events, (at, next(self._seq), kind, rid))
 
     def _run_events(self, until: datetime, move_clock: bool, arrivals: list[datetime] | None = None) -> dict[str, int]:
         done: dict[str, int] = {"arrive": 0, "contact": 0, "convert": 0, "disqualify": 0, "close": 0}
-        for t in arrivals or []:
-            self._push(t, "arrive", "")
+        new = make_leads(self.rng, len(arrivals or []))
+        for t, lead in zip(arrivals or [], new, strict=True):
+            key = str(next(self._seq))
+            self._arriving[key] = lead
+            self._push(t, "arrive", key)
         clock = self.store.clock
         while self._events and self._events[0][0] <= until:
             at, _, kind, rid = heapq.heappop(self._events)
@@ -231,8 +242,8 @@ class World:
             clock.advance(until - clock.now())
         return done
 
-    def _on_arrive(self, _rid: str, at: datetime, _stamp: datetime | None) -> None:
-        self._arrive(at)
+    def _on_arrive(self, key: str, at: datetime, _stamp: datetime | None) -> None:
+        self._arrive(at, self._arriving.pop(key))
 
     def _on_contact(self, lid: str, _at: datetime, stamp: datetime | None) -> None:
         if self.store.get("Lead", lid)["Status"] == "Open - Not Contacted":  # type: ignore[index]
@@ -245,10 +256,10 @@ class World:
         t = self.truth[lid]
         lead = self.store.get("Lead", lid)
         assert lead is not None
-        rng = random.Random(f"{self.seed}:{lid}:deal")
-        t.won = rng.random() < t.p_win
-        close_at = at + timedelta(days=_quantile_draw(rng, P.WON_DAYS if t.won else P.LOST_DAYS))
-        amount = round(_quantile_draw(rng, P.WON_AMOUNT), 2)
+        u = t.u
+        t.won = u[3] < t.p_win
+        close_at = at + timedelta(days=_quantile_draw(u[4], P.WON_DAYS if t.won else P.LOST_DAYS))
+        amount = round(_quantile_draw(u[5], P.WON_AMOUNT), 2)
         oid = self.store.insert("Opportunity", {
             "Name": f"{lead['Company']} - new business", "StageName": "Qualification", "IsClosed": False,
             "IsWon": False, "Amount": amount, "CloseDate": close_at.date(), "OwnerId": lead["OwnerId"]}, at=stamp or at)

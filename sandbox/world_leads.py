@@ -7,10 +7,17 @@ message's budget / timeline / seat-count / student cues); ``latent`` is noise no
 
 from __future__ import annotations
 
+import bisect
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from statistics import NormalDist
+from typing import Any, TypeVar
+
+import numpy as np
+
+T = TypeVar("T")
 
 SIZE_BANDS = ("SMB", "MidMarket", "Enterprise")
 REGIONS = ("Americas", "EMEA", "APAC")
@@ -48,6 +55,48 @@ SYLLABLES = ("ac", "ve", "tor", "lum", "nex", "gen", "sys", "dyn", "ora", "bit",
 SUFFIX = ("Inc", "LLC", "GmbH", "Ltd", "Group", "Systems", "Technologies", "Labs", "Holdings")
 
 
+def _table(weights: dict[str, float]) -> tuple[list[str], list[float]]:
+    """Keys and cumulative weights normalised to 1, computed once."""
+    keys, cum, total = list(weights), [], sum(weights.values())
+    acc = 0.0
+    for k in keys:
+        acc += weights[k] / total
+        cum.append(acc)
+    return keys, cum
+
+
+_COUNTRY = _table({k: v[1] for k, v in COUNTRIES.items()})
+_SENIORITY = _table({k: v[1] for k, v in TITLES.items()})
+_SOURCE = _table({k: v[0] for k, v in SOURCES.items()})
+_BAND = _table({"SMB": 0.5, "MidMarket": 0.3, "Enterprise": 0.2})
+_CUE = _table({"1": 0.2, "-1": 0.15, "0": 0.65})
+_TIMELINE = _table({"1": 0.2, "-1": 0.2, "0": 0.6})
+_NORMAL = NormalDist()
+N_UNIFORMS = 40  # uniforms one lead's attributes consume (drawn in bulk by make_leads)
+
+
+class _U:
+    """Hands out one lead's pre-drawn uniforms in order (cheaper than a Random per call)."""
+
+    __slots__ = ("u", "i")
+
+    def __init__(self, u: list[float]) -> None:
+        self.u, self.i = u, 0
+
+    def random(self) -> float:
+        self.i += 1
+        return self.u[self.i - 1]
+
+    def choice(self, seq: Sequence[T]) -> T:
+        return seq[int(self.random() * len(seq))]
+
+    def draw(self, table: tuple[list[str], list[float]]) -> str:
+        return table[0][min(bisect.bisect_left(table[1], self.random()), len(table[0]) - 1)]
+
+    def gauss(self, mu: float, sigma: float) -> float:
+        return mu + sigma * _NORMAL.inv_cdf(self.random())
+
+
 @dataclass(frozen=True)
 class Cues:
     budget: int  # +1 approved, -1 none, 0 not said
@@ -56,7 +105,7 @@ class Cues:
     student: bool
 
 
-def _message_en(rng: random.Random, c: Cues, company: str) -> str:
+def _message_en(rng: _U, c: Cues, company: str) -> str:
     parts = [rng.choice(("Hi,", "Hello,", "Hi team,", "Good morning,"))]
     if c.student:
         parts.append(rng.choice(("I'm just a student working on a thesis about CRM tools.",
@@ -80,7 +129,7 @@ def _message_en(rng: random.Random, c: Cues, company: str) -> str:
     return " ".join(p for p in parts if p)
 
 
-def _message_zh(rng: random.Random, c: Cues, company: str) -> str:
+def _message_zh(rng: _U, c: Cues, company: str) -> str:
     parts = ["您好，"]
     parts.append("我只是个学生，想了解一下产品。" if c.student else f"我们{company}正在为销售团队评估CRM工具。")
     if c.seats:
@@ -105,29 +154,41 @@ def cue_logit(c: Cues) -> float:
     return x - (1.2 if c.student else 0.0)
 
 
-def make_lead(rng: random.Random) -> tuple[dict[str, Any], str, float, float]:
+def make_leads(rng: random.Random, n: int) -> list[tuple[dict[str, Any], str, float, float, list[float]]]:
+    """``n`` new leads: (canonical Lead fields, segment, observable logit, latent noise,
+    eight uniforms reserved for the lead's outcome). Uniforms are drawn in bulk with numpy
+    (seeded from ``rng``), which is what makes preloading 50,000 leads take seconds."""
+    if n <= 0:
+        return []
+    g = np.random.default_rng(rng.getrandbits(64))
+    rows = g.random((n, N_UNIFORMS + 8)).tolist()
+    return [(*make_lead(_U(r[:N_UNIFORMS])), r[N_UNIFORMS:]) for r in rows]
+
+
+def make_lead(rng: _U) -> tuple[dict[str, Any], str, float, float]:
     """One new lead: (canonical Lead fields, segment, observable logit, latent noise)."""
-    country = rng.choices(list(COUNTRIES), weights=[v[1] for v in COUNTRIES.values()])[0]
+    country = rng.draw(_COUNTRY)
     region = COUNTRIES[country][0]
-    seniority = rng.choices(list(TITLES), weights=[v[1] for v in TITLES.values()])[0]
+    seniority = rng.draw(_SENIORITY)
     titles, _, title_logit = TITLES[seniority]
-    band = rng.choices(SIZE_BANDS, weights=(0.5, 0.3, 0.2))[0]
+    band = rng.draw(_BAND)
     lo, hi = {"SMB": (2, 99), "MidMarket": (100, 999), "Enterprise": (1000, 60000)}[band]
-    employees = int(math.exp(rng.uniform(math.log(lo), math.log(hi + 1))))
-    revenue = round(employees * rng.lognormvariate(math.log(180_000), 0.5), -3)
-    source = rng.choices(list(SOURCES), weights=[v[0] for v in SOURCES.values()])[0]
+    employees = int(math.exp(math.log(lo) + rng.random() * (math.log(hi + 1) - math.log(lo))))
+    revenue = round(employees * math.exp(rng.gauss(math.log(180_000), 0.5)), -3)
+    source = rng.draw(_SOURCE)
     student = seniority == "student" or rng.random() < 0.02
+    budget, timeline, seat_u = int(rng.draw(_CUE)), int(rng.draw(_TIMELINE)), rng.random()
     cues = Cues(
-        budget=rng.choices((1, -1, 0), weights=(0.2, 0.15, 0.65))[0] if not student else -1 * (rng.random() < 0.5),
-        timeline=rng.choices((1, -1, 0), weights=(0.2, 0.2, 0.6))[0],
-        seats=0 if student or rng.random() < 0.7 else int(rng.choice((5, 10, 25, 50, 100, 200, 500)) * (1 + (band == "Enterprise"))),
+        budget=budget if not student else -1 * (rng.random() < 0.5),
+        timeline=timeline,
+        seats=0 if student or seat_u < 0.7 else int(rng.choice((5, 10, 25, 50, 100, 200, 500)) * (1 + (band == "Enterprise"))),
         student=student,
     )
     chinese = (country == "China" and rng.random() < 0.85) or (region == "APAC" and rng.random() < 0.08)
     company = "".join(rng.choice(SYLLABLES) for _ in range(2)).capitalize() + " " + rng.choice(SUFFIX)
     if chinese:
         first, last = rng.choice(CN_FIRST), rng.choice(CN_LAST)
-        email = f"{rng.choice(('wang', 'li', 'zhang', 'chen'))}{rng.randrange(1000)}@{company.split()[0].lower()}.cn"
+        email = f"{rng.choice(('wang', 'li', 'zhang', 'chen'))}{int(rng.random() * 1000)}@{company.split()[0].lower()}.cn"
         message = _message_zh(rng, cues, company)
     else:
         first, last = rng.choice(FIRST), rng.choice(LAST)
