@@ -107,3 +107,21 @@ class WithoutSecretFileKeys(PydanticBaseSettingsSource):
             if isinstance(node, dict):
                 node.pop(path[-1] + FILE_SUFFIX.lower(), None)
         return data
+
+
+def env_variables(model: type[BaseModel], path: tuple[str, ...] = ()) -> list[str]:
+    """Every environment variable a settings model reads, in declaration order (for docs and tests).
+
+    A discriminated union contributes its ``__KIND`` variable and each member's fields once.
+    """
+    out: list[str] = []
+    for name, field in model.model_fields.items():
+        members = submodels(field.annotation)
+        if not members:
+            out.append(env_name((*path, name)))
+            continue
+        for member in members:
+            for var in env_variables(member, (*path, name)):
+                if var not in out:
+                    out.append(var)
+    return out

@@ -78,9 +78,10 @@ def _routing_path(settings: Any, override: Path | None) -> tuple[Path, bool]:
     if override is not None:
         return override, True
     if settings is not None:
-        return settings.routing.file, "file" in settings.routing.model_fields_set
+        # A path other than the default names a file the admin means to use: missing is an error.
+        return settings.routing.file, settings.routing.file != Path("routing.toml")
     raw = os.environ.get(ROUTING_VAR)
-    return (Path(raw), True) if raw else (Path("routing.toml"), False)
+    return (Path(raw), raw != "routing.toml") if raw else (Path("routing.toml"), False)
 
 
 def _check_routing(path: Path, explicit: bool) -> list[str]:
