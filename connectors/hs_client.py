@@ -18,7 +18,7 @@ from hubspot import HubSpot
 from urllib3.util.retry import Retry
 
 from connectors.usage import UsageMeter, parse_hubspot_headers
-from connectors.window import SearchWindow, must_rewindow
+from connectors.window import SEARCH_CAP, SearchWindow, must_rewindow
 from sync.settings import HubSpotSettings
 
 PAGE = 200  # search page maximum
@@ -155,6 +155,7 @@ def search_all(
         after: str | None = None
         fetched = 0
         last: tuple[int, str] | None = None
+        first_ms: int | None = None
         cursors: set[str] = set()
         while True:
             groups = window.filter_groups(stamp_property)
@@ -176,14 +177,17 @@ def search_all(
                 dt = to_datetime(props.get(stamp_property)) or to_datetime(obj.get("updated_at"))
                 ms = epoch_ms(dt) if dt else 0
                 last = (ms, str(obj.get("id")))
+                first_ms = ms if first_ms is None else first_ms
                 yield ms, obj
             nxt = ((page.get("paging") or {}).get("next") or {}).get("after")
-            if not nxt:
+            total = page.get("total")
+            capped = fetched >= SEARCH_CAP and (total is None or int(total) > fetched)
+            if not nxt and not capped:
                 return
+            if (capped or must_rewindow(fetched, PAGE)) and last is not None:
+                window = window.next(*last, first_ms)  # the server gives no cursor past the cap
+                break
             if nxt in cursors:
                 raise RuntimeError(f"HubSpot returned the search cursor {nxt!r} twice; stopping this pull")
             cursors.add(nxt)
-            if must_rewindow(fetched, PAGE) and last is not None:
-                window = window.next(*last)
-                break
             after = str(nxt)

@@ -183,7 +183,7 @@ def label_lead(lead: Lead, deal: Mapping[str, Any] | None, *, label: str, until:
             return LabelledLead(lead, True, lead.modified_at)
         outcome = outcome_from_deal(deal, lead.id) if deal is not None else None
         return None if outcome is None else LabelledLead(lead, outcome.won, outcome.closed_at)
-    if lead.status in DISQUALIFIED:
+    if lead.status in DISQUALIFIED or stage == "other":  # "other": HubSpot's lifecycle stage for disqualified
         return LabelledLead(lead, False, lead.modified_at)
     if lead.created_at is not None and lead.created_at <= until - stale_after:
         return LabelledLead(lead, False, lead.created_at + stale_after)

@@ -58,14 +58,15 @@ class SearchWindow:
             {"filters": [{"propertyName": stamp_property, "operator": "GT", "value": start}]},
         ]
 
-    def next(self, last_ms: int, last_id: str) -> SearchWindow:
+    def next(self, last_ms: int, last_id: str, first_ms: int | None = None) -> SearchWindow:
         """The window after this one was cut at the cap, having last seen (``last_ms``, ``last_id``).
 
         Restarting at ``>= last_ms`` re-reads that millisecond (de-duplicated) so records sharing
-        it are not skipped; when no progress was made, continue within it by id.
+        it are not skipped; when the whole window was one millisecond (``first_ms == last_ms``)
+        that would make no progress, so continue within it by id.
         """
-        if self.start_ms is not None and last_ms <= self.start_ms:
-            return SearchWindow(self.start_ms, last_id)
+        if (self.start_ms is not None and last_ms <= self.start_ms) or first_ms == last_ms:
+            return SearchWindow(last_ms, last_id)
         return SearchWindow(last_ms, None)
 
 
