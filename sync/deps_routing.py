@@ -101,7 +101,8 @@ def rep_configs(settings: Settings, crm_reps: Sequence[Rep], integration_user: s
         from sync import routing
 
         cfg = routing.load_routing(path)
-        return routing.rep_configs(cfg, crm_reps), routing.fallback_owner(cfg)
+        exclude = [integration_user] if integration_user else []
+        return routing.rep_configs(cfg, crm_reps, exclude), routing.fallback_owner(cfg, crm_reps)
     reps = [RepConfig(id=r.id) for r in crm_reps if r.active and not r.is_queue and r.id != integration_user]
     queue = next((r.id for r in crm_reps if r.is_queue), None)
     return reps, queue

@@ -1,0 +1,124 @@
+"""End-to-end fixtures: a real sandbox CRM, the real connector over HTTPS, a real state store.
+
+``rig_factory(crm, ...)`` starts a ``SandboxServer`` and wires leadpilot against it the way
+``leadpilot demo`` does (settings → ``make_connector`` → ``build_deps``), with the sandbox's
+simulated clock injected and no real sleeping. Tests inspect the CRM side through the
+sandbox's record store, translated to the ids the connector uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox.context import Faults
+from sandbox.hs_props import hs_id
+from sandbox.server import SandboxServer
+from sync.deps import Deps, build_deps
+from sync.deps_scoring import PriorScorer, StaticScorers
+from sync.settings import HubSpotSettings, RoutingSettings, SalesforcePassword, SalesforceSettings, Settings
+
+CRMS = ("salesforce", "hubspot")
+
+
+def sandbox_settings(crm: str, info: dict[str, Any], state_dir: Path, **overrides: Any) -> Settings:
+    """Settings pointing leadpilot at a running sandbox (no .env, no routing file)."""
+    ca = Path(info["ca_bundle"])
+    sf = info["salesforce"]
+    base: dict[str, Any] = {"crm": crm, "state_dir": state_dir,
+                            "routing": RoutingSettings(file=state_dir / "no-routing.toml")}
+    if crm == "salesforce":
+        auth = SalesforcePassword(username=sf["username"], password=sf["password"],
+                                  security_token=sf["security_token"], consumer_key=sf["client_id"],
+                                  consumer_secret=sf["client_secret"])
+        base["salesforce"] = SalesforceSettings(auth=auth, login_url=sf["instance_url"], ca_bundle=ca)
+    else:
+        base["hubspot"] = HubSpotSettings(access_token=info["hubspot"]["access_token"],
+                                          host=info["hubspot"]["host"], ca_bundle=ca)
+    base.update(overrides)
+    return Settings(_env_file=None, **base)  # type: ignore[call-arg]
+
+
+@dataclass
+class Rig:
+    """One sandbox + one leadpilot wired to it."""
+
+    srv: SandboxServer
+    crm: str
+    state_dir: Path
+    settings: Settings
+    deps: Deps
+
+    def cid(self, canonical: str | None) -> str | None:
+        """The id the connector uses for a sandbox record id."""
+        if canonical is None:
+            return None
+        return canonical if self.crm == "salesforce" else hs_id(canonical)
+
+    def leads(self) -> dict[str, dict[str, Any]]:
+        """CRM leads by connector id (copies of the sandbox records)."""
+        return {str(self.cid(r["Id"])): dict(r) for r in self.srv.store.all("Lead")}
+
+    def owners(self) -> dict[str, str | None]:
+        return {lid: self.cid(r.get("OwnerId")) for lid, r in self.leads().items()}
+
+    @property
+    def queue(self) -> str:
+        return str(self.cid(self.srv.world.queue_id))
+
+    @property
+    def reps(self) -> set[str]:
+        return {str(self.cid(r)) for r in self.srv.world.reps}
+
+    def score_of(self, record: dict[str, Any]) -> Any:
+        name = "LeadPilot_Score__c" if self.crm == "salesforce" else "leadpilot_score"
+        for k, v in record.items():
+            if k.lower() == name.lower():
+                return v
+        return None
+
+    def rebuild(self, **overrides: Any) -> Deps:
+        """A fresh process's view: new settings, store, connector and policy (a restart)."""
+        self.settings = sandbox_settings(self.crm, self.srv.info, self.state_dir, **overrides)
+        self.deps = _deps(self.srv, self.settings, self.deps.scorers if self.deps else None)
+        return self.deps
+
+
+def _deps(srv: SandboxServer, settings: Settings, scorers: Any = None) -> Deps:
+    from connectors.factory import make_connector
+    from connectors.retry import RetryPolicy
+
+    clock = srv.store.clock.now
+
+    def sleep(seconds: float) -> None:  # waiting moves simulated time, never real time
+        srv.store.clock.advance(timedelta(seconds=seconds))
+
+    connector = make_connector(settings, now=clock, sleep=sleep, policy=RetryPolicy())
+    deps = build_deps(settings, connector=connector, clock=clock,
+                      scorers=scorers or StaticScorers(PriorScorer(0.2)))
+    deps.sleep = sleep
+    return deps
+
+
+@pytest.fixture
+def rig_factory(tmp_path: Path) -> Iterator[Callable[..., Rig]]:
+    """``rig_factory(crm, leads=300, seed=1, faults=None, **settings)`` → a started ``Rig``."""
+    servers: list[SandboxServer] = []
+
+    def make(crm: str, leads: int = 300, seed: int = 1, faults: Faults | None = None, **overrides: Any) -> Rig:
+        srv = SandboxServer(seed=seed, leads=leads, scenario="skilled", faults=faults).start()
+        servers.append(srv)
+        state = tmp_path / f"state-{len(servers)}"
+        settings = sandbox_settings(crm, srv.info, state, **overrides)
+        deps = _deps(srv, settings)
+        deps.connector.ensure_fields()
+        return Rig(srv, crm, state, settings, deps)
+
+    yield make
+    for srv in servers:
+        srv.stop()
