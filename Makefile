@@ -1,4 +1,5 @@
-# Two entry points for a fresh machine: `make demo` and `make test`.
+# Two entry points for a fresh machine: `make demo` and `make test` (see README.md).
+# Both create .venv when it is missing; CI (.ci/run) runs `make test`.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,11 +8,12 @@ STAMP := $(VENV)/.installed
 .PHONY: demo test lint venv clean
 
 $(STAMP): pyproject.toml
+	@$(PY) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "leadpilot needs Python >= 3.11; run e.g. make $(MAKECMDGOALS) PY=python3.11"; exit 1; }
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	# torch first: the CPU build on this machine's disk; a plain requirement would pull a CUDA build
-	$(BIN)/pip install -q "torch==2.13.0"
-	$(BIN)/pip install -q -e ".[dev]"
+	# torch first and pinned: a plain requirement would let the resolver pull a CUDA build
+	$(BIN)/python -m pip install -q "torch==2.13.0"
+	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 
 venv: $(STAMP)
