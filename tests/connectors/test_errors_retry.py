@@ -7,9 +7,23 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from simple_salesforce.exceptions import SalesforceExpiredSession, SalesforceMalformedRequest, SalesforceRefusedRequest
+from simple_salesforce.exceptions import (
+    SalesforceExpiredSession,
+    SalesforceMalformedRequest,
+    SalesforceRefusedRequest,
+)
 
-from connectors.errors import Action, AuthError, CRMError, Kind, StopCycle, classify, from_hubspot, from_salesforce, redact
+from connectors.errors import (
+    Action,
+    AuthError,
+    CRMError,
+    Kind,
+    StopCycle,
+    classify,
+    from_hubspot,
+    from_salesforce,
+    redact,
+)
 from connectors.retry import Retrier, RetryPolicy
 
 NOW = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
