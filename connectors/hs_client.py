@@ -189,5 +189,5 @@ def search_all(
                 break
             if nxt in cursors:
                 raise RuntimeError(f"HubSpot returned the search cursor {nxt!r} twice; stopping this pull")
-            cursors.add(nxt)
+            cursors.add(str(nxt))
             after = str(nxt)
