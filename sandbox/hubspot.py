@@ -77,7 +77,6 @@ def _rate_limited(ctx: SandboxContext, st: HubSpotState) -> tuple[Response | Non
         if refusal is None:
             st.burst.append(now)
             st.day_calls += 1
-        wait = max(1, int(BURST_WINDOW_S - (now - st.burst[0])) + 1) if st.burst else 1
         headers = {
             "X-HubSpot-RateLimit-Daily": str(f.hs_daily_limit),
             "X-HubSpot-RateLimit-Daily-Remaining": str(max(f.hs_daily_limit - st.day_calls, 0)),
@@ -90,8 +89,9 @@ def _rate_limited(ctx: SandboxContext, st: HubSpotState) -> tuple[Response | Non
     body = {"status": "error", "message": f"You have reached your {refusal.lower()} limit.", "errorType": "RATE_LIMIT",
             "correlationId": correlation_id(ctx), "policyName": refusal,
             "groupName": "publicapi:private-app:burst:sandbox" if refusal != "DAILY" else "publicapi:private-app:daily:sandbox"}
-    retry = {"Retry-After": str(wait)} if refusal != "DAILY" else {}
-    return Response.json(429, body, {**headers, **retry}), headers
+    # No Retry-After: the real API does not send one (crm-apis.md §3), and urllib3's default
+    # Retry would otherwise sleep and retry inside hubspot-api-client, hiding the 429.
+    return Response.json(429, body, headers), headers
 
 
 _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
