@@ -149,6 +149,15 @@ def test_given_a_failure_inside_an_atomic_block_then_decision_and_status_are_bot
     assert store.record_decision(_decision("L1")) is True
 
 
+def test_given_an_atomic_block_then_calls_through_for_crm_join_it(store: Store) -> None:
+    with pytest.raises(RuntimeError), store.atomic():
+        store.set_watermark("leads", T0)
+        store.for_crm("hubspot").set_watermark("leads", T0)
+        raise RuntimeError("rolled back together")
+    assert store.get_watermark("leads") is None
+    assert store.for_crm("hubspot").get_watermark("leads") is None
+
+
 def test_given_two_threads_racing_when_deciding_the_same_lead_then_exactly_one_wins(store: Store) -> None:
     results = _race(lambda i: store.record_decision(_decision("L1", f"r{i}")), threads=6)
     assert sorted(results) == [False] * 5 + [True]
