@@ -11,6 +11,9 @@ from typing import Any
 from sandbox.sf_values import READ_ONLY, BadValue, coerce, to_json
 from sandbox.store import ID_PREFIX, Store
 
+# Text limits a real org enforces (Text fields default to 255; long text areas go to 131,072).
+MAX_LENGTH = {"string": 255, "email": 80, "textarea": 131_072}
+
 
 @dataclass
 class RecordError(Exception):
@@ -62,13 +65,17 @@ def prepare(store: Store, obj: str, values: dict[str, Any], unknown_code: str = 
             clean[name] = coerce(name, types[name], value)
         except BadValue as exc:
             raise RecordError("INVALID_TYPE_ON_FIELD_IN_RECORD", str(exc), [name]) from None
-    owner = clean.get("OwnerId")
+        limit = MAX_LENGTH.get(types[name])
+        if limit is not None and isinstance(clean[name], str) and len(clean[name]) > limit:
+            raise RecordError("STRING_TOO_LONG", f"{name}: data value too large: {clean[name][:40]}... "
+                              f"(max length={limit})", [name])
     if "OwnerId" in clean:
-        _check_owner(store, obj, owner)
+        clean["OwnerId"] = _check_owner(store, obj, clean["OwnerId"])
     return clean
 
 
-def _check_owner(store: Store, obj: str, owner: Any) -> None:
+def _check_owner(store: Store, obj: str, owner: Any) -> str:
+    """The owner's 18-character id (stored like a real org stores it), or a ``RecordError``."""
     if owner in (None, ""):
         raise RecordError("REQUIRED_FIELD_MISSING", "Required fields are missing: [OwnerId]", ["OwnerId"])
     try:
@@ -79,6 +86,7 @@ def _check_owner(store: Store, obj: str, owner: Any) -> None:
     if user is not None and not user.get("IsActive"):
         raise RecordError("INACTIVE_OWNER_OR_USER",
                           f"operation performed with inactive user [{uid}] as owner of {obj.lower()}", [])
+    return uid
 
 
 def to_record(rec: dict[str, Any], obj: str, fields: tuple[str, ...] | list[str], version: str) -> dict[str, Any]:
