@@ -153,6 +153,6 @@ def search(
     end = min(after + limit, RESULT_CAP)
     page = [to_object(table, r, names) for r in hits[after:end]]
     out: dict[str, Any] = {"total": len(hits), "results": page}
-    if end < min(len(hits), RESULT_CAP):
+    if end < len(hits):  # also at the cap: the next page link then leads to the 400, as on the real API
         out["paging"] = {"next": {"after": str(end), "link": f"?after={end}"}}
     return out

@@ -7,7 +7,11 @@ import json
 import pytest
 from hubspot import HubSpot
 from hubspot.crm.associations.v4 import BatchInputPublicFetchAssociationsBatchRequest
-from hubspot.crm.contacts import ApiException, BatchInputSimplePublicObjectBatchInput, BatchReadInputSimplePublicObjectId
+from hubspot.crm.contacts import (
+    ApiException,
+    BatchInputSimplePublicObjectBatchInput,
+    BatchReadInputSimplePublicObjectId,
+)
 
 from sandbox.hs_props import hs_id
 from sandbox.server import SandboxServer
