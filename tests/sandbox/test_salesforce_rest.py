@@ -4,6 +4,7 @@ sObject Collections with partial failures, single-record PATCH, describe, limits
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta, timezone
 
 import pytest
@@ -204,3 +205,21 @@ def test_given_describe_limits_and_sobjects_when_called_then_shapes_and_usage(
     limits = sf.limits()
     used = sf.api_usage["api-usage"].used
     assert limits["DailyApiRequests"] == {"Max": 15000, "Remaining": 15000 - used}
+
+
+def test_given_concurrent_clients_when_patching_then_every_write_lands(sandbox_server: SandboxServer) -> None:
+    ids = lead_ids(sandbox_server, 160, skip=200)
+    chunks = [ids[i::4] for i in range(4)]
+
+    def write(chunk: list[str]) -> list[bool]:
+        client = login(sandbox_server.info, "password")  # one session per thread, as requests wants
+        res = client.restful("composite/sobjects", method="PATCH", json={"allOrNone": False, "records": [
+            {"attributes": {"type": "Lead"}, "Id": i, "Description": f"seen {i}"} for i in chunk]})
+        return [r["success"] for r in res]
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(write, chunks))
+    assert all(all(r) for r in results)
+    assert all(sandbox_server.store.records["Lead"][i]["Description"] == f"seen {i}" for i in ids)
+    stamps = [sandbox_server.store.records["Lead"][i]["SystemModstamp"] for i in ids]
+    assert len(set(stamps)) == len(ids)  # each write got its own modstamp
