@@ -1,0 +1,333 @@
+"""Declared lead features: ``FeatureSpec`` (what to read) and ``Featurizer`` (fitted on train).
+
+Columns are declared once, in a :class:`FeatureSpec`, never guessed per call:
+
+- **numeric**: parsed to float ("1,234" is read, anything else unparsable is missing), clipped to
+  the training quantiles ``[q, 1-q]`` and put through ``sign(x)·log1p(|x|)`` (counts, revenue
+  and times on site are heavily skewed). The tree model sees the value with missing as NaN;
+  the linear model sees cubic B-splines on quantile knots of the median-imputed value plus
+  a missing indicator.
+- **categorical**: stripped, NFC-normalised text. Levels seen fewer than ``min_count`` times
+  in training (and beyond the ``max_levels`` most frequent) are pooled into "other"; a level
+  never seen in training is "other" too, so new values are safe. Code 0 is missing, 1 other.
+- **missing**: ``None``, NaN, empty or whitespace-only strings and the tokens in
+  ``missing_values`` (case-insensitive; default ``"Select"``, a web form's "not chosen").
+- **text**: each text column becomes an encoder vector (``TextEncoder.encode``), or TF-IDF
+  when no encoder is given, reduced to ``text_components`` principal components fitted on train.
+
+``Featurizer.fit(rows, encoder)`` learns all of that from the training rows;
+``transform(rows, encoder) -> Features`` gives the arrays both models read. ``Features`` also
+knows each column's *reference* value (mode level, median, empty text): the reasons compare a
+lead with that reference one column at a time.
+"""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+MISSING, OTHER = 0, 1  # categorical codes; real levels start at 2
+Rows = Sequence[Mapping[str, Any]] | pd.DataFrame
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Which columns a model reads and how. ``labels`` maps a column to the name reps see."""
+
+    numeric: tuple[str, ...] = ()
+    categorical: tuple[str, ...] = ()
+    text: tuple[str, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+    missing_values: tuple[str, ...] = ("select",)
+    min_count: int = 10
+    max_levels: int = 60
+    clip_quantile: float = 0.01
+    spline_knots: int = 10
+    text_components: int = 16
+
+    def __post_init__(self) -> None:
+        seen: Counter[str] = Counter([*self.numeric, *self.categorical, *self.text])
+        dup = sorted(c for c, n in seen.items() if n > 1)
+        if dup:
+            raise ValueError(f"columns declared twice in FeatureSpec: {', '.join(dup)}; declare each once")
+        if not seen:
+            raise ValueError("FeatureSpec declares no columns; name numeric, categorical or text columns")
+        if not 0 <= self.clip_quantile < 0.5:
+            raise ValueError(f"clip_quantile must be in [0, 0.5), got {self.clip_quantile}")
+        if self.min_count < 1 or self.max_levels < 1 or self.spline_knots < 2 or self.text_components < 1:
+            raise ValueError("min_count, max_levels, text_components must be >= 1 and spline_knots >= 2")
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every declared column, numeric first, then categorical, then text."""
+        return (*self.numeric, *self.categorical, *self.text)
+
+    def label(self, column: str) -> str:
+        """The rep-facing name of ``column``."""
+        return self.labels.get(column) or column.replace("_", " ").strip().capitalize()
+
+    @classmethod
+    def for_crm_leads(cls) -> FeatureSpec:
+        """The spec for ``connectors.records.Lead.features()`` mappings.
+
+        ``status`` is left out on purpose: reps change it while working a lead ("Working",
+        "Closed - Converted"), so it leaks the outcome; ``company`` is a near-unique name.
+        """
+        return cls(
+            numeric=("employees", "revenue"),
+            categorical=("title", "industry", "country", "source"),
+            text=("text",),
+            labels={"employees": "Employees", "revenue": "Revenue", "title": "Title",
+                    "industry": "Industry", "country": "Country", "source": "Source", "text": "Message"},
+        )
+
+    @classmethod
+    def infer(cls, frame: pd.DataFrame, *, text: Iterable[str] = (), **options: Any) -> FeatureSpec:
+        """Declare a spec from a training frame's dtypes (numeric dtype -> numeric, rest categorical)."""
+        text = tuple(text)
+        missing = [c for c in text if c not in frame.columns]
+        if missing:
+            raise ValueError(f"text column(s) not in the data: {', '.join(missing)}")
+        numeric = tuple(c for c in frame.columns if c not in text and pd.api.types.is_numeric_dtype(frame[c])
+                        and not pd.api.types.is_bool_dtype(frame[c]))
+        categorical = tuple(c for c in frame.columns if c not in text and c not in numeric)
+        return cls(numeric=numeric, categorical=categorical, text=text, **options)
+
+
+def is_missing(value: Any, tokens: Iterable[str] = ("select",)) -> bool:
+    """True for None, NaN, blank strings and the (case-insensitive) ``tokens``."""
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    if isinstance(value, str):
+        s = value.strip()
+        return not s or s.casefold() in {t.casefold() for t in tokens}
+    return bool(pd.isna(value)) if np.isscalar(value) else False
+
+
+def to_frame(rows: Rows, columns: Sequence[str]) -> pd.DataFrame:
+    """Rows (mappings or a DataFrame) as an object frame with exactly ``columns`` (absent -> None)."""
+    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame.from_records(list(rows))
+    frame = frame.reset_index(drop=True)
+    return pd.DataFrame({c: frame[c] if c in frame.columns else [None] * len(frame) for c in columns},
+                        dtype=object)
+
+
+def _level(value: Any) -> str:
+    return unicodedata.normalize("NFC", str(value).strip())
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float | np.number):
+        x = float(value)
+    else:
+        try:
+            x = float(str(value).strip().replace(",", ""))
+        except ValueError:
+            return math.nan
+    return x if math.isfinite(x) else math.nan
+
+
+@dataclass
+class Features:
+    """A batch of transformed rows: codes, numbers and text components, plus the raw display values."""
+
+    codes: np.ndarray  # (n, n_categorical) int, MISSING/OTHER/level codes
+    numbers: np.ndarray  # (n, n_numeric) float, transformed, NaN = missing
+    text: np.ndarray  # (n, n_text * components) float
+    raw: pd.DataFrame  # the declared columns as given, for wording reasons
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    def take(self, index: np.ndarray) -> Features:
+        """The rows at ``index``."""
+        return Features(self.codes[index], self.numbers[index], self.text[index],
+                        self.raw.iloc[index].reset_index(drop=True))
+
+
+class Featurizer:
+    """A ``FeatureSpec`` fitted on training rows; see the module docstring."""
+
+    def __init__(self, spec: FeatureSpec, seed: int = 0) -> None:
+        self.spec, self.seed = spec, seed
+        self.levels: dict[str, list[str]] = {}
+        self.clip: dict[str, tuple[float, float]] = {}
+        self.median: dict[str, float] = {}
+        self.knots: dict[str, np.ndarray] = {}
+        self.text_models: dict[str, Any] = {}  # column -> (tfidf or None, PCA)
+        self.encoder_id: str | None = None
+        self.reference: Features | None = None
+
+    # ---------------------------------------------------------------- fit
+    def fit(self, rows: Rows, encoder: Any = None) -> Featurizer:
+        """Learn levels, clipping, knots and text reductions from the training rows."""
+        self.fit_transform(rows, encoder)
+        return self
+
+    def fit_transform(self, rows: Rows, encoder: Any = None) -> Features:
+        """``fit`` and return the training rows' features (each text is encoded once)."""
+        frame = to_frame(rows, self.spec.columns)
+        tokens = self.spec.missing_values
+        for col in self.spec.categorical:
+            counts = Counter(_level(v) for v in frame[col] if not is_missing(v, tokens))
+            keep = [lvl for lvl, n in counts.most_common(self.spec.max_levels) if n >= self.spec.min_count]
+            self.levels[col] = keep
+        for col in self.spec.numeric:
+            x = self._parse(frame[col])
+            ok = x[~np.isnan(x)]
+            q = self.spec.clip_quantile
+            self.clip[col] = (float(np.quantile(ok, q)), float(np.quantile(ok, 1 - q))) if ok.size else (0.0, 0.0)
+            t = self._num(col, x)
+            t_ok = t[~np.isnan(t)]
+            self.median[col] = float(np.median(t_ok)) if t_ok.size else 0.0
+            self.knots[col] = np.unique(np.quantile(t_ok, np.linspace(0, 1, self.spec.spline_knots))) \
+                if t_ok.size else np.zeros(1)
+        self.encoder_id = getattr(encoder, "model_id", None) if self.spec.text else None
+        parts = []
+        for col in self.spec.text:
+            comps, self.text_models[col] = self._fit_text(frame[col], encoder)
+            parts.append(comps)
+        codes, numbers = self._structured(frame)
+        feats = Features(codes, numbers, np.hstack(parts) if parts else np.zeros((len(frame), 0)), frame)
+        self.fit_linear(feats)
+        self.reference = self._reference()
+        return feats
+
+    def _parse(self, values: pd.Series) -> np.ndarray:
+        tokens = self.spec.missing_values
+        return np.array([math.nan if is_missing(v, tokens) else _number(v) for v in values], dtype=float)
+
+    def _num(self, col: str, x: np.ndarray) -> np.ndarray:
+        lo, hi = self.clip[col]
+        c = np.clip(x, lo, hi)
+        return np.sign(c) * np.log1p(np.abs(c))
+
+    def _fit_text(self, texts: pd.Series, encoder: Any) -> tuple[np.ndarray, tuple[Any, Any]]:
+        from sklearn.decomposition import PCA
+
+        tfidf = None
+        clean = [self._text(v) for v in texts]
+        if encoder is None:
+            from sklearn.feature_extraction.text import TfidfVectorizer
+
+            tfidf = TfidfVectorizer(max_features=5000, sublinear_tf=True)
+            try:
+                tfidf.fit(clean)
+            except ValueError:  # no words at all in training: text carries nothing
+                tfidf = None
+        vectors = self._vectors(clean, tfidf, encoder)
+        k = max(1, min(self.spec.text_components, vectors.shape[0] - 1, vectors.shape[1]))
+        pca = PCA(n_components=k, random_state=self.seed)
+        return pca.fit_transform(vectors), (tfidf, pca)
+
+    def _text(self, value: Any) -> str:
+        return "" if is_missing(value, ()) else str(value)
+
+    def _vectors(self, texts: list[str], tfidf: Any, encoder: Any) -> np.ndarray:
+        if encoder is not None:
+            return np.asarray(encoder.encode(texts), dtype=np.float64)
+        if tfidf is None:
+            return np.zeros((len(texts), 1))
+        return np.asarray(tfidf.transform(texts).toarray(), dtype=np.float64)
+
+    def _reference(self) -> Features:
+        """One "typical" lead: most frequent level (missing if none kept), median number, empty text."""
+        codes = np.array([[2 if self.levels[c] else MISSING for c in self.spec.categorical]], dtype=np.int64)
+        numbers = np.array([[self.median[c] for c in self.spec.numeric]], dtype=np.float64)
+        # an empty text is the zero vector for both the encoder and TF-IDF
+        empty = [pca.transform(np.zeros((1, pca.n_features_in_))) for _, pca in self.text_models.values()]
+        text = np.hstack(empty) if empty else np.zeros((1, 0))
+        raw = pd.DataFrame({c: [None] for c in self.spec.columns}, dtype=object)
+        return Features(codes, numbers.reshape(1, -1), text, raw)
+
+    def linear(self, feats: Features) -> np.ndarray:
+        """The linear model's design: one-hot levels, splines + missing flags, text components."""
+        n = len(feats)
+        parts = [np.eye(len(self.levels[c]) + 2)[feats.codes[:, j]] for j, c in enumerate(self.spec.categorical)]
+        for j, col in enumerate(self.spec.numeric):
+            x = feats.numbers[:, j]
+            miss = np.isnan(x)
+            filled = np.where(miss, self.median[col], x)
+            parts.append(self._splines[col].transform(filled[:, None]) if col in self._splines else
+                         np.zeros((n, 0)))
+            parts.append(miss[:, None].astype(float))
+        if feats.text.shape[1]:
+            parts.append(feats.text / self._text_scale)
+        return np.hstack(parts) if parts else np.zeros((n, 0))
+
+    def fit_linear(self, feats: Features) -> None:
+        """Fit the spline bases and text scaling of :meth:`linear` (called once, on training features)."""
+        from sklearn.preprocessing import SplineTransformer
+
+        self._splines: dict[str, Any] = {}
+        for j, col in enumerate(self.spec.numeric):
+            knots = self.knots[col]
+            if knots.size >= 2:
+                x = np.where(np.isnan(feats.numbers[:, j]), self.median[col], feats.numbers[:, j])
+                self._splines[col] = SplineTransformer(knots=knots[:, None], degree=3,
+                                                       extrapolation="constant").fit(x[:, None])
+        scale = feats.text.std(axis=0) if feats.text.shape[1] else np.ones(0)
+        self._text_scale = np.where(scale > 0, scale, 1.0)
+
+    # ---------------------------------------------------------- transform
+    def transform(self, rows: Rows, encoder: Any = None) -> Features:
+        """Transform rows with what ``fit`` learnt; unknown levels -> other, missing -> missing."""
+        if self.reference is None:
+            raise RuntimeError("Featurizer.transform before fit")
+        frame = to_frame(rows, self.spec.columns)
+        codes, numbers = self._structured(frame)
+        parts = []
+        for col in self.spec.text:
+            tfidf, pca = self.text_models[col]
+            if encoder is None and self.encoder_id is not None:
+                raise ValueError(f"this model reads text column {col!r} through encoder {self.encoder_id}; "
+                                 "pass that TextEncoder (LeadScorer.attach_encoder) before scoring")
+            texts = [self._text(v) for v in frame[col]]
+            vectors = self._vectors(texts, tfidf, encoder) if (tfidf is not None or encoder is not None) \
+                else np.zeros((len(frame), pca.n_features_in_))
+            parts.append(pca.transform(vectors))
+        text = np.hstack(parts) if parts else np.zeros((len(frame), 0))
+        return Features(codes, numbers, text, frame)
+
+    def _structured(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        tokens = self.spec.missing_values
+        codes = np.zeros((len(frame), len(self.spec.categorical)), dtype=np.int64)
+        for j, col in enumerate(self.spec.categorical):
+            index = {lvl: i + 2 for i, lvl in enumerate(self.levels[col])}
+            codes[:, j] = [MISSING if is_missing(v, tokens) else index.get(_level(v), OTHER) for v in frame[col]]
+        numbers = np.zeros((len(frame), len(self.spec.numeric)))
+        for j, col in enumerate(self.spec.numeric):
+            numbers[:, j] = self._num(col, self._parse(frame[col]))
+        return codes, numbers
+
+    def with_reference(self, feats: Features, group: int) -> Features:
+        """``feats`` with feature group ``group`` (index into ``spec.columns``) set to the reference."""
+        assert self.reference is not None
+        ref, spec = self.reference, self.spec
+        out = replace(feats, codes=feats.codes.copy(), numbers=feats.numbers.copy(), text=feats.text.copy())
+        n_num, n_cat = len(spec.numeric), len(spec.categorical)
+        if group < n_num:
+            out.numbers[:, group] = ref.numbers[0, group]
+        elif group < n_num + n_cat:
+            out.codes[:, group - n_num] = ref.codes[0, group - n_num]
+        else:
+            lo, hi = self.text_slice(group - n_num - n_cat)
+            out.text[:, lo:hi] = ref.text[0, lo:hi]
+        return out
+
+    def text_slice(self, k: int) -> tuple[int, int]:
+        """The columns of text column number ``k`` inside ``Features.text``."""
+        sizes = [self.text_models[c][1].n_components_ for c in self.spec.text]
+        start = int(sum(sizes[:k]))
+        return start, start + int(sizes[k])
