@@ -14,18 +14,18 @@ shape: the offending line, a caret, ``ERROR at Row:r:Column:c`` and the reason.
 
 from __future__ import annotations
 
-import operator
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from functools import reduce
 from typing import Any
 
-from sandbox.sf_values import category, ms, parse_datetime
+from sandbox.sf_values import category, parse_datetime
+from sandbox.soql_eval import RELATIVE, Predicate, Query, compare, execute, like, norm_for, relative, unquote
 
+__all__ = ["OBJECTS", "Query", "SoqlError", "execute", "parse", "tokenize"]
 OBJECTS = ("Lead", "User", "Opportunity")
-Predicate = Callable[[dict[str, Any]], bool]
 
 _TOKEN = re.compile(r"""
     (?P<ws>\s+)
@@ -37,12 +37,6 @@ _TOKEN = re.compile(r"""
   | (?P<op>!=|<>|<=|>=|=|<|>)
   | (?P<punct>[(),])
 """, re.VERBOSE)
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "'": "'", '"': '"', "\\": "\\",
-            "_": "\\_", "%": "\\%"}  # \_ and \% stay escaped: they only mean something in LIKE
-_OPS: dict[str, Callable[[Any, Any], bool]] = {"=": operator.eq, "!=": operator.ne, "<>": operator.ne,
-                                               "<": operator.lt, "<=": operator.le, ">": operator.gt,
-                                               ">=": operator.ge}
-_RELATIVE = re.compile(r"^(TODAY|YESTERDAY|TOMORROW|LAST_N_DAYS:(\d+)|NEXT_N_DAYS:(\d+))$", re.I)
 _WIRE_TYPE = {"datetime": "dateTime", "date": "date", "boolean": "boolean", "number": "double"}
 
 
@@ -64,19 +58,6 @@ class Token:
     @property
     def upper(self) -> str:
         return self.text.upper() if self.kind == "ident" else ""
-
-
-@dataclass(frozen=True)
-class Query:
-    """A compiled query: run it with ``execute``."""
-
-    obj: str
-    fields: tuple[str, ...]  # canonical names, in SELECT order
-    count_only: bool
-    where: Predicate | None
-    order: tuple[tuple[str, bool, bool, Callable[[Any], Any]], ...]  # field, desc, nulls_last, sort key
-    limit: int | None
-    offset: int
 
 
 def tokenize(soql: str) -> list[Token]:
@@ -111,38 +92,6 @@ def parse(soql: str, fields_of: Callable[[str], Mapping[str, str]], now: datetim
     if not soql.strip():
         raise SoqlError("MALFORMED_QUERY", "A query string has to be specified")
     return _Parser(soql, fields_of, now).query()
-
-
-def execute(q: Query, records: Iterable[dict[str, Any]], include_deleted: bool = False) -> list[dict[str, Any]]:
-    """Filter, sort, offset and limit ``records`` (store dicts, not copied)."""
-    pred = q.where
-    out: list[dict[str, Any]] = []
-    for rec in records:
-        if not include_deleted and rec.get("IsDeleted"):
-            continue
-        try:
-            if pred is None or pred(rec):
-                out.append(rec)
-        except TypeError:  # a value of an unexpected type never matches
-            continue
-    for name, desc, nulls_last, norm in reversed(q.order):  # stable sorts, last key first
-        def key(r: dict[str, Any], name: str = name, norm: Callable[[Any], Any] = norm,
-                flip: bool = nulls_last != desc) -> tuple[bool, Any]:
-            v = r.get(name)
-            return ((v is None) if flip else (v is not None)), (None if v is None else norm(v))
-        out.sort(key=key, reverse=desc)
-    end = None if q.limit is None else q.offset + q.limit
-    return out[q.offset:end]
-
-
-def _norm(kind: str) -> Callable[[Any], Any]:
-    if kind == "text":
-        return lambda v: str(v).casefold()  # SOQL compares and sorts text case-insensitively
-    if kind == "id":
-        return lambda v: str(v)[:15]  # 15- and 18-character ids name the same record
-    if kind == "datetime":
-        return lambda v: ms(v) if isinstance(v, datetime) else v
-    return lambda v: v
 
 
 class _Parser:
@@ -257,7 +206,7 @@ class _Parser:
             if self.tok.upper == "NULLS":
                 self.take()
                 nulls_last = self.keyword("FIRST", "LAST").upper == "LAST"
-            out.append((name, desc, nulls_last, _norm(category(self.types[name]))))
+            out.append((name, desc, nulls_last, norm_for(category(self.types[name]))))
             if self.tok.text != ",":
                 return tuple(out)
             self.take()
@@ -290,11 +239,11 @@ class _Parser:
         name = self.field(ft)
         ftype = self.types[name]
         kind = category(ftype)
-        norm = _norm(kind)
+        norm = norm_for(kind)
         t = self.tok
         if t.kind == "op":
             self.take()
-            return _compare(name, t.text, self.value(name, ftype), norm)
+            return compare(name, t.text, self.value(name, ftype), norm)
         negate = False
         if t.upper == "NOT" and self.toks[self.i + 1].upper == "IN":
             self.take()
@@ -313,7 +262,7 @@ class _Parser:
             pt = self.take()
             if pt.kind != "str":
                 raise self.unexpected(pt)
-            rx = _like(_unquote(pt.text))
+            rx = like(unquote(pt.text))
             return lambda r: (v := r.get(name)) is not None and rx.fullmatch(str(v)) is not None
         raise self.unexpected()
 
@@ -340,7 +289,7 @@ class _Parser:
             if not ok[t.kind]:
                 raise self._type_error(t, name, kind)
             if t.kind == "str":
-                return _unquote(t.text).replace("\\_", "_").replace("\\%", "%")
+                return unquote(t.text).replace("\\_", "_").replace("\\%", "%")
             if t.kind == "num":
                 return float(t.text) if "." in t.text else int(t.text)
             if t.kind == "datetime":
@@ -350,11 +299,11 @@ class _Parser:
             if kind != "boolean":
                 raise self._type_error(t, name, kind)
             return t.upper == "TRUE"
-        m = _RELATIVE.match(t.text) if t.kind == "ident" else None
+        m = RELATIVE.match(t.text) if t.kind == "ident" else None
         if m is not None:
             if kind not in ("date", "datetime"):
                 raise self._type_error(t, name, kind)
-            return _relative(m, self.now, kind)
+            return relative(m, self.now, kind)
         raise self.unexpected(t)
 
     def _type_error(self, t: Token, name: str, kind: str) -> SoqlError:
@@ -366,69 +315,3 @@ class _Parser:
         return error("INVALID_FIELD", self.soql, t.pos, reason)
 
 
-@dataclass(frozen=True)
-class _Range:
-    """A relative date literal: the half-open interval [start, end)."""
-
-    start: Any
-    end: Any
-
-
-def _relative(m: re.Match[str], now: datetime, kind: str) -> _Range:
-    today = datetime.combine(now.date(), time(0), tzinfo=now.tzinfo)
-    word = m.group(1).upper()
-    if word == "TODAY":
-        start, end = today, today + timedelta(days=1)
-    elif word == "YESTERDAY":
-        start, end = today - timedelta(days=1), today
-    elif word == "TOMORROW":
-        start, end = today + timedelta(days=1), today + timedelta(days=2)
-    elif m.group(2) is not None:
-        start, end = today - timedelta(days=int(m.group(2))), today + timedelta(days=1)
-    else:
-        start, end = today + timedelta(days=1), today + timedelta(days=1 + int(m.group(3)))
-    return _Range(start.date(), end.date()) if kind == "date" else _Range(start, end)
-
-
-def _compare(name: str, op: str, lit: Any, norm: Callable[[Any], Any]) -> Predicate:
-    if isinstance(lit, _Range):
-        lo, hi = lit.start, lit.end
-        inside: Predicate = lambda r: (v := r.get(name)) is not None and lo <= norm(v) < hi  # noqa: E731
-        table: dict[str, Predicate] = {
-            "=": inside, "!=": lambda r: not inside(r), "<>": lambda r: not inside(r),
-            "<": lambda r: (v := r.get(name)) is not None and norm(v) < lo,
-            "<=": lambda r: (v := r.get(name)) is not None and norm(v) < hi,
-            ">": lambda r: (v := r.get(name)) is not None and norm(v) >= hi,
-            ">=": lambda r: (v := r.get(name)) is not None and norm(v) >= lo,
-        }
-        return table[op]
-    if lit is None:
-        if op in ("!=", "<>"):
-            return lambda r: r.get(name) is not None
-        if op == "=":
-            return lambda r: r.get(name) is None
-        return lambda r: False
-    fn = _OPS[op]
-    target = norm(lit)
-    if op in ("!=", "<>"):
-        return lambda r: (v := r.get(name)) is None or norm(v) != target
-    return lambda r: (v := r.get(name)) is not None and fn(norm(v), target)
-
-
-def _unquote(text: str) -> str:
-    body = text[1:-1]
-    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), body)
-
-
-def _like(pattern: str) -> re.Pattern[str]:
-    out = []
-    i = 0
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "\\" and i + 1 < len(pattern):
-            out.append(re.escape(pattern[i + 1]))
-            i += 2
-            continue
-        out.append(".*" if c == "%" else "." if c == "_" else re.escape(c))
-        i += 1
-    return re.compile("".join(out), re.IGNORECASE | re.DOTALL)
