@@ -249,7 +249,7 @@ def rep_configs(config: RoutingConfig, crm_reps: Sequence[Rep], exclude: Collect
     """``allocation.RepConfig`` for every routable rep: listed reps found active in the CRM, plus
     (``unlisted_reps = "include"``) every other active, non-queue CRM user with the defaults.
     ``exclude``: owner ids never routed to (e.g. the integration user)."""
-    from allocation.constraints import RepConfig, Rule
+    from allocation import RepConfig, Rule
 
     by_id = {r.id: r for r in crm_reps}
     by_email = {r.email.lower(): r for r in crm_reps if r.email}

@@ -60,7 +60,7 @@ def test_given_the_documented_example_then_it_is_valid() -> None:
 
 
 def test_given_the_example_and_crm_users_then_rep_configs_resolve_ids_emails_and_defaults() -> None:
-    from allocation.constraints import Rule
+    from allocation import Rule
 
     reps = {r.id: r for r in rep_configs(load_routing(EXAMPLE), CRM_REPS)}
     # Dev is listed but inactive in the file; Eve is unlisted (ignored); the queue is never a rep.
