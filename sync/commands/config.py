@@ -54,7 +54,7 @@ def check(
     if offline:
         typer.echo("configuration valid (offline: store and CRM not contacted)")
         return
-    reachable = _check_store(settings) and _check_crm(settings)
+    reachable = _check_store(settings) and _check_crm(settings, path if path.exists() else None)
     if not reachable:
         raise typer.Exit(code=UNREACHABLE)
     typer.echo("all checks passed")
@@ -131,7 +131,7 @@ def _check_store(settings: Any) -> bool:
     return True
 
 
-def _check_crm(settings: Any) -> bool:
+def _check_crm(settings: Any, routing_file: Path | None) -> bool:
     """Log in to the CRM through the real connector and print what it says about our budget."""
     if settings.crm not in ("salesforce", "hubspot"):
         typer.echo(f"crm: {settings.crm}: nothing to connect to (`leadpilot demo` starts its own sandbox)")
@@ -144,14 +144,30 @@ def _check_crm(settings: Any) -> bool:
         typer.echo("crm: connector not installed in this build; skipped")
         return True
     try:
-        result = factory.make_connector(settings).check()
+        connector = factory.make_connector(settings)
+        result = connector.check()
     except Exception as exc:  # CRMError, auth and network faults: messages carry no secrets
         typer.echo(f"crm: {settings.crm}: cannot connect: {type(exc).__name__}: {exc}", err=True)
         return False
     typer.echo(f"crm: {result.crm}: logged in as {result.user or '(unknown user)'}; {_budget(result.budget)}")
     for problem in result.problems:
         typer.echo(f"crm: {problem}", err=True)
+    if result.ok and routing_file is not None:
+        _check_reps(connector, routing_file)
     return bool(result.ok)
+
+
+def _check_reps(connector: Any, routing_file: Path) -> None:
+    """Warn about listed reps the CRM does not know or has deactivated (they get no leads)."""
+    from sync.routing import load_routing, unresolved_reps
+
+    try:
+        crm_reps = connector.list_reps()
+    except Exception as exc:  # a warning only: the login itself worked
+        typer.echo(f"routing: cannot list CRM users to match {routing_file}: {exc}", err=True)
+        return
+    for warning in unresolved_reps(load_routing(routing_file), crm_reps):
+        typer.echo(f"routing: {routing_file}: warning: {warning}; it gets no leads", err=True)
 
 
 def _budget(budget: Any) -> str:

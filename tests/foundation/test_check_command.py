@@ -135,6 +135,12 @@ def test_given_a_reachable_crm_when_checked_then_the_api_budget_is_printed(
     assert re.search(r"API budget \(daily\): [\d,]+ of [\d,]+ used, [\d,]+ remaining", result.stdout)
     assert info["hubspot"]["access_token"] not in result.output
 
+    # a routing file naming a user the CRM does not have: a warning, not a failure
+    (clean_env / "routing.toml").write_text('[[reps]]\nemail = "ghost@nowhere.example"\n', encoding="utf-8")
+    with_routing = _run(env=env)
+    assert with_routing.exit_code == 0, with_routing.output
+    assert "warning: rep 'ghost@nowhere.example' is not a CRM user; it gets no leads" in with_routing.stderr
+
 
 @pytest.mark.integration
 def test_given_a_wrong_crm_token_when_checked_then_exit_1_and_the_token_is_not_shown(
