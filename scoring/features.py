@@ -28,13 +28,13 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
 
 MISSING, OTHER = 0, 1  # categorical codes; real levels start at 2
-Rows = Sequence[Mapping[str, Any]] | pd.DataFrame
+Rows: TypeAlias = Sequence[Mapping[str, Any]] | pd.DataFrame
 
 
 @dataclass(frozen=True)

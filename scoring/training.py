@@ -207,9 +207,9 @@ def read_csv_export(path: str | Path, label: str, *, drop: Sequence[str] = (), t
     return features, y, FeatureSpec.infer(features, text=text_columns)
 
 
-def evaluate_frame(features: pd.DataFrame, y: np.ndarray, spec: FeatureSpec, *, test_size: float = 0.25,
-                   seed: int = 0, encoder: Any = None, config: ModelConfig | None = None) -> dict[str, Any]:
-    """Stratified split, train on the training part only, metrics on the test part."""
+def holdout(features: pd.DataFrame, y: np.ndarray, spec: FeatureSpec, *, test_size: float = 0.25, seed: int = 0,
+            encoder: Any = None, config: ModelConfig | None = None) -> tuple[LeadScorer, np.ndarray, np.ndarray]:
+    """Stratified split; train on the training part only. Returns (scorer, test indices, test probabilities)."""
     from sklearn.model_selection import train_test_split
 
     if not 0 < test_size < 1:
@@ -218,10 +218,16 @@ def evaluate_frame(features: pd.DataFrame, y: np.ndarray, spec: FeatureSpec, *, 
         raise DataError("evaluation needs at least 10 leads of each class")
     tr, te = train_test_split(np.arange(len(y)), test_size=test_size, stratify=y, random_state=seed)
     scorer, _ = train_scorer(features.iloc[tr], y[tr], spec, encoder=encoder, seed=seed, config=config)
-    p = scorer.predict_proba(features.iloc[te])
+    return scorer, te, scorer.predict_proba(features.iloc[te])
+
+
+def evaluate_frame(features: pd.DataFrame, y: np.ndarray, spec: FeatureSpec, *, test_size: float = 0.25,
+                   seed: int = 0, encoder: Any = None, config: ModelConfig | None = None) -> dict[str, Any]:
+    """``holdout`` + metrics on the test part: the ``leadpilot evaluate`` JSON."""
+    scorer, te, p = holdout(features, y, spec, test_size=test_size, seed=seed, encoder=encoder, config=config)
     out = M.evaluate(y[te], p)
     return {"roc_auc": out["roc_auc"], "pr_auc": out["pr_auc"], "brier": out["brier"], "ece": out["ece"],
-            "lift_top_decile": out["lift_top_decile"], "n_train": int(len(tr)), "n_test": int(len(te)),
+            "lift_top_decile": out["lift_top_decile"], "n_train": int(len(y) - len(te)), "n_test": int(len(te)),
             "model": scorer.describe_model()}
 
 
