@@ -107,11 +107,13 @@ def _deps(srv: SandboxServer, settings: Settings, scorers: Any = None) -> Deps:
 
 @pytest.fixture
 def rig_factory(tmp_path: Path) -> Iterator[Callable[..., Rig]]:
-    """``rig_factory(crm, leads=300, seed=1, faults=None, **settings)`` → a started ``Rig``."""
+    """``rig_factory(crm, leads=300, seed=1, faults=None, arrivals_per_day=12, **settings)`` → a started ``Rig``."""
     servers: list[SandboxServer] = []
 
-    def make(crm: str, leads: int = 300, seed: int = 1, faults: Faults | None = None, **overrides: Any) -> Rig:
+    def make(crm: str, leads: int = 300, seed: int = 1, faults: Faults | None = None,
+             arrivals_per_day: float = 12.0, **overrides: Any) -> Rig:
         srv = SandboxServer(seed=seed, leads=leads, scenario="skilled", faults=faults).start()
+        srv.world.arrivals_per_day = arrivals_per_day  # a small world keeps the suite fast
         servers.append(srv)
         state = tmp_path / f"state-{len(servers)}"
         settings = sandbox_settings(crm, srv.info, state, **overrides)
