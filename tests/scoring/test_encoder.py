@@ -7,7 +7,7 @@ import pytest
 import torch
 from transformers import AutoModel, AutoTokenizer
 
-from scoring.encoder import TextEncoder, default_model_path, dir_fingerprint, mean_pool
+from scoring.encoder import TextEncoder, default_model_path, dir_fingerprint, mean_pool, plan_batches
 
 SHORT = "Call me"
 LONG = (
@@ -123,3 +123,10 @@ def test_given_dir_without_model_when_loading_then_error_names_the_setting(tmp_p
 def test_given_bad_sizes_when_building_then_clear_error(kwargs, message):
     with pytest.raises(ValueError, match=message):
         TextEncoder(**kwargs)
+
+
+def test_given_mixed_lengths_when_planning_then_longest_first_and_padding_bounded():
+    lengths = [10, 200, 12, 190, 11, 100, 9]
+    assert plan_batches(lengths, batch_size=2) == [[1, 3], [5], [2, 4], [0, 6]]
+    assert plan_batches(lengths, batch_size=64, min_fill=0.0) == [[1, 3, 5, 2, 4, 0, 6]]
+    assert plan_batches([], batch_size=4) == []
