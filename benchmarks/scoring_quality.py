@@ -88,7 +88,8 @@ def plain_models(train: pd.DataFrame, y_train: np.ndarray, test: pd.DataFrame) -
     def as_cat(frame: pd.DataFrame) -> pd.DataFrame:
         out = frame.copy()
         for c in cats:
-            out[c] = pd.Categorical(out[c], categories=sorted(train[c].dropna().unique()))
+            levels = sorted(train[c].dropna().unique())
+            out[c] = out[c].where(out[c].isin(levels)).astype(pd.CategoricalDtype(levels))
         return out
 
     hgb = HistGradientBoostingClassifier(categorical_features="from_dtype", random_state=0)

@@ -17,8 +17,8 @@ Columns are declared once, in a :class:`FeatureSpec`, never guessed per call:
 
 ``Featurizer.fit(rows, encoder)`` learns all of that from the training rows;
 ``transform(rows, encoder) -> Features`` gives the arrays both models read. ``Features`` also
-knows each column's *reference* value (mode level, median, empty text): the reasons compare a
-lead with that reference one column at a time.
+knows each column's *background*: its training distribution (level shares, deciles, empty text
+for text columns). The reasons compare a lead with that background one column at a time.
 """
 
 from __future__ import annotations
@@ -168,6 +168,7 @@ class Featurizer:
         self.text_models: dict[str, Any] = {}  # column -> (tfidf or None, PCA)
         self.encoder_id: str | None = None
         self.reference: Features | None = None
+        self.backgrounds: list[list[tuple[float, Any]]] = []
 
     # ---------------------------------------------------------------- fit
     def fit(self, rows: Rows, encoder: Any = None) -> Featurizer:
@@ -202,6 +203,7 @@ class Featurizer:
         feats = Features(codes, numbers, np.hstack(parts) if parts else np.zeros((len(frame), 0)), frame)
         self.fit_linear(feats)
         self.reference = self._reference()
+        self.backgrounds = self._backgrounds(feats)
         return feats
 
     def _parse(self, values: pd.Series) -> np.ndarray:
@@ -311,19 +313,43 @@ class Featurizer:
             numbers[:, j] = self._num(col, self._parse(frame[col]))
         return codes, numbers
 
-    def with_reference(self, feats: Features, group: int) -> Features:
-        """``feats`` with feature group ``group`` (index into ``spec.columns``) set to the reference."""
-        assert self.reference is not None
-        ref, spec = self.reference, self.spec
+    def _backgrounds(self, feats: Features, top: int = 12) -> list[list[tuple[float, Any]]]:
+        """Per column: ``(weight, value)`` pairs describing its training distribution.
+
+        Categorical: the ``top`` most frequent codes (missing and other included), shares
+        renormalised; numeric: nine deciles plus missing at its share; text: the empty text.
+        """
+        out: list[list[tuple[float, Any]]] = []
+        n = max(1, len(feats))
+        for j in range(len(self.spec.numeric)):
+            x = feats.numbers[:, j]
+            ok = x[~np.isnan(x)]
+            miss = 1 - ok.size / n
+            pts = [(float(1 - miss) / 9, float(v)) for v in np.quantile(ok, np.linspace(0.1, 0.9, 9))] \
+                if ok.size else []
+            out.append(pts + ([(float(miss), math.nan)] if miss > 0 else []))
+        for j in range(len(self.spec.categorical)):
+            counts = Counter(feats.codes[:, j].tolist()).most_common(top)
+            total = sum(c for _, c in counts) or 1
+            out.append([(c / total, int(code)) for code, c in counts] or [(1.0, MISSING)])
+        for k in range(len(self.spec.text)):
+            lo, hi = self.text_slice(k)
+            assert self.reference is not None
+            out.append([(1.0, self.reference.text[0, lo:hi])])
+        return out
+
+    def with_value(self, feats: Features, group: int, value: Any) -> Features:
+        """``feats`` with column number ``group`` (index into ``spec.columns``) set to ``value``."""
+        spec = self.spec
         out = replace(feats, codes=feats.codes.copy(), numbers=feats.numbers.copy(), text=feats.text.copy())
         n_num, n_cat = len(spec.numeric), len(spec.categorical)
         if group < n_num:
-            out.numbers[:, group] = ref.numbers[0, group]
+            out.numbers[:, group] = value
         elif group < n_num + n_cat:
-            out.codes[:, group - n_num] = ref.codes[0, group - n_num]
+            out.codes[:, group - n_num] = value
         else:
             lo, hi = self.text_slice(group - n_num - n_cat)
-            out.text[:, lo:hi] = ref.text[0, lo:hi]
+            out.text[:, lo:hi] = value
         return out
 
     def text_slice(self, k: int) -> tuple[int, int]:

@@ -1,10 +1,11 @@
 """Reasons in rep words, derived from the model itself.
 
 **Attribution** (baseline substitution, one feature group at a time): for each declared
-column ``g``, ``contribution_g = raw(x) - raw(x with g set to the reference lead's value)``,
-where ``raw`` is the ensemble's uncalibrated logit and the reference is the training
-mode level / median / empty text (``Featurizer.reference``). Positive means "this value
-raises the score compared with a typical lead". Calibration is monotone, so signs carry over.
+column ``g``, ``contribution_g = raw(x) - sum_v w_v * raw(x with g set to v)``, where ``raw`` is
+the ensemble's uncalibrated logit and ``(w_v, v)`` is the column's training distribution
+(``Featurizer.backgrounds``: level shares, deciles; for text the empty message). Positive means
+"this value raises the score compared with what leads usually have here". Calibration is
+monotone, so signs carry over.
 
 **Wording**: categorical ``"Source: Reference (+)"`` (missing: ``"Occupation: not given (−)"``),
 numeric ``"Time on site: 1,532 (+)"``, text ``"Message mentions budget and timeline (+)"``.
@@ -80,7 +81,8 @@ def contributions(featurizer: Featurizer, raw: Any, feats: Features) -> np.ndarr
     n_groups = len(featurizer.spec.columns)
     out = np.zeros((len(feats), n_groups))
     for g in range(n_groups):
-        out[:, g] = base - raw(featurizer.with_reference(feats, g))
+        expected = sum(w * raw(featurizer.with_value(feats, g, v)) for w, v in featurizer.backgrounds[g])
+        out[:, g] = base - expected
     return out
 
 

@@ -81,3 +81,27 @@ def tiny_t5_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_t5_split_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A saved tiny T5 whose tokenizer splits "yes"/"no" into several pieces."""
     return build_tiny_t5(tmp_path_factory.mktemp("tiny-t5-split"), split_answers=True)
+
+
+# ---------------------------------------------------------------- tabular scoring (features/model/registry)
+@pytest.fixture(scope="session")
+def lead_spec():
+    """The spec of ``synthetic_leads``."""
+    from scoring.features import FeatureSpec
+
+    return FeatureSpec(numeric=("visits",), categorical=("source", "occupation"), text=("text",),
+                       labels={"source": "Source", "occupation": "Occupation", "visits": "Visits",
+                               "text": "Message"}, min_count=5)
+
+
+@pytest.fixture(scope="session")
+def trained(lead_spec):
+    """(scorer, report, rows, labels) trained once per session on 400 synthetic leads (TF-IDF text)."""
+    from scoring.ensemble import ModelConfig
+    from scoring.training import train_scorer
+
+    from scoring_data import synthetic_leads
+
+    rows, labels = synthetic_leads(400, seed=0)
+    scorer, report = train_scorer(rows, labels, lead_spec, seed=0, config=ModelConfig(folds=3))
+    return scorer, report, rows, labels
