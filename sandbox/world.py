@@ -166,7 +166,7 @@ class World:
                 lid = self._arrive(t, lead)
                 if (now - t).total_seconds() > P.UNROUTED_RECENT_DAYS * 86400:
                     routed_at = t + timedelta(hours=self.rng.uniform(0.1, 8.0))
-                    self.store.update("Lead", lid, {"OwnerId": self.rng.choice(reps)}, at=routed_at)
+                    self._write("Lead", lid, {"OwnerId": self.rng.choice(reps)}, routed_at)
                     self._draw_outcome(lid, routed_at)
             self._run_events(until=now, move_clock=False)
 
@@ -242,15 +242,24 @@ class World:
             clock.advance(until - clock.now())
         return done
 
+    def _write(self, obj: str, rid: str, values: dict[str, Any], at: datetime | None) -> None:
+        """The world's own writes: canonical names known valid, so skip ``Store.update``'s
+        name checks (the hot path of preloading); still bumps the modstamp as every write does."""
+        rec = self.store.records[obj][rid]
+        rec.update(values)
+        ts = at or self.store.clock.stamp()
+        rec["LastModifiedDate"] = rec["SystemModstamp"] = ts
+        self.store.version += 1
+
     def _on_arrive(self, key: str, at: datetime, _stamp: datetime | None) -> None:
         self._arrive(at, self._arriving.pop(key))
 
     def _on_contact(self, lid: str, _at: datetime, stamp: datetime | None) -> None:
         if self.store.get("Lead", lid)["Status"] == "Open - Not Contacted":  # type: ignore[index]
-            self.store.update("Lead", lid, {"Status": "Working - Contacted"}, at=stamp)
+            self._write("Lead", lid, {"Status": "Working - Contacted"}, at=stamp)
 
     def _on_disqualify(self, lid: str, _at: datetime, stamp: datetime | None) -> None:
-        self.store.update("Lead", lid, {"Status": "Closed - Not Converted"}, at=stamp)
+        self._write("Lead", lid, {"Status": "Closed - Not Converted"}, at=stamp)
 
     def _on_convert(self, lid: str, at: datetime, stamp: datetime | None) -> None:
         t = self.truth[lid]
@@ -264,13 +273,13 @@ class World:
             "Name": f"{lead['Company']} - new business", "StageName": "Qualification", "IsClosed": False,
             "IsWon": False, "Amount": amount, "CloseDate": close_at.date(), "OwnerId": lead["OwnerId"]}, at=stamp or at)
         self.store.opportunity_lead[oid] = lid
-        self.store.update("Lead", lid, {"IsConverted": True, "ConvertedOpportunityId": oid, "ConvertedDate": at.date(),
+        self._write("Lead", lid, {"IsConverted": True, "ConvertedOpportunityId": oid, "ConvertedDate": at.date(),
                                         "Status": "Closed - Converted"}, at=stamp)
         self._push(close_at, "close", oid)
 
     def _on_close(self, oid: str, at: datetime, stamp: datetime | None) -> None:
         won = bool(self.truth[self.store.opportunity_lead[oid]].won)
-        self.store.update("Opportunity", oid, {"StageName": "Closed Won" if won else "Closed Lost", "IsClosed": True,
+        self._write("Opportunity", oid, {"StageName": "Closed Won" if won else "Closed Lost", "IsClosed": True,
                                                "IsWon": won, "CloseDate": at.date()}, at=stamp)
 
     # ------------------------------------------------------------------ time
