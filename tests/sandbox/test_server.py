@@ -17,6 +17,7 @@ import pytest
 
 from sandbox.admin import BadFaults, parse_faults
 from sandbox.context import Faults
+from sandbox.http import Request
 from sandbox.server import SandboxServer, route_key
 
 pytestmark = pytest.mark.integration
@@ -172,3 +173,14 @@ def test_cli_rejects_bad_options_with_a_clear_message() -> None:
     out = subprocess.run([sys.executable, "-m", "sync.cli", "sandbox", "serve", "--faults", "p_42=1"],
                          capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parents[2])
     assert out.returncode != 0 and "p_42" in out.stderr
+
+
+def test_slow_fault_sleeps_through_the_injected_sleep_and_5xx_uses_each_dialects_shape() -> None:
+    slept: list[float] = []
+    server = SandboxServer(seed=1, faults=Faults(slow_ms=250, p_5xx=1.0), sleep=slept.append)
+    resp = server.dispatch(Request.build("GET", "/crm/v3/owners/", {}, b""))
+    assert slept == [0.25] and resp.status == 503 and json.loads(resp.body)["status"] == "error"
+    resp = server.dispatch(Request.build("GET", "/services/data/v59.0/limits/", {}, b""))
+    assert resp.status == 503 and json.loads(resp.body)[0]["errorCode"] == "SERVER_UNAVAILABLE"
+    resp = server.dispatch(Request.build("GET", "/_sandbox/status", {}, b""))
+    assert resp.status == 200  # the admin API is never faulted
