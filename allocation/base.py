@@ -1,0 +1,147 @@
+"""The policy interface every allocation policy implements, and the values it trades in.
+
+A policy never sees capacity, hours or territories: the router hands it the reps that are
+already eligible and asks for an *index* per rep. The index is either a deterministic score
+(round robin, UCB1, greedy) or an independent random score with a known distribution
+(Thompson sampling). Turning an index into choice probabilities (with the fairness bonus and
+the exploration floor) happens once, in ``allocation.propensity``, so every policy logs exact
+propensities the same way.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+Context = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Deterministic:
+    """Scores; the highest wins, ties go to the earlier rep (stable, testable)."""
+
+    scores: np.ndarray
+
+
+@dataclass(frozen=True)
+class GaussianIndex:
+    """Independent normal scores N(mean, sd²) — a Laplace posterior over logits."""
+
+    mean: np.ndarray
+    sd: np.ndarray
+
+
+@dataclass(frozen=True)
+class BetaIndex:
+    """Independent Beta(a, b) scores — a Beta-Bernoulli posterior over win rates."""
+
+    a: np.ndarray
+    b: np.ndarray
+
+
+Index = Deterministic | GaussianIndex | BetaIndex
+
+
+@dataclass(frozen=True)
+class PolicyOptions:
+    """Options every policy accepts (validated here so a typo fails at construction).
+
+    exploration_floor: each eligible rep is chosen with probability at least
+        ``exploration_floor / K`` (K = eligible reps); keeps logged propensities positive so
+        off-policy evaluation stays possible.
+    fairness_floor: each eligible rep should receive at least ``fairness_floor × 1/K`` of the
+        leads it was eligible for; enforced by a virtual queue per rep whose length is added
+        to the rep's score (``fairness_scale`` per lead owed).
+    discount: per-day forgetting factor for past observations (1.0 = remember all; 0.99 gives
+        a half-life of ~69 days) for drifting skills.
+    """
+
+    seed: int = 0
+    exploration_floor: float = 0.0
+    fairness_floor: float = 0.0
+    fairness_scale: float | None = None
+    discount: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.exploration_floor < 1.0:
+            raise ValueError(f"exploration_floor must be in [0, 1), got {self.exploration_floor}")
+        if not 0.0 <= self.fairness_floor < 1.0:
+            raise ValueError(f"fairness_floor must be in [0, 1) (a share of the equal share), got {self.fairness_floor}")
+        if not 0.0 < self.discount <= 1.0:
+            raise ValueError(f"discount must be in (0, 1] (per-day forgetting factor), got {self.discount}")
+        if self.fairness_scale is not None and self.fairness_scale <= 0:
+            raise ValueError(f"fairness_scale must be positive, got {self.fairness_scale}")
+
+
+@dataclass
+class Observations:
+    """What the router has learned so far, one row per assignment it can learn from.
+
+    ``labels`` are in [0, 1]: 1/0 for closed won/lost, a survival soft label for an open
+    assignment. ``weights`` already include discounting.
+    """
+
+    keys: list[str]
+    reps: list[str]
+    contexts: list[Context]
+    labels: np.ndarray
+    weights: np.ndarray
+    ages_days: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def __len__(self) -> int:
+        return len(self.reps)
+
+
+class Policy(ABC):
+    """A routing policy: learns from observations, scores eligible reps for one lead."""
+
+    name: str = "policy"
+    # Typical spread of this policy's index; one lead owed by the fairness queue adds this much.
+    default_fairness_scale: float = 0.1
+
+    def __init__(self, options: PolicyOptions) -> None:
+        self.options = options
+
+    @property
+    def fairness_scale(self) -> float:
+        """Score bonus per lead owed to a rep by its fairness queue."""
+        return self.options.fairness_scale or self.default_fairness_scale
+
+    @abstractmethod
+    def index(self, reps: Sequence[str], context: Context) -> Index:
+        """The index (scores or score distributions) of each eligible rep, in order."""
+
+    def fit(self, data: Observations, now: datetime) -> None:  # noqa: B027 - optional hook
+        """Refit from all observations (called by ``Router.tick``); default: nothing to learn."""
+
+    def configure_reps(self, weights: Mapping[str, float]) -> None:  # noqa: B027
+        """Receive each rep's configured share weight (round robin uses it)."""
+
+    def on_assign(self, rep: str, context: Context, now: datetime) -> None:  # noqa: B027
+        """Hook called after each assignment (round robin moves its clock here)."""
+
+    @abstractmethod
+    def params(self) -> dict[str, Any]:
+        """Constructor keyword arguments beyond the common options (for ``make_policy``)."""
+
+    @abstractmethod
+    def fitted_state(self) -> dict[str, Any]:
+        """JSON-serialisable learned state."""
+
+    @abstractmethod
+    def load_fitted_state(self, state: Mapping[str, Any]) -> None:
+        """Restore what ``fitted_state`` returned."""
+
+    def predict(self, reps: Sequence[str], context: Context) -> np.ndarray:
+        """Point estimate of each rep's win probability for this lead (for OPE reward models)."""
+        idx = self.index(reps, context)
+        if isinstance(idx, BetaIndex):
+            return idx.a / (idx.a + idx.b)
+        if isinstance(idx, GaussianIndex):
+            return 1.0 / (1.0 + np.exp(-idx.mean))
+        raise NotImplementedError(f"{self.name} has no probability model")

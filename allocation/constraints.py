@@ -1,0 +1,199 @@
+"""Who may get a lead at all: rep configuration and the checks made before any policy runs.
+
+Every check returns a reason in words (``None`` when the rep passes) so each decision can say
+why a rep was left out: territory, capacity, daily cap, working hours, out of office.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One territory predicate over a lead attribute.
+
+    ``values``: the attribute must equal one of them (case-insensitive); ``min``/``max``: a
+    numeric attribute must lie in [min, max]. A lead without the attribute does not match.
+    """
+
+    field: str
+    values: tuple[str, ...] | None = None
+    min: float | None = None
+    max: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.values is None and self.min is None and self.max is None:
+            raise ValueError(f"territory rule on {self.field!r} needs values or a min/max range")
+        if self.values is not None:
+            object.__setattr__(self, "values", tuple(str(v) for v in self.values))
+
+    def mismatch(self, context: Mapping[str, Any]) -> str | None:
+        """Why the lead falls outside this rule, or None if it matches."""
+        value = context.get(self.field)
+        if value is None or value == "":
+            return f"lead has no {self.field}"
+        if self.values is not None:
+            allowed = {v.casefold() for v in self.values}
+            if str(value).casefold() not in allowed:
+                return f"{self.field} {value} not in territory ({', '.join(self.values)})"
+        if self.min is not None or self.max is not None:
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                return f"{self.field} {value!r} is not a number"
+            lo = -float("inf") if self.min is None else self.min
+            hi = float("inf") if self.max is None else self.max
+            if not lo <= number <= hi:
+                return f"{self.field} {number:g} outside territory range [{_fmt(self.min)}, {_fmt(self.max)}]"
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (also the routing-file form)."""
+        return {"field": self.field, "values": list(self.values) if self.values else None, "min": self.min, "max": self.max}
+
+
+def _fmt(bound: float | None) -> str:
+    return "-" if bound is None else f"{bound:g}"
+
+
+@dataclass(frozen=True)
+class RepConfig:
+    """A rep as the router sees it. Only ``id`` is required.
+
+    max_open: open (unclosed) assignments allowed at once; max_per_day: assignments per local
+    day; territory: rules that must all match; timezone + working_hours (local "HH:MM" start,
+    end) + working_days: when the rep takes leads; out_of_office: inclusive (start, end) local
+    date ranges; weight: relative share for round robin and the fairness floor.
+    """
+
+    id: str
+    max_open: int | None = None
+    max_per_day: int | None = None
+    territory: tuple[Rule, ...] = ()
+    timezone: str = "UTC"
+    working_hours: tuple[str, str] | None = None
+    working_days: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri")
+    out_of_office: tuple[tuple[date, date], ...] = ()
+    weight: float = 1.0
+    active: bool = True
+    _hours: tuple[time, time] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            raise ValueError("RepConfig.id must be a non-empty CRM owner id")
+        for name in ("max_open", "max_per_day"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"rep {self.id}: {name} must be >= 0, got {value}")
+        if self.weight <= 0:
+            raise ValueError(f"rep {self.id}: weight must be positive, got {self.weight}")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"rep {self.id}: unknown time zone {self.timezone!r}; use an IANA name like 'Europe/Berlin'") from exc
+        bad_days = [d for d in self.working_days if d not in WEEKDAYS]
+        if bad_days:
+            raise ValueError(f"rep {self.id}: working_days {bad_days} are not in {WEEKDAYS}")
+        object.__setattr__(self, "territory", tuple(self.territory))
+        object.__setattr__(self, "out_of_office", tuple((_as_date(a), _as_date(b)) for a, b in self.out_of_office))
+        if self.working_hours is not None:
+            try:
+                start, end = (time.fromisoformat(t) for t in self.working_hours)
+            except ValueError as exc:
+                raise ValueError(f"rep {self.id}: working_hours must be two 'HH:MM' strings, got {self.working_hours}") from exc
+            object.__setattr__(self, "_hours", (start, end))
+
+    def local(self, now: datetime) -> datetime:
+        """``now`` in the rep's time zone."""
+        return now if self.timezone == "UTC" else now.astimezone(ZoneInfo(self.timezone))
+
+    def unavailable(self, now: datetime) -> str | None:
+        """Why the rep cannot take a lead at ``now`` (hours, days, out of office), or None."""
+        if not self.out_of_office and self._hours is None:
+            return None
+        local = self.local(now)
+        for start, end in self.out_of_office:
+            if start <= local.date() <= end:
+                return f"out of office {start.isoformat()} to {end.isoformat()}"
+        if self._hours is not None:
+            day = WEEKDAYS[local.weekday()]
+            if day not in self.working_days:
+                return f"not a working day ({day} in {self.timezone})"
+            start_t, end_t = self._hours
+            if not start_t <= local.time() < end_t:
+                return f"outside working hours ({local:%H:%M} in {self.timezone}, works {self.working_hours[0]}-{self.working_hours[1]})"  # type: ignore[index]
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form; ``RepConfig.from_dict`` reads it back (and reads routing files)."""
+        return {
+            "id": self.id,
+            "max_open": self.max_open,
+            "max_per_day": self.max_per_day,
+            "territory": [r.to_dict() for r in self.territory],
+            "timezone": self.timezone,
+            "working_hours": list(self.working_hours) if self.working_hours else None,
+            "working_days": list(self.working_days),
+            "out_of_office": [[a.isoformat(), b.isoformat()] for a, b in self.out_of_office],
+            "weight": self.weight,
+            "active": self.active,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RepConfig:
+        """Build from a mapping (routing file entry or state); unknown keys are an error."""
+        known = {"id", "max_open", "max_per_day", "territory", "timezone", "working_hours", "working_days", "out_of_office", "weight", "active"}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"rep {data.get('id')!r}: unknown settings {sorted(unknown)}; known: {sorted(known)}")
+        kwargs = dict(data)
+        kwargs["territory"] = tuple(Rule(**r) if isinstance(r, Mapping) else r for r in data.get("territory") or ())
+        if data.get("working_hours") is not None:
+            kwargs["working_hours"] = tuple(data["working_hours"])
+        if "working_days" in data:
+            kwargs["working_days"] = tuple(str(d).lower()[:3] for d in data["working_days"])
+        kwargs["out_of_office"] = tuple(tuple(pair) for pair in data.get("out_of_office") or ())
+        return cls(**kwargs)
+
+
+def _as_date(value: date | str) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    return value if isinstance(value, date) else date.fromisoformat(value)
+
+
+def exclusion_reason(rep: RepConfig, context: Mapping[str, Any], now: datetime, open_count: int, today_count: int) -> str | None:
+    """The first reason this rep cannot take this lead now, or None if eligible.
+
+    Order matters only for the message: inactive, territory, availability, capacity, daily cap.
+    """
+    if not rep.active:
+        return "inactive"
+    for rule in rep.territory:
+        why = rule.mismatch(context)
+        if why:
+            return f"outside territory: {why}"
+    why = rep.unavailable(now)
+    if why:
+        return why
+    if rep.max_open is not None and open_count >= rep.max_open:
+        return f"at capacity: {open_count} open of max {rep.max_open}"
+    if rep.max_per_day is not None and today_count >= rep.max_per_day:
+        return f"daily cap reached: {today_count} today of max {rep.max_per_day}"
+    return None
+
+
+def check_unique(reps: Sequence[RepConfig]) -> None:
+    """Refuse duplicate rep ids (a copy-paste in the routing file would double a rep's share)."""
+    seen: set[str] = set()
+    for rep in reps:
+        if rep.id in seen:
+            raise ValueError(f"rep id {rep.id!r} appears twice in the rep list; each rep must be listed once")
+        seen.add(rep.id)

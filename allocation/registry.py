@@ -1,0 +1,64 @@
+"""``make_policy(name, seed=..., **options)``: the one way to build a policy by name."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
+from allocation.base import Policy, PolicyOptions
+from allocation.contextual import ContextualPolicy
+from allocation.round_robin import RoundRobin, UniformRandom
+from allocation.thompson import BetaThompson
+from allocation.ucb1 import UCB1
+
+POLICIES: dict[str, type[Policy]] = {
+    "round_robin": RoundRobin,
+    "random": UniformRandom,
+    "ucb1": UCB1,
+    "thompson": BetaThompson,
+    "contextual": ContextualPolicy,
+}
+_COMMON = {"seed", "exploration_floor", "fairness_floor", "fairness_scale", "discount"}
+
+
+def make_policy(name: str, seed: int = 0, **kwargs: Any) -> Policy:
+    """Build a policy: common options (seed, exploration_floor, fairness_floor, fairness_scale,
+    discount) plus the policy's own parameters (e.g. ``c`` for ucb1, ``mode`` for contextual).
+    """
+    cls = POLICIES.get(name)
+    if cls is None:
+        raise ValueError(f"unknown policy {name!r}; choose one of {sorted(POLICIES)}")
+    common = {k: v for k, v in kwargs.items() if k in _COMMON}
+    own = {k: v for k, v in kwargs.items() if k not in _COMMON}
+    allowed = set(inspect.signature(cls.__init__).parameters) - {"self", "options"}
+    unknown = set(own) - allowed
+    if unknown:
+        raise ValueError(f"policy {name!r} has no option(s) {sorted(unknown)}; it accepts {sorted(allowed | _COMMON)}")
+    return cls(PolicyOptions(seed=seed, **common), **own)
+
+
+def policy_to_state(policy: Policy) -> dict[str, Any]:
+    """Name, options, parameters and learned state, all JSON-ready."""
+    opts = policy.options
+    return {
+        "name": policy.name,
+        "options": {
+            "seed": opts.seed,
+            "exploration_floor": opts.exploration_floor,
+            "fairness_floor": opts.fairness_floor,
+            "fairness_scale": opts.fairness_scale,
+            "discount": opts.discount,
+        },
+        "params": policy.params(),
+        "fitted": policy.fitted_state(),
+    }
+
+
+def policy_from_state(state: Mapping[str, Any]) -> Policy:
+    """Inverse of ``policy_to_state``."""
+    options = dict(state["options"])
+    seed = options.pop("seed")
+    policy = make_policy(state["name"], seed=seed, **options, **state["params"])
+    policy.load_fitted_state(state["fitted"])
+    return policy

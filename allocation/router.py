@@ -1,0 +1,296 @@
+"""The router: constraints first, then the policy, then an exactly-logged random choice.
+
+Pure and seeded: plain values in, a ``Decision`` out; no clock, no I/O. Outcomes arrive
+weeks later through ``record_outcome`` (applied once per lead) and are learned at the next
+``tick`` together with survival soft labels for assignments still open.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from allocation.base import Observations, Policy
+from allocation.constraints import RepConfig, check_unique, exclusion_reason
+from allocation.ledger import LOST, OPEN, WON, Ledger
+from allocation.propensity import choice_probabilities
+from allocation.rewards import DelayModel, WinRateEstimate, delay_corrected_rate, open_labels
+
+DAY = 86_400.0
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One routing decision, complete enough to audit and to evaluate policies off-line.
+
+    ``rep`` is None when no rep was eligible (then ``fallback`` names the configured queue).
+    ``probabilities`` is the full choice distribution over eligible reps (log it: off-policy
+    evaluation needs it); ``propensity`` is the chosen rep's entry.
+    """
+
+    lead_id: str
+    rep: str | None
+    propensity: float
+    considered: tuple[str, ...]
+    eligible: tuple[str, ...]
+    excluded: dict[str, str]
+    probabilities: dict[str, float]
+    policy: str
+    at: datetime
+    reason: str
+    fallback: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form for the decision log."""
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        out["at"] = self.at.isoformat()
+        out["considered"], out["eligible"] = list(self.considered), list(self.eligible)
+        return out
+
+
+@dataclass(frozen=True)
+class OpenAssignment:
+    """An open assignment known to the daemon's store, for ``Router.restore_open``."""
+
+    lead_id: str
+    rep: str
+    assigned_at: datetime
+    context: Mapping[str, Any] = field(default_factory=dict)
+    propensity: float | None = None
+
+
+def _ts(now: datetime) -> float:
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError(f"pass a timezone-aware datetime (e.g. datetime.now(timezone.utc)), got naive {now.isoformat()}")
+    return now.timestamp()
+
+
+def _check_context(context: Mapping[str, Any]) -> None:
+    for key, value in context.items():
+        if not isinstance(key, str) or not (value is None or isinstance(value, str | int | float | bool)):
+            raise ValueError(f"lead context {key!r} must map a string to str, number, bool or None; got {type(value).__name__}")
+
+
+class Router:
+    """Capacity-, availability- and territory-aware routing with a learning policy."""
+
+    def __init__(
+        self,
+        policy: Policy,
+        reps: Sequence[RepConfig],
+        *,
+        fallback: str | None = None,
+        delay_model: DelayModel | None = None,
+        proxy_weight: float = 0.25,
+        maturity_days: float = 180.0,
+        propensity_method: str = "exact",
+        mc_draws: int = 10_000,
+    ) -> None:
+        if not 0.0 <= proxy_weight <= 1.0:
+            raise ValueError(f"proxy_weight must be in [0, 1], got {proxy_weight}")
+        if propensity_method not in ("exact", "mc"):
+            raise ValueError(f"propensity_method must be 'exact' or 'mc', got {propensity_method!r}")
+        self.policy = policy
+        self.fallback = fallback
+        self.delay_model = delay_model
+        self.proxy_weight = float(proxy_weight)
+        self.maturity_days = float(maturity_days)
+        self.propensity_method = propensity_method
+        self.mc_draws = int(mc_draws)
+        self.ledger = Ledger()
+        self.open_offset: dict[str, int] = {}
+        self.day_counts: dict[str, tuple[str, int]] = {}
+        self.queues: dict[str, float] = {}
+        self.rng = np.random.default_rng(policy.options.seed)
+        self.last_tick: datetime | None = None
+        self.reps: dict[str, RepConfig] = {}
+        self.update_reps(reps)
+        self._open = self.ledger.open_counts()
+
+    # -- configuration ---------------------------------------------------------------------
+    def update_reps(self, reps: Sequence[RepConfig]) -> None:
+        """Replace the rep list (churn): learned state and open load of known reps are kept."""
+        check_unique(reps)
+        if not reps:
+            raise ValueError("the router needs at least one rep (RepConfig) to route to")
+        self.reps = {r.id: r for r in reps}
+        self.policy.configure_reps({r.id: r.weight for r in reps})
+
+    def open_load(self) -> dict[str, int]:
+        """Open assignments per rep as the capacity check counts them."""
+        return {rid: max(self._open.get(rid, 0) + self.open_offset.get(rid, 0), 0) for rid in self.reps}
+
+    def sync_open(self, counts: Mapping[str, int]) -> None:
+        """Set each listed rep's open load to the daemon's authoritative count.
+
+        The difference to the router's own open assignments is kept as an offset, so closing
+        one of the router's leads still frees one slot.
+        """
+        for rid, count in counts.items():
+            if rid not in self.reps:
+                raise ValueError(f"sync_open: unknown rep {rid!r}; configured reps are {sorted(self.reps)}")
+            if count < 0:
+                raise ValueError(f"sync_open: open count for {rid!r} must be >= 0, got {count}")
+            self.open_offset[rid] = int(count) - self._open.get(rid, 0)
+
+    def restore_open(self, assignments: Iterable[OpenAssignment]) -> int:
+        """Re-add open assignments the router does not know (state lost); returns how many."""
+        added = 0
+        for a in assignments:
+            if a.lead_id in self.ledger.row:
+                continue
+            _check_context(a.context)
+            self.ledger.add(a.lead_id, a.rep, a.context, _ts(a.assigned_at), a.propensity)
+            self._open[a.rep] += 1
+            added += 1
+        return added
+
+    # -- deciding ------------------------------------------------------------------------
+    def _today(self, rep: RepConfig, now: datetime) -> tuple[str, int]:
+        day = rep.local(now).date().isoformat()
+        seen_day, count = self.day_counts.get(rep.id, (day, 0))
+        return day, count if seen_day == day else 0
+
+    def assign(self, lead_id: str, context: Mapping[str, Any], now: datetime) -> Decision:
+        """Choose a rep for this lead (or the fallback) and remember the open assignment."""
+        ts = _ts(now)
+        _check_context(context)
+        if lead_id in self.ledger.row:
+            i = self.ledger.row[lead_id]
+            raise ValueError(f"lead {lead_id!r} was already assigned to {self.ledger.reps[i]!r}; assign each lead once")
+        load = self.open_load()
+        excluded: dict[str, str] = {}
+        for rep in self.reps.values():
+            today = self._today(rep, now)[1] if rep.max_per_day is not None else 0
+            why = exclusion_reason(rep, context, now, load[rep.id], today)
+            if why:
+                excluded[rep.id] = why
+        considered = tuple(self.reps)
+        eligible = tuple(r for r in considered if r not in excluded)
+        name = self.policy.name
+        if not eligible:
+            where = f"sent to fallback queue {self.fallback!r}" if self.fallback else "left unassigned (no fallback configured)"
+            return Decision(lead_id, None, 1.0, considered, (), excluded, {}, name, now, f"no eligible rep among {len(considered)}; {where}", self.fallback)
+        probs = self._probabilities(eligible, context)
+        k = int(self.rng.choice(len(eligible), p=probs))
+        chosen = eligible[k]
+        self._update_queues(eligible, chosen)
+        self.ledger.add(lead_id, chosen, context, ts, float(probs[k]))
+        self._open[chosen] += 1
+        if self.reps[chosen].max_per_day is not None:
+            day, count = self._today(self.reps[chosen], now)
+            self.day_counts[chosen] = (day, count + 1)
+        self.policy.on_assign(chosen, context, now)
+        reason = f"{name} chose {chosen} with probability {probs[k]:.3f} among {len(eligible)} eligible of {len(considered)} reps"
+        return Decision(lead_id, chosen, float(probs[k]), considered, eligible, excluded, dict(zip(eligible, probs.tolist(), strict=True)), name, now, reason)
+
+    def _probabilities(self, eligible: tuple[str, ...], context: Mapping[str, Any]) -> np.ndarray:
+        opts = self.policy.options
+        bonus = None
+        if opts.fairness_floor > 0:
+            bonus = self.policy.fairness_scale * np.array([self.queues.get(r, 0.0) for r in eligible])
+        probs = choice_probabilities(
+            self.policy.index(eligible, context),
+            bonus,
+            opts.exploration_floor,
+            method=self.propensity_method,
+            rng=self.rng,
+            draws=self.mc_draws,
+        )
+        return probs / probs.sum()
+
+    def _update_queues(self, eligible: tuple[str, ...], chosen: str) -> None:
+        # Virtual queue per rep: each decision owes every eligible rep its floor share (by
+        # weight); being chosen pays one lead back. Reps that were not eligible (away, full,
+        # out of territory) accrue nothing, so a return from vacation brings no burst.
+        floor = self.policy.options.fairness_floor
+        if floor <= 0:
+            return
+        total = sum(self.reps[r].weight for r in eligible)
+        for r in eligible:
+            self.queues[r] = self.queues.get(r, 0.0) + floor * self.reps[r].weight / total
+        self.queues[chosen] = max(self.queues[chosen] - 1.0, 0.0)
+
+    # -- outcomes and learning ---------------------------------------------------------------
+    def record_outcome(self, lead_id: str, won: bool, now: datetime) -> bool:
+        """Close the lead's assignment as won/lost and free capacity; False if unknown or
+        already closed (each real outcome is applied exactly once). Learned at the next tick."""
+        rep = self.ledger.close(lead_id, bool(won), _ts(now))
+        if rep is None:
+            return False
+        self._open[rep] -= 1
+        return True
+
+    def record_opportunity(self, lead_id: str, now: datetime) -> bool:
+        """Early proxy reward: an opportunity was created for this open lead (applied once)."""
+        _ts(now)
+        return self.ledger.mark_proxy(lead_id)
+
+    def _delay(self, now: datetime) -> DelayModel | None:
+        if self.delay_model is not None:
+            return self.delay_model
+        at, status, closed, _ = self.ledger.arrays()
+        matured = (status != OPEN) & (at <= _ts(now) - self.maturity_days * DAY)
+        won = (closed[matured & (status == WON)] - at[matured & (status == WON)]) / DAY
+        lost = (closed[matured & (status == LOST)] - at[matured & (status == LOST)]) / DAY
+        return DelayModel(won, lost) if len(won) >= 20 and len(lost) >= 20 else None
+
+    def win_rate_estimate(self, now: datetime) -> WinRateEstimate:
+        """Win rate of assigned leads: delay-corrected (NaN without a delay model) and closed-only."""
+        at, status, _, proxy = self.ledger.arrays()
+        closed = status != OPEN
+        y = (status[closed] == WON).astype(float)
+        model = self._delay(now)
+        ages = (_ts(now) - at[~closed]) / DAY
+        corrected = delay_corrected_rate(y, ages, model, proxy[~closed], self.proxy_weight) if model else float("nan")
+        naive = float(y.mean()) if len(y) else float("nan")
+        return WinRateEstimate(corrected, naive, int(closed.sum()), int((~closed).sum()))
+
+    def tick(self, now: datetime) -> None:
+        """Refit the policy from closed outcomes plus soft labels of open assignments."""
+        ts = _ts(now)
+        at, status, _, proxy = self.ledger.arrays()
+        weights = self.policy.options.discount ** np.maximum((ts - at) / DAY, 0.0)
+        if self.policy.options.discount < 1.0:
+            forgotten = (status != OPEN) & (weights < 1e-4)
+            if forgotten.any():
+                self.ledger.keep(~forgotten)
+                at, status, _, proxy = self.ledger.arrays()
+                weights = weights[~forgotten]
+        labels = (status == WON).astype(float)
+        use = status != OPEN
+        model = self._delay(now)
+        if model is not None and len(at):
+            open_ = ~use
+            rate = self.win_rate_estimate(now).delay_corrected
+            labels[open_] = open_labels(rate, (ts - at[open_]) / DAY, model, proxy[open_], self.proxy_weight)
+            use = np.ones(len(at), dtype=bool)
+        rows = np.flatnonzero(use)
+        led = self.ledger
+        data = Observations(
+            keys=[led.keys[i] for i in rows],
+            reps=[led.reps[i] for i in rows],
+            contexts=[led.contexts[i] for i in rows],
+            labels=labels[rows],
+            weights=weights[rows],
+        )
+        self.policy.fit(data, now)
+        self.last_tick = now
+
+    # -- state ---------------------------------------------------------------------------
+    def to_state(self) -> dict[str, Any]:
+        """JSON-serialisable, versioned state (see ``allocation.state``)."""
+        from allocation.state import router_to_state
+
+        return router_to_state(self)
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> Router:
+        """Rebuild a router from ``to_state`` output; refuses unknown versions."""
+        from allocation.state import router_from_state
+
+        return router_from_state(state)
