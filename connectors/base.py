@@ -27,8 +27,13 @@ class Connector(Protocol):
 
     def list_reps(self) -> list[Rep]: ...
 
-    def iter_changed_leads(self, since: datetime | None) -> Iterator[Lead]:
-        """Leads modified at or after ``since`` minus the lookback, ascending, de-duplicated."""
+    def iter_changed_leads(self, since: datetime | None, *, overlap: bool = True) -> Iterator[Lead]:
+        """Leads modified at or after ``since`` minus the lookback, ascending, de-duplicated.
+
+        ``overlap=False`` drops the lookback: for continuing within one cycle from the last
+        modstamp already handled. Consume (or close) the iterator before writing back: HubSpot
+        search pages by offset over live results that our own writes reorder.
+        """
         ...
 
     def iter_history(self, until: datetime | None = None, label: str | None = None) -> Iterator[LabelledLead]:

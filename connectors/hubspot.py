@@ -174,8 +174,9 @@ class HubSpotConnector:
                 return reps
             after = str(nxt)
 
-    def iter_changed_leads(self, since: datetime | None) -> Iterator[Lead]:
-        start = query_start(since, self.settings.lookback_seconds)
+    def iter_changed_leads(self, since: datetime | None, *, overlap: bool = True) -> Iterator[Lead]:
+        """Leads modified since ``since`` − lookback (``overlap=False``: no lookback), ascending."""
+        start = query_start(since, self.settings.lookback_seconds if overlap else 0)
         objs = self._search("search", self.pmap.modified, epoch_ms(start) if start else None, self.pmap.properties())
         yield from self._leads(objs)
 

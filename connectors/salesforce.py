@@ -192,9 +192,10 @@ class SalesforceConnector:
         rows = self._query("SELECT Id, Name, FirstName, LastName, Email, IsActive, UserType FROM User")
         return [m.rep_from_user(r) for r in rows]
 
-    def iter_changed_leads(self, since: datetime | None) -> Iterator[Lead]:
+    def iter_changed_leads(self, since: datetime | None, *, overlap: bool = True) -> Iterator[Lead]:
+        """Leads modified since ``since`` − lookback (``overlap=False``: no lookback), ascending."""
         select = ", ".join(self.fmap.select_fields())
-        start = query_start(since, self.settings.lookback_seconds)
+        start = query_start(since, self.settings.lookback_seconds if overlap else 0)
         if start is None:
             soql = format_soql("SELECT {:literal} FROM Lead ORDER BY SystemModstamp ASC, Id ASC", select)
         else:

@@ -78,6 +78,7 @@ def test_given_new_and_changed_contacts_when_syncing_incrementally_then_overlap_
     # overlap: records modified in the lookback before the mark come again, none is lost
     after_mark = {hs_id(r["Id"]) for r in server.store.all("Lead") if r["SystemModstamp"] >= mark}
     assert after_mark <= {x.id for x in changed}
+    assert {x.id for x in c.iter_changed_leads(mark, overlap=False)} == after_mark
 
 
 @pytest.mark.slow

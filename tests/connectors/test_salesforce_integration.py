@@ -107,6 +107,8 @@ def test_given_new_and_changed_leads_when_syncing_incrementally_then_overlap_is_
     assert len(changed) == len({(x.id, x.modified_at) for x in changed})
     store_changed = {r["Id"] for r in server.store.all("Lead") if r["SystemModstamp"] >= mark}
     assert store_changed <= {x.id for x in changed} and store_changed - seen
+    strict = list(c.iter_changed_leads(mark, overlap=False))  # continuing inside a cycle: no lookback
+    assert {x.id for x in strict} == store_changed and len(strict) <= len(changed)
 
 
 def test_given_tokens_expiring_mid_pull_and_mid_bulk_when_syncing_then_relogin_and_nothing_lost(
