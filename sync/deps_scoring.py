@@ -113,20 +113,27 @@ class ModelScorers:
         """Train a challenger on ``history``; the registry promotes it only if not worse."""
         from scoring import train_scorer
 
+        cfg = self.settings.scoring
         rows = [h.lead.features() for h in history]
         labels = [int(h.converted) for h in history]
         stamps = [h.decided_at or h.lead.created_at or h.lead.modified_at for h in history]
-        scorer, report = train_scorer(rows, labels, None, encoder=self.encoder(), seed=self.seed, timestamps=stamps)
+        scorer, report = train_scorer(rows, labels, None, encoder=self.encoder(), seed=self.seed, timestamps=stamps,
+                                      target_precision=cfg.target_precision, grade_thresholds=cfg.grade_thresholds,
+                                      max_reasons_chars=cfg.max_reasons_chars)
+        metrics = _metrics(report)
         if dry_run:
-            return TrainOutcome(None, False, "dry run: model trained, not registered", _metrics(report))
-        registry = self._registry()
-        decision = registry.challenge(scorer, report, now=now)
+            return TrainOutcome(None, False, "dry run: model trained, not registered", metrics)
+        decision = self._registry().challenge(scorer, report, now=now, encoder=self.encoder())
         version = str(decision.version)
-        if decision.promoted:
-            self.store.add_model(version, str(registry.path(version)), _metrics(report), now, status="champion")
-        else:
-            self.store.add_model(version, str(registry.path(version)), _metrics(report), now, status="challenger")
-        return TrainOutcome(version, bool(decision.promoted), str(decision.reason), _metrics(report))
+        # The store mirrors the registry so that `leadpilot status` and reports see it.
+        self.store.add_model(version, str(self._registry().path(version)), _json_safe(metrics), now,
+                             status="champion" if decision.promoted else "challenger")
+        log.info("retrain: %s", decision.reason)
+        return TrainOutcome(version, bool(decision.promoted), str(decision.reason), metrics)
+
+
+def _json_safe(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in metrics.items() if isinstance(v, int | float | str | bool) or v is None}
 
 
 def _metrics(report: Any) -> dict[str, Any]:
