@@ -70,8 +70,12 @@ class FeatureSpec:
         return (*self.numeric, *self.categorical, *self.text)
 
     def label(self, column: str) -> str:
-        """The rep-facing name of ``column``."""
-        return self.labels.get(column) or column.replace("_", " ").strip().capitalize()
+        """The rep-facing name of ``column``: its label, else ``snake_case`` humanised, else the name as is."""
+        if column in self.labels:
+            return self.labels[column]
+        if "_" in column or column.islower():
+            return column.replace("_", " ").strip().capitalize()
+        return column.strip()
 
     @classmethod
     def for_crm_leads(cls) -> FeatureSpec:
@@ -148,7 +152,14 @@ class Features:
     raw: pd.DataFrame  # the declared columns as given, for wording reasons
 
     def __len__(self) -> int:
-        return len(self.raw)
+        return int(self.numbers.shape[0])
+
+    @staticmethod
+    def stack(parts: Sequence[Features]) -> Features:
+        """Rows of ``parts`` one after another (model inputs only: ``raw`` is left empty)."""
+        n = sum(len(p) for p in parts)
+        return Features(np.vstack([p.codes for p in parts]), np.vstack([p.numbers for p in parts]),
+                        np.vstack([p.text for p in parts]), pd.DataFrame(index=range(n)))
 
     def take(self, index: np.ndarray) -> Features:
         """The rows at ``index``."""
@@ -313,11 +324,12 @@ class Featurizer:
             numbers[:, j] = self._num(col, self._parse(frame[col]))
         return codes, numbers
 
-    def _backgrounds(self, feats: Features, top: int = 12) -> list[list[tuple[float, Any]]]:
+    def _backgrounds(self, feats: Features, top: int = 4) -> list[list[tuple[float, Any]]]:
         """Per column: ``(weight, value)`` pairs describing its training distribution.
 
         Categorical: the ``top`` most frequent codes (missing and other included), shares
-        renormalised; numeric: nine deciles plus missing at its share; text: the empty text.
+        renormalised; numeric: the 12.5/37.5/62.5/87.5% quantiles plus missing at its share; text:
+        the empty text. Few points on purpose: every point costs one model pass per lead.
         """
         out: list[list[tuple[float, Any]]] = []
         n = max(1, len(feats))
@@ -325,7 +337,7 @@ class Featurizer:
             x = feats.numbers[:, j]
             ok = x[~np.isnan(x)]
             miss = 1 - ok.size / n
-            pts = [(float(1 - miss) / 9, float(v)) for v in np.quantile(ok, np.linspace(0.1, 0.9, 9))] \
+            pts = [(float(1 - miss) / 4, float(v)) for v in np.quantile(ok, [0.125, 0.375, 0.625, 0.875])] \
                 if ok.size else []
             out.append(pts + ([(float(miss), math.nan)] if miss > 0 else []))
         for j in range(len(self.spec.categorical)):

@@ -75,14 +75,23 @@ class KeywordModel:
         return [w for _, w in sorted(found, reverse=True)[:k]]
 
 
-def contributions(featurizer: Featurizer, raw: Any, feats: Features) -> np.ndarray:
-    """``(n, n_columns)`` baseline-substitution effects on the raw logit; ``raw(feats) -> logits``."""
-    base = raw(feats)
+def contributions(featurizer: Featurizer, raw: Any, feats: Features, chunk: int = 256) -> np.ndarray:
+    """``(n, n_columns)`` baseline-substitution effects on the raw logit; ``raw(feats) -> logits``.
+
+    All substituted copies of a chunk of leads go through the model in one pass.
+    """
     n_groups = len(featurizer.spec.columns)
     out = np.zeros((len(feats), n_groups))
-    for g in range(n_groups):
-        expected = sum(w * raw(featurizer.with_value(feats, g, v)) for w, v in featurizer.backgrounds[g])
-        out[:, g] = base - expected
+    for start in range(0, len(feats), chunk):
+        part = feats.take(np.arange(start, min(start + chunk, len(feats))))
+        m = len(part)
+        plan = [(g, w) for g in range(n_groups) for w, _ in featurizer.backgrounds[g]]
+        copies = [featurizer.with_value(part, g, v) for g in range(n_groups) for _, v in featurizer.backgrounds[g]]
+        z = raw(Features.stack([part, *copies]))
+        base = z[:m]
+        for k, (g, w) in enumerate(plan):
+            out[start:start + m, g] -= w * z[m * (k + 1): m * (k + 2)]
+        out[start:start + m] += base[:, None]
     return out
 
 

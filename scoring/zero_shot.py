@@ -123,6 +123,13 @@ class ZeroShotScorer:
         self.prior, self.prior_weight, self.template = prior, prior_weight, template
         self.opportunity_threshold, self.grade_thresholds = opportunity_threshold, grade_thresholds
         self.batch_size, self.max_length = batch_size, max_length
+        # Tokens left for the card: max_length minus the template's own tokens (specials included).
+        overhead = len(self._tokenizer(template.replace("{card}", ""))["input_ids"])
+        if overhead + 8 > max_length:
+            raise ValueError(
+                f"max_length {max_length} leaves no room for a lead card after the template's {overhead} tokens"
+            )
+        self._card_budget = max_length - overhead - 1  # 1 spare: pieces may merge at the seam
         self.model_version = f"zero-shot:{Path(source).name if local else model}"
 
     def __repr__(self) -> str:
@@ -130,12 +137,25 @@ class ZeroShotScorer:
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         """Blended P(yes) for each already-rendered prompt body (the lead card), float64 (n,)."""
-        # str.replace, not str.format: a template may contain other braces (e.g. a JSON example)
-        prompts = [self.template.replace("{card}", "" if t is None else str(t)) for t in texts]
-        raw = self._p_yes(prompts)
+        raw = self._p_yes(self.prompts(texts))
         if self.prior is not None and self.prior_weight > 0:
             raw = (1.0 - self.prior_weight) * raw + self.prior_weight * self.prior
         return raw
+
+    def prompts(self, texts: Sequence[str]) -> list[str]:
+        """The prompts put to the model: each card cut (in tokens) so the whole prompt fits
+        ``max_length`` and the closing instruction ("Answer yes or no.") is never truncated away."""
+        # str.replace, not str.format: a template may contain other braces (e.g. a JSON example)
+        return [self.template.replace("{card}", self._fit(t)) for t in texts]
+
+    def _fit(self, card: str | None) -> str:
+        card = "" if card is None else str(card)
+        if not card:
+            return card
+        enc = self._tokenizer(card, add_special_tokens=False, return_offsets_mapping=True)
+        if len(enc["input_ids"]) <= self._card_budget:
+            return card
+        return card[: enc["offset_mapping"][self._card_budget - 1][1]]
 
     def score(self, rows: Sequence[Mapping[str, Any]]) -> list[Score]:
         """One :class:`Score` per row (a lead's feature mapping, e.g. ``Lead.features()``)."""

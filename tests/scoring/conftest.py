@@ -97,10 +97,10 @@ def lead_spec():
 @pytest.fixture(scope="session")
 def trained(lead_spec):
     """(scorer, report, rows, labels) trained once per session on 400 synthetic leads (TF-IDF text)."""
+    from scoring_data import synthetic_leads
+
     from scoring.ensemble import ModelConfig
     from scoring.training import train_scorer
-
-    from scoring_data import synthetic_leads
 
     rows, labels = synthetic_leads(400, seed=0)
     scorer, report = train_scorer(rows, labels, lead_spec, seed=0, config=ModelConfig(folds=3))

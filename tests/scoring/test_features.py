@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from scoring.features import MISSING, OTHER, Featurizer, FeatureSpec, is_missing
+from scoring.features import MISSING, OTHER, FeatureSpec, Featurizer, is_missing
 
 
 def _rows() -> list[dict]:
@@ -83,3 +83,9 @@ def test_given_a_text_model_trained_with_an_encoder_when_transformed_without_it_
         f.transform(_rows())
     out = f.transform([{"t": "we have budget"}], minilm_encoder)
     assert out.text.shape == (1, 2) and np.isfinite(out.text).all()
+
+
+@pytest.mark.parametrize(("column", "label"), [("lead_source", "Lead source"), ("visits", "Visits"),
+                                                ("Total Time Spent on Website", "Total Time Spent on Website")])
+def test_given_a_column_without_label_when_labelled_then_readable(column: str, label: str) -> None:
+    assert FeatureSpec(numeric=(column,)).label(column) == label

@@ -93,8 +93,9 @@ def test_given_an_unreadable_model_when_loaded_then_a_clear_error_names_the_vers
 def test_given_a_text_model_when_registered_and_loaded_then_it_needs_its_own_encoder(
     registry, lead_spec, minilm_encoder, tiny_t5_dir
 ) -> None:
-    from scoring.encoder import TextEncoder
     from scoring_data import synthetic_leads
+
+    from scoring.encoder import TextEncoder
 
     rows, labels = synthetic_leads(120, seed=3)
     scorer, report = train_scorer(rows, labels, lead_spec, encoder=minilm_encoder, seed=0, refit=False,
