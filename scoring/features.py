@@ -180,6 +180,7 @@ class Featurizer:
         self.encoder_id: str | None = None
         self.reference: Features | None = None
         self.backgrounds: list[list[tuple[float, Any]]] = []
+        self._seen: dict[str, bool] = {}
 
     # ---------------------------------------------------------------- fit
     def fit(self, rows: Rows, encoder: Any = None) -> Featurizer:
@@ -200,6 +201,7 @@ class Featurizer:
             ok = x[~np.isnan(x)]
             q = self.spec.clip_quantile
             self.clip[col] = (float(np.quantile(ok, q)), float(np.quantile(ok, 1 - q))) if ok.size else (0.0, 0.0)
+            self._seen[col] = bool(ok.size)
             t = self._num(col, x)
             t_ok = t[~np.isnan(t)]
             self.median[col] = float(np.median(t_ok)) if t_ok.size else 0.0
@@ -321,7 +323,9 @@ class Featurizer:
             codes[:, j] = [MISSING if is_missing(v, tokens) else index.get(_level(v), OTHER) for v in frame[col]]
         numbers = np.zeros((len(frame), len(self.spec.numeric)))
         for j, col in enumerate(self.spec.numeric):
-            numbers[:, j] = self._num(col, self._parse(frame[col]))
+            # a column never filled in training is a constant 0: it carries nothing (and an
+            # all-missing column breaks the boosting model's binning)
+            numbers[:, j] = self._num(col, self._parse(frame[col])) if self._seen.get(col, True) else 0.0
         return codes, numbers
 
     def _backgrounds(self, feats: Features, top: int = 4) -> list[list[tuple[float, Any]]]:

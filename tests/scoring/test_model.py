@@ -124,3 +124,22 @@ def test_given_bad_labels_when_training_then_clear_errors(lead_spec) -> None:
         train_scorer(rows, [1] * 9 + [0], lead_spec)
     with pytest.raises(DataError, match="10 rows but 9 labels"):
         train_scorer(rows, [1, 0] * 4 + [1], lead_spec)
+
+
+def test_given_crm_lead_mappings_when_trained_with_the_default_spec_then_scores_come_back() -> None:
+    from connectors.records import Lead
+
+    rng = np.random.default_rng(7)
+    leads, labels = [], []
+    for i in range(160):
+        web = rng.random() < 0.5
+        leads.append(Lead(id=f"L{i}", created_at=None, modified_at=datetime(2026, 1, 1, tzinfo=UTC), owner_id=None,
+                          title=["CTO", "Intern", None][i % 3], industry="Software", employees=float(rng.integers(1, 5000)),
+                          revenue=None, country=["DE", "US"][i % 2], source="Web" if web else "Partner",
+                          status="Open", text="Need pricing and a demo" if i % 4 == 0 else ""))
+        labels.append(int(rng.random() < (0.6 if web else 0.2)))
+    scorer, report = train_scorer([lead.features() for lead in leads], labels, None, seed=0,
+                                  config=ModelConfig(folds=2))
+    assert "status" not in scorer.spec.columns and report.n_validation == 32
+    scores = scorer.score([lead.features() for lead in leads[:4]])
+    assert len(scores) == 4 and all(s.reasons and len(s.reasons) <= 250 for s in scores)
