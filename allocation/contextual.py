@@ -38,7 +38,7 @@ class ContextualPolicy(Policy):
         prior_sd: float = 2.0,
         min_count: int = 5,
         score_field: str = "score",
-        em_rounds: int = 2,
+        em_rounds: int = 1,
     ) -> None:
         super().__init__(options)
         if mode not in ("thompson", "greedy"):

@@ -14,7 +14,7 @@ def fit_laplace(
     prior_precision: np.ndarray,
     start: np.ndarray | None = None,
     max_iter: int = 25,
-    tol: float = 1e-7,
+    tol: float = 1e-5,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Posterior mode and covariance of θ for y ~ Bernoulli(σ(xθ)), θ ~ N(m, diag(1/prec)).
 

@@ -29,6 +29,8 @@ class RoundRobin(Policy):
         self.finish: dict[str, float] = {}
         self.virtual_time = 0.0
         self.weights: dict[str, float] = {}
+        self.last: dict[str, int] = {}  # assignment counter, breaks finish-time ties
+        self.count = 0
 
     def configure_reps(self, weights: Mapping[str, float]) -> None:
         """Take each rep's share weight from its configuration."""
@@ -39,14 +41,20 @@ class RoundRobin(Policy):
         return start + 1.0 / self.weights.get(rep, 1.0)
 
     def index(self, reps: Sequence[str], context: Context) -> Index:
-        """Earliest virtual finish first (negated: the router maximises scores)."""
-        return Deterministic(-np.array([self._finish_if_chosen(r) for r in reps]))
+        """Earliest virtual finish first, ties to the least recently assigned (as ranks)."""
+        keys = [(self._finish_if_chosen(r), self.last.get(r, -1)) for r in reps]
+        order = sorted(range(len(reps)), key=lambda i: keys[i])
+        scores = np.zeros(len(reps))
+        scores[order] = -np.arange(len(reps), dtype=float)
+        return Deterministic(scores)
 
     def on_assign(self, rep: str, context: Context, now: datetime) -> None:
         """Advance the chosen rep's clock and the system's virtual time."""
         start = max(self.finish.get(rep, self.virtual_time), self.virtual_time)
         self.finish[rep] = start + 1.0 / self.weights.get(rep, 1.0)
         self.virtual_time = start
+        self.last[rep] = self.count
+        self.count += 1
 
     def params(self) -> dict[str, Any]:
         """No parameters beyond the common options."""
@@ -54,13 +62,15 @@ class RoundRobin(Policy):
 
     def fitted_state(self) -> dict[str, Any]:
         """Clocks (weights come from the rep configuration)."""
-        return {"finish": dict(self.finish), "virtual_time": self.virtual_time, "weights": dict(self.weights)}
+        return {"finish": dict(self.finish), "virtual_time": self.virtual_time, "weights": dict(self.weights), "last": dict(self.last), "count": self.count}
 
     def load_fitted_state(self, state: Mapping[str, Any]) -> None:
         """Restore the clocks."""
         self.finish = {str(k): float(v) for k, v in state.get("finish", {}).items()}
         self.virtual_time = float(state.get("virtual_time", 0.0))
         self.weights = {str(k): float(v) for k, v in state.get("weights", {}).items()}
+        self.last = {str(k): int(v) for k, v in state.get("last", {}).items()}
+        self.count = int(state.get("count", 0))
 
 
 class UniformRandom(Policy):
