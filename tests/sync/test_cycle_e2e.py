@@ -9,6 +9,7 @@ import pytest
 
 from sync.cycle import run_cycle
 from sync.store_records import Decision
+
 CRMS = ("salesforce", "hubspot")
 
 pytestmark = pytest.mark.integration
