@@ -119,13 +119,16 @@ def make_world(sample: Sample, scenario: str, seed: int) -> dict[str, Any]:
     }
 
 
+CONTEXTUAL_OPTIONS: dict[str, Any] = {"mode": "greedy", "fairness_floor": 0.8, "exploration_floor": 0.05}
+
+
 def run_policy(name: str, world: dict[str, Any], sample: Sample, seed: int, capacity: int) -> dict[str, Any]:
     """Drive a Router through the year; return the policy's metrics and its decision log."""
     truth = world["truth"]
     if name == "oracle":
         policy: Policy = Oracle(truth)
     elif name == "contextual":
-        policy = make_policy("contextual", seed=seed, fairness_floor=0.8, exploration_floor=0.05)
+        policy = make_policy("contextual", seed=seed, **CONTEXTUAL_OPTIONS)
     else:
         policy = make_policy(name, seed=seed)
     reps = [RepConfig(id=r, max_open=capacity) for r in world["reps"]]
@@ -257,7 +260,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     parser.add_argument("--policies", default="random,oracle,round_robin,ucb1,thompson,contextual")
     parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--contextual-options", type=json.loads, default=None, help='JSON, e.g. \'{"mode": "greedy"}\'')
     args = parser.parse_args(argv)
+    if args.contextual_options:
+        CONTEXTUAL_OPTIONS.update(args.contextual_options)
     if not (args.data / "sales_pipeline.csv").exists():
         print(f"skipped: CRM sample not found at {args.data} (needs ../shared/data/crm-sales-opportunities)")
         return 0
@@ -274,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in names:
             results[name].append(run_policy(name, world, sample, seed, capacity))
             print(f"seed {seed} {name}: {results[name][-1]['seconds']}s", file=sys.stderr)
-    out = {"scenario": args.scenario, "spreads_logit": SCENARIOS[args.scenario], "seeds": args.seeds, "capacity": capacity, "reps": REPS, "policies": summarise(results)}
+    out = {"scenario": args.scenario, "spreads_logit": SCENARIOS[args.scenario], "seeds": args.seeds, "capacity": capacity, "reps": REPS, "contextual_options": CONTEXTUAL_OPTIONS, "policies": summarise(results)}
     text = json.dumps(out, indent=2)
     if args.json:
         args.json.write_text(text)
