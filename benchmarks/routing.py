@@ -30,7 +30,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from allocation import DelayModel, LoggedDecision, RepConfig, Router, evaluate, greedy_target, make_policy  # noqa: E402
-from allocation.base import Deterministic, Index, Policy, PolicyOptions  # noqa: E402
+from allocation.base import Deterministic, Index, Observations, Policy, PolicyOptions  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "crm-sales-opportunities"
 SCENARIOS = {"flat": (0.05, 0.0), "upper95": (0.14, 0.19), "strong": (0.3, 0.4)}
@@ -191,15 +191,25 @@ def run_policy(name: str, world: dict[str, Any], sample: Sample, seed: int, capa
         "seconds": round(time.perf_counter() - t0, 2),
     }
     if name == "contextual":
-        out["dr"] = dr_check(log, router.policy)
+        out["dr"] = dr_check(log, seed)
     return out
 
 
-def dr_check(log: list[tuple[LoggedDecision, float, dict[str, float]]], policy: Policy) -> dict[str, float]:
-    """DR estimate of a greedy target (the contextual model's posterior means) vs its truth."""
-    target = greedy_target(policy)
-    rows = [row for row, _, _ in log]
-    true_value = float(np.mean([sum(pr * probs[a] for a, pr in target(row.context, list(row.eligible)).items()) for row, _, probs in log]))
+def dr_check(log: list[tuple[LoggedDecision, float, dict[str, float]]], seed: int, train_fraction: float = 0.45) -> dict[str, float]:
+    """DR estimate of a greedy contextual target vs its true value on the same leads.
+
+    The target learns from the first ``train_fraction`` of the log and is evaluated on the
+    rest: a target fitted on the very outcomes it is graded on is selected for their luck
+    (winner's curse) and every estimator then reads high — measured here: +14% to +30%.
+    """
+    cut = int(len(log) * train_fraction)
+    model = make_policy("contextual", seed=seed, mode="greedy")
+    train = [row for row, _, _ in log[:cut]]
+    model.fit(Observations([str(i) for i in range(cut)], [r.chosen for r in train], [r.context for r in train], np.array([r.reward for r in train]), np.ones(cut)), START)
+    target = greedy_target(model)
+    held = log[cut:]
+    rows = [row for row, _, _ in held]
+    true_value = float(np.mean([sum(pr * probs[a] for a, pr in target(row.context, list(row.eligible)).items()) for row, _, probs in held]))
     report = evaluate(rows, target)
     return {
         "logged_leads": len(rows),
