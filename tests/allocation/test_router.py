@@ -160,3 +160,18 @@ def test_given_state_when_round_tripped_through_json_then_router_continues_ident
         assert (a.rep, a.propensity) == (b.rep, b.propensity)
     with pytest.raises(ValueError, match="version"):
         Router.from_state({**router.to_state(), "version": 99})
+
+
+def test_given_daemon_store_when_restoring_open_then_capacity_counts_them_and_proxy_applies_once() -> None:
+    from allocation import OpenAssignment
+
+    router = Router(policy=make_policy("round_robin"), reps=_reps(2, max_open=1))
+    assert router.restore_open([OpenAssignment("X1", "r1", T0 - timedelta(days=3))]) == 1
+    assert router.restore_open([OpenAssignment("X1", "r1", T0 - timedelta(days=3))]) == 0
+    assert router.open_load() == {"r1": 1, "r2": 0}
+    d = router.assign("L1", {}, T0)
+    assert d.rep == "r2" and d.excluded == {"r1": "at capacity: 1 open of max 1"}
+    assert router.record_opportunity("L1", T0) is True
+    assert router.record_opportunity("L1", T0) is False
+    with pytest.raises(ValueError, match="unknown rep"):
+        router.sync_open({"nobody": 3})
