@@ -38,7 +38,7 @@ def sandbox_settings(crm: str, info: dict[str, Any], state_dir: Path, **override
     return Settings(_env_file=None, **base)  # type: ignore[call-arg]
 
 
-def run_demo(crm: str = "salesforce", days: int = 90, seed: int = 0, history: int = 3000,
+def run_demo(crm: str = "salesforce", days: int = 90, seed: int = 0, history: int = 1000,
              out_dir: Path | str = Path("out/demo"), retrain_every: int = 30, quiet: bool = False) -> dict[str, Any]:
     """Run the demo; returns the summary (also rendered as HTML, path under ``report``)."""
     import shutil

@@ -124,12 +124,20 @@ def _cumsum(xs: list[float]) -> list[float]:
 
 def evaluate_logged_policy(settings: Settings, store: Any, policy: str, since: datetime | None) -> dict[str, Any]:
     """Off-policy estimate of ``policy`` from the logged, closed, non-shadow decisions."""
-    from allocation import evaluate_policy
+    from dataclasses import asdict, is_dataclass
+
+    from allocation.ope import LoggedDecision, OPERefused, evaluate_named
 
     logged = [a for a in store.assignments(since=since) if a.outcome and not a.shadow and a.rep_id]
     if not logged:
         raise ValueError("no closed decisions logged yet" + (f" since {since.date()}" if since else ""))
-    records = [{"context": a.context, "eligible": [r for r, why in a.considered.items() if why is None] or [a.rep_id],
-                "rep": a.rep_id, "propensity": a.propensity, "reward": float(a.outcome == "won")} for a in logged]
-    result = evaluate_policy(policy, records, seed=settings.routing.seed)
-    return dict(result) if not hasattr(result, "to_dict") else result.to_dict()
+    records = [LoggedDecision(context=a.context, eligible=[r for r, why in a.considered.items() if why is None]
+                              or [a.rep_id], chosen=a.rep_id, propensity=a.propensity,
+                              reward=float(a.outcome == "won")) for a in logged if a.rep_id]
+    try:
+        result = evaluate_named(records, policy, seed=settings.routing.seed)
+    except OPERefused as exc:
+        raise ValueError(str(exc)) from exc
+    if is_dataclass(result) and not isinstance(result, type):
+        return {k: v for k, v in asdict(result).items()}
+    return dict(vars(result))

@@ -144,7 +144,7 @@ def demo(
     crm: str = typer.Option("salesforce", help="salesforce or hubspot: which dialect of the sandbox to use."),
     days: int = typer.Option(90, min=1, help="Simulated days to run."),
     seed: int = typer.Option(0, help="Seed of the sandbox world and of the policy."),
-    leads: int = typer.Option(3000, min=0, help="Leads of training history preloaded in the sandbox."),
+    leads: int = typer.Option(1000, min=0, help="Leads of training history preloaded in the sandbox."),
     out: Path = typer.Option(Path("out/demo"), "--out", help="Directory for the state store and the report."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the summary as JSON to this file."),
 ) -> None:

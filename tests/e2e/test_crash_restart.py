@@ -26,8 +26,8 @@ import requests
 
 from allocation.ledger import OPEN
 from sync.cycle import run_cycle
-from sync.deps import build_deps
 from sync.demo import sandbox_settings
+from sync.deps import build_deps
 from sync.rewards import run_rewards
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
