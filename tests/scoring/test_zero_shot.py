@@ -132,6 +132,7 @@ def test_given_no_inputs_when_probabilities_then_empty(tiny_t5_dir):
         ({"template": "Is this an opportunity?"}, "{card}"),
         ({"opportunity_threshold": 1.0}, "opportunity_threshold"),
         ({"grade_thresholds": (0.2, 0.5, 0.7)}, "descending"),
+        ({"max_length": 20}, "no room"),
     ],
 )
 def test_given_bad_configuration_when_building_then_clear_error(tiny_t5_dir, kwargs, message):
@@ -140,3 +141,16 @@ def test_given_bad_configuration_when_building_then_clear_error(tiny_t5_dir, kwa
         (ValueError, FileNotFoundError), match=message.replace("{", r"\{").replace("}", r"\}")
     ):
         ZeroShotScorer(**kwargs)
+
+
+def test_given_huge_card_when_prompting_then_instruction_kept_and_prompt_fits(tiny_t5_dir):
+    scorer = ZeroShotScorer(str(tiny_t5_dir), max_length=64)
+    card = "Message: " + "we want pricing for our team " * 5_000
+    (prompt,) = scorer.prompts([card])
+    ids = scorer._tokenizer(prompt)["input_ids"]
+    assert len(ids) <= 64
+    assert prompt.endswith("Answer yes or no.")
+    assert scorer.prompts(["Message: please call me"]) == [
+        DEFAULT_TEMPLATE.replace("{card}", "Message: please call me")
+    ]
+    assert 0.0 < scorer.probabilities([card])[0] < 1.0
