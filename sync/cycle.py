@@ -28,7 +28,7 @@ from typing import Any
 from connectors.errors import StopCycle
 from connectors.records import Lead, LeadUpdate
 from scoring.types import Score
-from sync.deps import Deps
+from sync.deps import Deps, api_calls_since, close_run
 from sync.store_records import Assignment, Decision, LeadState, LeadStatus
 
 log = logging.getLogger(__name__)
@@ -148,8 +148,7 @@ def _finish(
     deps: Deps, report: CycleReport, mark: _Watermark, started: datetime,
     api_before: Mapping[str, int], run_id: int | None, t0: float,
 ) -> None:
-    after = deps.connector.api_usage()
-    report.api_calls = {k: int(after.get(k, 0)) - int(api_before.get(k, 0)) for k in after}
+    report.api_calls = api_calls_since(deps, api_before)
     report.watermark_after = report.watermark_before
     if not deps.dry_run:
         new = mark.value(started, report.watermark_before)
@@ -158,10 +157,7 @@ def _finish(
         report.watermark_after = new
     report.finished_at = deps.clock()
     report.seconds = time.monotonic() - t0
-    if run_id is not None:
-        status = "failed" if report.error else "stopped" if report.stopped else "ok"
-        deps.store.finish_run(run_id, report.finished_at, status, report.counts(), report.api_calls,
-                              report.error or report.stopped)
+    close_run(deps, run_id, report, report.stopped)
     if deps.metrics is not None:
         m = deps.metrics
         m.observe_leads(deps.crm, report.counts())

@@ -28,6 +28,20 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def api_calls_since(deps: Deps, before: Mapping[str, int]) -> dict[str, int]:
+    """API calls the connector made since ``before`` (a copy of an earlier ``api_usage()``), by kind."""
+    after = deps.connector.api_usage()
+    return {k: int(after.get(k, 0)) - int(before.get(k, 0)) for k in after}
+
+
+def close_run(deps: Deps, run_id: int | None, report: Any, note: str | None) -> None:
+    """Record a job's end in the run history: ``failed``, ``stopped`` (ended early) or ``ok``."""
+    if run_id is None:
+        return
+    status = "failed" if report.error else "stopped" if getattr(report, "stopped", None) else "ok"
+    deps.store.finish_run(run_id, report.finished_at, status, report.counts(), report.api_calls, report.error or note)
+
+
 class Scorer(Protocol):
     """Anything that scores feature mappings (a trained ``LeadScorer``, ``ZeroShotScorer``, the prior)."""
 

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from connectors.errors import StopCycle
-from sync.deps import Deps
+from sync.deps import Deps, api_calls_since, close_run
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +76,10 @@ def run_retrain(deps: Deps) -> RetrainReport:
     except Exception as exc:  # noqa: BLE001 - the champion stays; the next run tries again
         report.error = f"{type(exc).__name__}: {exc}"
         log.exception("retrain failed")
-    after = deps.connector.api_usage()
-    report.api_calls = {k: int(after.get(k, 0)) - int(api_before.get(k, 0)) for k in after}
+    report.api_calls = api_calls_since(deps, api_before)
     report.finished_at = deps.clock()
     report.seconds = time.monotonic() - t0
-    if run_id is not None:
-        deps.store.finish_run(run_id, report.finished_at, "failed" if report.error else "ok", report.counts(),
-                              report.api_calls, report.error or report.reason)
+    close_run(deps, run_id, report, report.reason)
     if deps.metrics is not None:
         deps.metrics.observe_api(deps.crm, report.api_calls)
         deps.metrics.observe_job("retrain", report.seconds, report.ok, report.finished_at.timestamp())

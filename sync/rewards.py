@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from connectors.errors import StopCycle
 from connectors.records import Outcome
-from sync.deps import Deps
+from sync.deps import Deps, api_calls_since, close_run
 
 log = logging.getLogger(__name__)
 
@@ -88,14 +88,10 @@ def run_rewards(deps: Deps) -> RewardsReport:
         new = min(newest, started) if hold is None else min(hold, started)
         if since is None or new > since:
             deps.store.set_watermark(STREAM, new, deps.clock())
-    after = deps.connector.api_usage()
-    report.api_calls = {k: int(after.get(k, 0)) - int(api_before.get(k, 0)) for k in after}
+    report.api_calls = api_calls_since(deps, api_before)
     report.finished_at = deps.clock()
     report.seconds = time.monotonic() - t0
-    if run_id is not None:
-        status = "failed" if report.error else "stopped" if report.stopped else "ok"
-        deps.store.finish_run(run_id, report.finished_at, status, report.counts(), report.api_calls,
-                              report.error or report.stopped)
+    close_run(deps, run_id, report, report.stopped)
     if deps.metrics is not None:
         deps.metrics.observe_api(deps.crm, report.api_calls)
         deps.metrics.observe_job("rewards", report.seconds, report.ok, report.finished_at.timestamp())
