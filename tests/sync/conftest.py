@@ -19,29 +19,18 @@ import pytest
 from sandbox.context import Faults
 from sandbox.hs_props import hs_id
 from sandbox.server import SandboxServer
+from sync.demo import sandbox_settings as demo_sandbox_settings
 from sync.deps import Deps, build_deps
 from sync.deps_scoring import PriorScorer, StaticScorers
-from sync.settings import HubSpotSettings, RoutingSettings, SalesforcePassword, SalesforceSettings, Settings
+from sync.settings import RoutingSettings, Settings
 
 CRMS = ("salesforce", "hubspot")
 
 
 def sandbox_settings(crm: str, info: dict[str, Any], state_dir: Path, **overrides: Any) -> Settings:
-    """Settings pointing leadpilot at a running sandbox (no .env, no routing file)."""
-    ca = Path(info["ca_bundle"])
-    sf = info["salesforce"]
-    base: dict[str, Any] = {"crm": crm, "state_dir": state_dir,
-                            "routing": RoutingSettings(file=state_dir / "no-routing.toml")}
-    if crm == "salesforce":
-        auth = SalesforcePassword(username=sf["username"], password=sf["password"],
-                                  security_token=sf["security_token"], consumer_key=sf["client_id"],
-                                  consumer_secret=sf["client_secret"])
-        base["salesforce"] = SalesforceSettings(auth=auth, login_url=sf["instance_url"], ca_bundle=ca)
-    else:
-        base["hubspot"] = HubSpotSettings(access_token=info["hubspot"]["access_token"],
-                                          host=info["hubspot"]["host"], ca_bundle=ca)
-    base.update(overrides)
-    return Settings(_env_file=None, **base)  # type: ignore[call-arg]
+    """The demo's sandbox settings (no .env), with a routing file that does not exist."""
+    return demo_sandbox_settings(crm, info, state_dir,
+                                 **{"routing": RoutingSettings(file=state_dir / "no-routing.toml"), **overrides})
 
 
 @dataclass
