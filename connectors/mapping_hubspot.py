@@ -105,10 +105,20 @@ def lead_from_object(obj: Mapping[str, Any], pmap: PropertyMap) -> Lead:
         modified_at=modified,
         owner_id=to_text(props.get(pmap.written["owner"])),
         text=lead_card(props, pmap.text),
+        stage=lead_stage(props, attrs["status"]),
         written=written,
         raw=dict(props),
         **attrs,
     )
+
+
+def lead_stage(props: Mapping[str, Any], status: str | None) -> str | None:
+    """``converted`` (lifecycle stage past "lead"), ``disqualified`` (unqualified status or the
+    "other" stage HubSpot portals use for it) or None while the lead is worked."""
+    stage = (to_text(props.get("lifecyclestage")) or "").lower()
+    if stage in CONVERTED_STAGES:
+        return "converted"
+    return "disqualified" if status in DISQUALIFIED or stage == "other" else None
 
 
 def update_input(update: LeadUpdate, pmap: PropertyMap, max_reasons: int = 65_536) -> dict[str, Any]:
@@ -177,13 +187,13 @@ def label_lead(lead: Lead, deal: Mapping[str, Any] | None, *, label: str, until:
 
     Converted = ``lifecyclestage`` past "lead" (opportunity, customer, evangelist).
     """
-    stage = (to_text(lead.raw.get("lifecyclestage")) or "").lower()
-    if stage in CONVERTED_STAGES:
+    stage = lead_stage(lead.raw, lead.status)
+    if stage == "converted":
         if label == "converted":
             return LabelledLead(lead, True, lead.modified_at)
         outcome = outcome_from_deal(deal, lead.id) if deal is not None else None
         return None if outcome is None else LabelledLead(lead, outcome.won, outcome.closed_at)
-    if lead.status in DISQUALIFIED or stage == "other":  # "other": HubSpot's lifecycle stage for disqualified
+    if stage == "disqualified":
         return LabelledLead(lead, False, lead.modified_at)
     if lead.created_at is not None and lead.created_at <= until - stale_after:
         return LabelledLead(lead, False, lead.created_at + stale_after)

@@ -83,10 +83,18 @@ def lead_from_record(rec: Mapping[str, Any], fmap: FieldMap) -> Lead:
         modified_at=modified,
         owner_id=to_text(rec.get("OwnerId")),
         text=lead_card(rec, fmap.text),
+        stage=lead_stage(rec, attrs["status"]),
         written=written,
         raw={k: v for k, v in rec.items() if k != "attributes"},
         **attrs,
     )
+
+
+def lead_stage(rec: Mapping[str, Any], status: str | None) -> str | None:
+    """``converted`` (``IsConverted``), ``disqualified`` (a closed, unconverted status) or None."""
+    if to_bool(rec.get("IsConverted")) is True:
+        return "converted"
+    return "disqualified" if status in DISQUALIFIED_STATUSES else None
 
 
 def update_values(update: LeadUpdate, fmap: FieldMap, max_reasons: int = 32_000) -> dict[str, Any]:
@@ -176,14 +184,15 @@ def label_lead(
     closed won → 1; opportunity closed lost, disqualified or stale → 0; open opportunity → unknown.
     """
     raw = lead.raw
-    if to_bool(raw.get("IsConverted")) is True:
+    stage = lead_stage(raw, lead.status)
+    if stage == "converted":
         decided = to_datetime(raw.get("ConvertedDate")) or lead.modified_at
         if label == "converted":
             return LabelledLead(lead, True, decided)
         if opp is None or to_bool(opp.get("IsClosed")) is not True:
             return None
         return LabelledLead(lead, to_bool(opp.get("IsWon")) is True, to_datetime(opp.get("CloseDate")) or decided)
-    if lead.status in DISQUALIFIED_STATUSES:
+    if stage == "disqualified":
         return LabelledLead(lead, False, lead.modified_at)
     if lead.created_at is not None and lead.created_at <= until - stale_after:
         return LabelledLead(lead, False, lead.created_at + stale_after)

@@ -24,6 +24,9 @@ LEAD_ATTRIBUTES: tuple[str, ...] = (
     "source",
     "status",
 )
+# Attributes the CRM changes while a lead is worked; not scoring inputs (see ``Lead.input_hash``).
+UNSCORED_ATTRIBUTES: frozenset[str] = frozenset({"status"})
+STAGES = ("converted", "disqualified")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +47,10 @@ class Lead:
     status: str | None = None
     email: str | None = None
     text: str = ""  # the lead card: configured free-text fields joined into one string
+    # Where the lead stands as a sales outcome: "converted" (an opportunity / deal was made
+    # from it), "disqualified" (closed without one), or None while it is still being worked.
+    # The cycle feeds this to routing as an early, lead-level reward (see sync.cycle).
+    stage: str | None = None
     # leadpilot's own fields as currently stored in the CRM (to recognise our own write-backs)
     written: Mapping[str, Any] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -59,9 +66,12 @@ class Lead:
         """Hash of what scoring reads (``features()``): equal hashes mean nothing to re-score.
 
         leadpilot's own write-backs bump the modstamp but leave this unchanged, which is how
-        a cycle recognises its own writes (crm-apis.md pitfall 7).
+        a cycle recognises its own writes (crm-apis.md pitfall 7). ``status`` is not hashed:
+        reps move it while working a lead and scoring does not read it (it leaks the outcome),
+        so a status change alone must not cost a re-score and a write-back.
         """
-        blob = json.dumps(self.features(), sort_keys=True, ensure_ascii=False, default=str)
+        inputs = {k: v for k, v in self.features().items() if k not in UNSCORED_ATTRIBUTES}
+        blob = json.dumps(inputs, sort_keys=True, ensure_ascii=False, default=str)
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 

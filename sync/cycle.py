@@ -29,6 +29,7 @@ from connectors.errors import StopCycle
 from connectors.records import Lead, LeadUpdate
 from scoring.types import Score
 from sync.deps import Deps, api_calls_since, close_run
+from sync.rewards import apply_lead_stages
 from sync.store_records import Assignment, Decision, LeadState, LeadStatus
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,8 @@ class CycleReport:
     written: int = 0
     parked: int = 0
     owner_conflicts: int = 0
+    disqualified: int = 0  # routed leads closed unconverted: losses applied to the policy
+    converted: int = 0  # routed leads turned into opportunities: early proxy rewards
     api_calls: dict[str, int] = field(default_factory=dict)
     watermark_before: datetime | None = None
     watermark_after: datetime | None = None
@@ -64,7 +67,8 @@ class CycleReport:
         return self.error is None
 
     def counts(self) -> dict[str, int]:
-        names = ("pulled", "skipped", "scored", "flagged", "assigned", "written", "parked", "owner_conflicts")
+        names = ("pulled", "skipped", "scored", "flagged", "assigned", "written", "parked", "owner_conflicts",
+                 "disqualified", "converted")
         return {n: int(getattr(self, n)) for n in names}
 
 
@@ -175,6 +179,9 @@ def _page(deps: Deps, router: Any, leads: Sequence[Lead], report: CycleReport, m
     leads = list({lead.id: lead for lead in leads}.values())  # the overlap window may repeat a lead
     states = deps.store.lead_state(lead.id for lead in leads)
     assigned = {a.lead_id: a for a in deps.store.assignments([lead.id for lead in leads])}
+    losses, proxies = apply_lead_stages(deps, router, leads, assigned, now)
+    report.disqualified += losses
+    report.converted += proxies
     todo: list[Lead] = []
     for lead in leads:
         state = states.get(lead.id)
@@ -264,8 +271,8 @@ def _decide(
     """New routing decisions for leads that need an owner and have none recorded."""
     out: list[Decision] = []
     for lead, score in zip(leads, scores, strict=True):
-        if lead.id in assigned or not deps.owner_rules.needs_owner(lead.owner_id):
-            continue
+        if lead.id in assigned or lead.stage is not None or not deps.owner_rules.needs_owner(lead.owner_id):
+            continue  # decided before, owned by a human, or already closed (nothing left to route)
         context = routing_context(lead, score)
         d = router.assign(lead.id, context, now)
         out.append(Decision(

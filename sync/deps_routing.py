@@ -77,6 +77,9 @@ class RouterBox:
             # the store still records the outcome; the policy cannot learn from it.
             log.warning("policy has no open assignment for lead %s; outcome recorded, not learned", lead_id)
 
+    def record_opportunity(self, lead_id: str, now: datetime) -> bool:
+        return bool(self.router.record_opportunity(lead_id, now))
+
     def tick(self, now: datetime) -> None:
         self.router.tick(now)
 

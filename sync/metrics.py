@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
 
-LEAD_EVENTS = ("pulled", "scored", "assigned", "written", "parked", "skipped")
+LEAD_EVENTS = ("pulled", "scored", "assigned", "written", "parked", "skipped", "disqualified", "converted")
 API_KINDS = ("read", "write", "meta")
 
 

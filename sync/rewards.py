@@ -6,18 +6,25 @@ the recorded assignment of its lead and, in ONE transaction, marks the reward ap
 it to ``Router.record_outcome`` and saves the policy state. A crash anywhere applies both
 or neither, so a reward reaches the policy exactly once. Once a day it also calls
 ``Router.tick`` (refit, soft labels for open assignments) and saves the state.
+
+Lead-level outcomes (disqualified: a loss; converted: the early proxy reward) cost no API
+call of their own: the sync cycle sees them on its pull and hands them to
+``apply_lead_stages``.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from connectors.errors import StopCycle
-from connectors.records import Outcome
+from connectors.records import Lead, Outcome
 from sync.deps import Deps, api_calls_since, close_run
+from sync.store_records import Assignment
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +147,45 @@ def _apply(deps: Deps, outcomes: list[Outcome], report: RewardsReport) -> tuple[
         for o in applied:
             deps.metrics.rewards.labels(won=str(o.won).lower()).inc()
     return newest, hold
+
+
+def apply_lead_stages(deps: Deps, router: Any, leads: Sequence[Lead], assigned: Mapping[str, Assignment],
+                      now: datetime) -> tuple[int, int]:
+    """Lead-level outcomes seen on the sync pull, fed to the policy weeks before any deal closes.
+
+    A routed lead that was **disqualified** is a loss for its rep: the reward is applied
+    exactly once (``store.apply_outcome``) and its capacity freed. One that **converted**
+    (an opportunity / deal was made from it) gets the router's early proxy reward
+    (``record_opportunity``, idempotent in the policy state); its final reward still comes
+    from the closed opportunity through ``run_rewards``. Only written, non-shadow decisions of
+    ours count. One transaction with the policy state; returns ``(losses, proxies)``.
+    """
+    todo = []
+    for lead in leads:
+        a = assigned.get(lead.id)
+        if (lead.stage in ("converted", "disqualified") and a is not None and a.rep_id is not None
+                and not a.shadow and a.written_at is not None and a.reward_applied_at is None):
+            todo.append(lead)
+    if deps.dry_run or not todo:
+        return 0, 0
+    losses = proxies = 0
+    try:
+        with deps.store.atomic():
+            for lead in todo:
+                if lead.stage == "disqualified":
+                    if deps.store.apply_outcome(lead.id, False, lead.modified_at, now=now):
+                        router.record_outcome(lead.id, False, now)
+                        losses += 1
+                elif router.record_opportunity(lead.id, now):
+                    proxies += 1
+            if losses or proxies:
+                router.save(now)
+    except Exception:
+        router.reload()
+        raise
+    if deps.metrics is not None and losses:
+        deps.metrics.rewards.labels(won="false").inc(losses)
+    return losses, proxies
 
 
 def _maybe_tick(deps: Deps, now: datetime) -> bool:
