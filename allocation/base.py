@@ -59,6 +59,9 @@ class PolicyOptions:
         to the rep's score (``fairness_scale`` per lead owed).
     discount: per-day forgetting factor for past observations (1.0 = remember all; 0.99 gives
         a half-life of ~69 days) for drifting skills.
+    capacity_price: step η of the capacity price (``allocation.adjust``), in score units per
+        decision; 0 turns it off. capacity_target: the open load / max_open (ρ) above which a
+        rep's price rises.
     """
 
     seed: int = 0
@@ -66,6 +69,8 @@ class PolicyOptions:
     fairness_floor: float = 0.0
     fairness_scale: float | None = None
     discount: float = 1.0
+    capacity_price: float = 0.0
+    capacity_target: float = 0.9
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.exploration_floor < 1.0:
@@ -74,6 +79,10 @@ class PolicyOptions:
             raise ValueError(f"fairness_floor must be in [0, 1) (a share of the equal share), got {self.fairness_floor}")
         if not 0.0 < self.discount <= 1.0:
             raise ValueError(f"discount must be in (0, 1] (per-day forgetting factor), got {self.discount}")
+        if self.capacity_price < 0:
+            raise ValueError(f"capacity_price must be >= 0 (0 = off), got {self.capacity_price}")
+        if not 0.0 < self.capacity_target <= 1.0:
+            raise ValueError(f"capacity_target must be in (0, 1] (a share of max_open), got {self.capacity_target}")
         if self.fairness_scale is not None and self.fairness_scale <= 0:
             raise ValueError(f"fairness_scale must be positive, got {self.fairness_scale}")
 
@@ -86,9 +95,9 @@ class Observations:
     assignment. ``weights`` already include discounting.
     """
 
-    keys: list[str]
-    reps: list[str]
-    contexts: list[Context]
+    keys: Sequence[str]
+    reps: Sequence[str]
+    contexts: Sequence[Context]
     labels: np.ndarray
     weights: np.ndarray
     ages_days: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -136,6 +145,12 @@ class Policy(ABC):
     @abstractmethod
     def load_fitted_state(self, state: Mapping[str, Any]) -> None:
         """Restore what ``fitted_state`` returned."""
+
+    def predict_observed(self, keys: Sequence[str], reps: Sequence[str], contexts: Sequence[Context]) -> np.ndarray | None:
+        """Win probability of each (rep, lead) row already seen in ``fit`` (None: no model).
+
+        The router uses it as the prior of an open assignment's soft label."""
+        return None
 
     def predict(self, reps: Sequence[str], context: Context) -> np.ndarray:
         """Point estimate of each rep's win probability for this lead (for OPE reward models)."""

@@ -55,24 +55,34 @@ class ContextualPolicy(Policy):
         self.theta: dict[str, np.ndarray] = {}
         self.cov: dict[str, np.ndarray] = {}
         self._encoded_at = 0
-        self._rows: dict[str, np.ndarray] = {}
+        self._rows: dict[str, int] = {}
+        self._uniq: dict[bytes, int] = {}
+        self._uniq_rows: list[np.ndarray] = []
         self._stack: tuple[dict[str, int], np.ndarray, np.ndarray] | None = None
 
     # -- learning -------------------------------------------------------------------------
-    def _design(self, data: Observations) -> np.ndarray:
+    def _design(self, data: Observations) -> tuple[np.ndarray, np.ndarray]:
+        """(distinct encoded rows, row id of each observation)."""
         # Refit the vocabulary/scaling only when the data grew by a quarter: re-encoding every
         # row at every daily tick would dominate the cost of a year of routing.
         if self.encoder.dim == 1 or len(data) >= 1.25 * self._encoded_at + 20:
             self.encoder.fit(data.contexts)
             self._encoded_at = len(data)
-            self._rows = {}
-        rows = []
-        for key, ctx in zip(data.keys, data.contexts, strict=True):
-            row = self._rows.get(key)
-            if row is None:
-                row = self._rows[key] = self.encoder.encode(ctx)
-            rows.append(row)
-        return np.vstack(rows)
+            self._rows, self._uniq, self._uniq_rows = {}, {}, []
+        ids = np.fromiter((self._row_id(k, c) for k, c in zip(data.keys, data.contexts, strict=True)), dtype=np.int64, count=len(data))
+        return np.array(self._uniq_rows), ids
+
+    def _row_id(self, key: str, ctx: Context) -> int:
+        # With categorical contexts a year of leads has a few hundred distinct rows; caching
+        # each lead's row id saves re-encoding it (and an np.unique over the design) every day.
+        rid = self._rows.get(key)
+        if rid is None:
+            x = self.encoder.encode(ctx)
+            rid = self._uniq.setdefault(x.tobytes(), len(self._uniq_rows))
+            if rid == len(self._uniq_rows):
+                self._uniq_rows.append(x)
+            self._rows[key] = rid
+        return rid
 
     def _prior_precision(self, dim: int) -> np.ndarray:
         prec = np.full(dim, 1.0 / self.tau[1] ** 2)
@@ -83,15 +93,14 @@ class ContextualPolicy(Policy):
         """Refit the shared model, then each rep's model around it, re-estimating τ."""
         if len(data) == 0:
             return
-        x = self._design(data)
-        dim = x.shape[1]
+        uniq, row_id = self._design(data)
+        dim = uniq.shape[1]
         # Soft-label cross-entropy is linear in (weight, weight·label), so identical rows of
         # the same rep can be merged exactly; with categorical contexts a year of leads shrinks
         # to a few hundred rows and the daily refit stays cheap.
-        uniq, row_id = np.unique(x, axis=0, return_inverse=True)
         names = sorted(set(data.reps))
         rep_id = np.searchsorted(names, np.asarray(data.reps))
-        key = rep_id * len(uniq) + row_id.ravel()
+        key = rep_id * len(uniq) + row_id
         cells, inverse = np.unique(key, return_inverse=True)
         w = np.bincount(inverse, weights=data.weights)
         wy = np.bincount(inverse, weights=data.weights * data.labels)
@@ -154,6 +163,17 @@ class ContextualPolicy(Policy):
         mean, sd = self.posterior(reps, context)
         return GaussianIndex(mean, sd) if self.mode == "thompson" else Deterministic(mean)
 
+    def predict_observed(self, keys: Sequence[str], reps: Sequence[str], contexts: Sequence[Context]) -> np.ndarray | None:
+        """Posterior-mean win probability of each (rep, lead) row (rows cached since ``fit``)."""
+        if not self.theta or not keys:
+            return None
+        pos, thetas, _ = self._stacked()
+        unseen = len(thetas) - 1
+        ids = np.fromiter((self._row_id(k, c) for k, c in zip(keys, contexts, strict=True)), dtype=np.int64, count=len(keys))
+        rows = np.array(self._uniq_rows)[ids]
+        coef = thetas[np.array([pos.get(r, unseen) for r in reps])]
+        return 1.0 / (1.0 + np.exp(-np.einsum("ij,ij->i", rows, coef)))
+
     def predict(self, reps: Sequence[str], context: Context) -> np.ndarray:
         """Posterior-mean win probability of each rep for this lead."""
         mean, _ = self.posterior(reps, context)
@@ -190,4 +210,4 @@ class ContextualPolicy(Policy):
         self.shared = np.asarray(state["shared"], dtype=float)
         self.theta = {r: np.asarray(t, dtype=float) for r, t in state["theta"].items()}
         self.cov = {r: np.asarray(c, dtype=float) for r, c in state["cov"].items()}
-        self._rows, self._stack = {}, None
+        self._rows, self._uniq, self._uniq_rows, self._stack = {}, {}, [], None

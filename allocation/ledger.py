@@ -63,7 +63,7 @@ class Ledger:
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(assigned_at, status, closed_at with NaN for open, proxy) as arrays."""
-        closed = np.array([np.nan if c is None else c for c in self.closed_at], dtype=float)
+        closed = np.array(self.closed_at, dtype=float)  # None becomes NaN
         return np.asarray(self.at, dtype=float), np.asarray(self.status, dtype=int), closed, np.asarray(self.proxy, dtype=bool)
 
     def keep(self, mask: np.ndarray) -> None:

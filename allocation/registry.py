@@ -19,12 +19,12 @@ POLICIES: dict[str, type[Policy]] = {
     "thompson": BetaThompson,
     "contextual": ContextualPolicy,
 }
-_COMMON = {"seed", "exploration_floor", "fairness_floor", "fairness_scale", "discount"}
+_COMMON = {"seed", "exploration_floor", "fairness_floor", "fairness_scale", "discount", "capacity_price", "capacity_target"}
 
 
 def make_policy(name: str, seed: int = 0, **kwargs: Any) -> Policy:
     """Build a policy: common options (seed, exploration_floor, fairness_floor, fairness_scale,
-    discount) plus the policy's own parameters (e.g. ``c`` for ucb1, ``mode`` for contextual).
+    discount, capacity_price, capacity_target) plus the policy's own parameters (e.g. ``c`` for ucb1, ``mode`` for contextual).
     """
     cls = POLICIES.get(name)
     if cls is None:
@@ -49,6 +49,8 @@ def policy_to_state(policy: Policy) -> dict[str, Any]:
             "fairness_floor": opts.fairness_floor,
             "fairness_scale": opts.fairness_scale,
             "discount": opts.discount,
+            "capacity_price": opts.capacity_price,
+            "capacity_target": opts.capacity_target,
         },
         "params": policy.params(),
         "fitted": policy.fitted_state(),

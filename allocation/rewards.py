@@ -90,10 +90,16 @@ def delay_corrected_rate(
     if n == 0:
         return float("nan")
     closed_sum = float(np.sum(closed_labels))
-    p = (closed_sum + 0.5 * len(open_ages)) / n
+    # survival curves do not depend on p: evaluate them once, not at every iteration
+    ages = np.asarray(open_ages, dtype=float)
+    s_won, s_lost = model.survival_won(ages), model.survival_lost(ages)
+    lift = proxy_weight if open_extra is not None and proxy_weight > 0 else 0.0
+    marked = np.asarray(open_extra, dtype=bool) if lift > 0 else np.zeros(len(ages), dtype=bool)
+    p = (closed_sum + 0.5 * len(ages)) / n
     for _ in range(500):
-        labels = open_labels(p, open_ages, model, open_extra, proxy_weight)
-        new = (closed_sum + float(labels.sum())) / n
+        w = p * s_won / (p * s_won + (1.0 - p) * s_lost)
+        w = np.where(marked, lift + (1.0 - lift) * w, w)
+        new = (closed_sum + float(w.sum())) / n
         if abs(new - p) < tol:
             return new
         p = new

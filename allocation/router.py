@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from allocation.adjust import Adjuster
 from allocation.base import Observations, Policy
 from allocation.constraints import RepConfig, check_unique, exclusion_reason
 from allocation.ledger import LOST, OPEN, WON, Ledger
@@ -89,12 +90,16 @@ class Router:
         maturity_days: float = 180.0,
         propensity_method: str = "exact",
         mc_draws: int = 10_000,
+        open_prior: str = "model",
     ) -> None:
         if not 0.0 <= proxy_weight <= 1.0:
             raise ValueError(f"proxy_weight must be in [0, 1], got {proxy_weight}")
         if propensity_method not in ("exact", "mc"):
             raise ValueError(f"propensity_method must be 'exact' or 'mc', got {propensity_method!r}")
+        if open_prior not in ("model", "rate"):
+            raise ValueError(f"open_prior must be 'model' (the policy's prediction per lead) or 'rate' (pooled win rate), got {open_prior!r}")
         self.policy = policy
+        self.open_prior = open_prior
         self.fallback = fallback
         self.delay_model = delay_model
         self.proxy_weight = float(proxy_weight)
@@ -104,7 +109,7 @@ class Router:
         self.ledger = Ledger()
         self.open_offset: dict[str, int] = {}
         self.day_counts: dict[str, tuple[str, int]] = {}
-        self.queues: dict[str, float] = {}
+        self.adjust = Adjuster()
         self.rng = np.random.default_rng(policy.options.seed)
         self.last_tick: datetime | None = None
         self.reps: dict[str, RepConfig] = {}
@@ -178,9 +183,9 @@ class Router:
         probs = self._probabilities(eligible, context)
         k = int(self.rng.choice(len(eligible), p=probs))
         chosen = eligible[k]
-        self._update_queues(eligible, chosen)
         self.ledger.add(lead_id, chosen, context, ts, float(probs[k]))
         self._open[chosen] += 1
+        self.adjust.update(eligible, chosen, self.reps, self.open_load(), self.policy.options)
         if self.reps[chosen].max_per_day is not None:
             day, count = self._today(self.reps[chosen], now)
             self.day_counts[chosen] = (day, count + 1)
@@ -190,12 +195,9 @@ class Router:
 
     def _probabilities(self, eligible: tuple[str, ...], context: Mapping[str, Any]) -> np.ndarray:
         opts = self.policy.options
-        bonus = None
-        if opts.fairness_floor > 0:
-            bonus = self.policy.fairness_scale * np.array([self.queues.get(r, 0.0) for r in eligible])
         probs = choice_probabilities(
             self.policy.index(eligible, context),
-            bonus,
+            self.adjust.bonus(eligible, opts, self.policy.fairness_scale),
             opts.exploration_floor,
             method=self.propensity_method,
             rng=self.rng,
@@ -203,17 +205,10 @@ class Router:
         )
         return probs / probs.sum()
 
-    def _update_queues(self, eligible: tuple[str, ...], chosen: str) -> None:
-        # Virtual queue per rep: each decision owes every eligible rep its floor share (by
-        # weight); being chosen pays one lead back. Reps that were not eligible (away, full,
-        # out of territory) accrue nothing, so a return from vacation brings no burst.
-        floor = self.policy.options.fairness_floor
-        if floor <= 0:
-            return
-        total = sum(self.reps[r].weight for r in eligible)
-        for r in eligible:
-            self.queues[r] = self.queues.get(r, 0.0) + floor * self.reps[r].weight / total
-        self.queues[chosen] = max(self.queues[chosen] - 1.0, 0.0)
+    @property
+    def queues(self) -> dict[str, float]:
+        """Fairness virtual queue length per rep (leads owed)."""
+        return self.adjust.queues
 
     # -- outcomes and learning ---------------------------------------------------------------
     def record_outcome(self, lead_id: str, won: bool, now: datetime) -> bool:
@@ -262,24 +257,37 @@ class Router:
                 at, status, _, proxy = self.ledger.arrays()
                 weights = weights[~forgotten]
         labels = (status == WON).astype(float)
-        use = status != OPEN
+        open_ = status == OPEN
         model = self._delay(now)
-        if model is not None and len(at):
-            open_ = ~use
-            rate = self.win_rate_estimate(now).delay_corrected
-            labels[open_] = open_labels(rate, (ts - at[open_]) / DAY, model, proxy[open_], self.proxy_weight)
-            use = np.ones(len(at), dtype=bool)
-        rows = np.flatnonzero(use)
         led = self.ledger
-        data = Observations(
-            keys=[led.keys[i] for i in rows],
-            reps=[led.reps[i] for i in rows],
-            contexts=[led.contexts[i] for i in rows],
-            labels=labels[rows],
-            weights=weights[rows],
-        )
+        if model is not None and len(at):
+            # every row is used: hand the ledger's columns over without copying them
+            data = Observations(keys=led.keys, reps=led.reps, contexts=led.contexts, labels=labels, weights=weights)
+            labels[open_] = self._open_labels(data, open_, (ts - at[open_]) / DAY, model, proxy[open_], now)
+        else:
+            rows = np.flatnonzero(~open_)
+            data = Observations(
+                keys=[led.keys[i] for i in rows],
+                reps=[led.reps[i] for i in rows],
+                contexts=[led.contexts[i] for i in rows],
+                labels=labels[rows],
+                weights=weights[rows],
+            )
         self.policy.fit(data, now)
         self.last_tick = now
+
+    def _open_labels(self, data: Observations, open_: np.ndarray, ages: np.ndarray, model: DelayModel, proxy: np.ndarray, now: datetime) -> np.ndarray:
+        # P(won | still open at this age). The prior p is the policy's own prediction for the
+        # lead and rep where it has one (one EM step per tick: the refit that follows is the
+        # M-step), else the pooled delay-corrected rate, which would pull every rep toward the
+        # average for as long as its wins stay open (~57 days).
+        prior: float | np.ndarray = self.win_rate_estimate(now).delay_corrected
+        if self.open_prior == "model":
+            rows = np.flatnonzero(open_).tolist()
+            p_hat = self.policy.predict_observed([data.keys[i] for i in rows], [data.reps[i] for i in rows], [data.contexts[i] for i in rows])
+            if p_hat is not None:
+                prior = np.clip(p_hat, 1e-3, 1 - 1e-3)
+        return open_labels(prior, ages, model, proxy, self.proxy_weight)
 
     # -- state ---------------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:

@@ -56,10 +56,12 @@ def router_to_state(router: Router) -> dict[str, Any]:
         "maturity_days": router.maturity_days,
         "propensity_method": router.propensity_method,
         "mc_draws": router.mc_draws,
+        "open_prior": router.open_prior,
         "ledger": router.ledger.to_state(),
         "open_offset": dict(router.open_offset),
         "day_counts": {k: list(v) for k, v in router.day_counts.items()},
-        "queues": dict(router.queues),
+        "queues": dict(router.adjust.queues),
+        "prices": dict(router.adjust.prices),
         "rng": _rng_state(router.rng),
         "last_tick": router.last_tick.isoformat() if router.last_tick else None,
     }
@@ -84,12 +86,13 @@ def router_from_state(state: Mapping[str, Any]) -> Router:
         maturity_days=float(state["maturity_days"]),
         propensity_method=state["propensity_method"],
         mc_draws=int(state["mc_draws"]),
+        open_prior=state.get("open_prior", "rate"),
     )
     router.ledger = Ledger.from_state(state["ledger"])
     router._open = Counter(router.ledger.open_counts())
     router.open_offset = {str(k): int(v) for k, v in state["open_offset"].items()}
     router.day_counts = {str(k): (str(v[0]), int(v[1])) for k, v in state["day_counts"].items()}
-    router.queues = {str(k): float(v) for k, v in state["queues"].items()}
+    router.adjust.load(state["queues"], state.get("prices", {}))
     router.rng = _rng_from(state["rng"])
     router.last_tick = datetime.fromisoformat(state["last_tick"]) if state.get("last_tick") else None
     return router

@@ -19,6 +19,7 @@ import math
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -64,13 +65,18 @@ def load_sample(path: Path = DATA) -> Sample:
 
 
 class Oracle(Policy):
-    """Knows the truth: the eligible rep with the highest true win probability."""
+    """Knows the truth: the eligible rep with the highest true win probability.
+
+    Scores are true logits, so with ``options`` (fairness floor, capacity price at the
+    contextual policy's settings) it shows what perfect knowledge achieves under the same rules.
+    """
 
     name = "oracle"
+    default_fairness_scale = 0.5
 
-    def __init__(self, truth: Mapping[tuple[str, str, str], float]) -> None:
-        super().__init__(PolicyOptions())
-        self.truth = truth
+    def __init__(self, truth: Mapping[tuple[str, str, str], float], options: PolicyOptions | None = None) -> None:
+        super().__init__(options or PolicyOptions())
+        self.truth = {k: math.log(v / (1 - v)) for k, v in truth.items()}
 
     def index(self, reps: Sequence[str], context: Mapping[str, Any]) -> Index:
         return Deterministic(np.array([self.truth[(r, context["sector"], context["product"])] for r in reps]))
@@ -119,6 +125,7 @@ def make_world(sample: Sample, scenario: str, seed: int) -> dict[str, Any]:
     }
 
 
+ROUTER_OPTIONS = ("open_prior", "proxy_weight")  # --contextual-options keys meant for Router
 CONTEXTUAL_OPTIONS: dict[str, Any] = {"mode": "greedy", "fairness_floor": 0.8, "exploration_floor": 0.05}
 
 
@@ -127,12 +134,16 @@ def run_policy(name: str, world: dict[str, Any], sample: Sample, seed: int, capa
     truth = world["truth"]
     if name == "oracle":
         policy: Policy = Oracle(truth)
+    elif name == "oracle_same_rules":  # diagnostic: perfect knowledge under the contextual run's floors / price
+        rules = {k: CONTEXTUAL_OPTIONS[k] for k in ("fairness_floor", "fairness_scale", "capacity_price", "capacity_target") if k in CONTEXTUAL_OPTIONS}
+        policy = Oracle(truth, PolicyOptions(seed=seed, **rules))
     elif name == "contextual":
-        policy = make_policy("contextual", seed=seed, **CONTEXTUAL_OPTIONS)
+        policy = make_policy("contextual", seed=seed, **{k: v for k, v in CONTEXTUAL_OPTIONS.items() if k not in ROUTER_OPTIONS})
     else:
         policy = make_policy(name, seed=seed)
     reps = [RepConfig(id=r, max_open=capacity) for r in world["reps"]]
-    router = Router(policy=policy, reps=reps, delay_model=DelayModel(sample.won_days, sample.lost_days))
+    router_options = {k: v for k, v in CONTEXTUAL_OPTIONS.items() if k in ROUTER_OPTIONS and name == "contextual"}
+    router = Router(policy=policy, reps=reps, delay_model=DelayModel(sample.won_days, sample.lost_days), **router_options)
     pending: list[tuple[float, str, bool]] = []
     open_load = dict.fromkeys(world["reps"], 0)
     log: list[tuple[LoggedDecision, float, dict[str, float]]] = []
@@ -263,6 +274,14 @@ def _mean_ci(values: list[float]) -> dict[str, Any]:
     return {"mean": float(arr.mean()), "ci95": [float(arr.mean() - half), float(arr.mean() + half)], "per_seed": arr.tolist()}
 
 
+def _task(task: tuple[str, int, str, int, dict[str, Any], Path]) -> dict[str, Any]:
+    scenario, seed, name, capacity, options, data = task
+    CONTEXTUAL_OPTIONS.clear()
+    CONTEXTUAL_OPTIONS.update(options)  # a fresh worker process does not see main's update
+    sample = load_sample(data)
+    return run_policy(name, make_world(sample, scenario, seed), sample, seed, capacity)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="upper95")
@@ -270,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     parser.add_argument("--policies", default="random,oracle,round_robin,ucb1,thompson,contextual")
     parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes (one run = one seed x policy)")
+    parser.add_argument("--first-seed", type=int, default=0, help="worlds first_seed .. first_seed+seeds-1 (tune on other seeds than you report)")
     parser.add_argument("--contextual-options", type=json.loads, default=None, help='JSON, e.g. \'{"mode": "greedy"}\'')
     args = parser.parse_args(argv)
     if args.contextual_options:
@@ -284,13 +305,18 @@ def main(argv: list[str] | None = None) -> int:
     for needed in ("random", "oracle"):
         if needed not in names:
             names.insert(0, needed)
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    tasks = [(args.scenario, seed, name, capacity, CONTEXTUAL_OPTIONS, args.data) for seed in seeds for name in names]
+    if args.jobs > 1:
+        with ProcessPoolExecutor(args.jobs) as pool:
+            runs = list(pool.map(_task, tasks))
+    else:
+        runs = [_task(t) for t in tasks]
     results: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
-    for seed in range(args.seeds):
-        world = make_world(sample, args.scenario, seed)
-        for name in names:
-            results[name].append(run_policy(name, world, sample, seed, capacity))
-            print(f"seed {seed} {name}: {results[name][-1]['seconds']}s", file=sys.stderr)
-    out = {"scenario": args.scenario, "spreads_logit": SCENARIOS[args.scenario], "seeds": args.seeds, "capacity": capacity, "reps": REPS, "contextual_options": CONTEXTUAL_OPTIONS, "policies": summarise(results)}
+    for (_, seed, name, *_rest), run in zip(tasks, runs, strict=True):
+        results[name].append(run)
+        print(f"seed {seed} {name}: {run['seconds']}s", file=sys.stderr)
+    out = {"scenario": args.scenario, "spreads_logit": SCENARIOS[args.scenario], "seeds": seeds, "capacity": capacity, "reps": REPS, "contextual_options": CONTEXTUAL_OPTIONS, "policies": summarise(results)}
     text = json.dumps(out, indent=2)
     if args.json:
         args.json.write_text(text)
