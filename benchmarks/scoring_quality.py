@@ -14,7 +14,9 @@ All models see the same stratified 75/25 split (``random_state=0``):
 - ``hist_gradient_boosting``: scikit-learn defaults, text columns as native categoricals.
 
 Also written: the ECE a perfectly calibrated model with leadpilot's predictions would show on
-this test set (``ece_noise_floor``) — an ECE below that is luck, not calibration.
+this test set (``ece_noise_floor``, the mean over simulated label draws) and the share of those
+draws at or below the ECE goal — an ECE below the floor is luck, not calibration, and on 2,310
+test rows the floor (~0.018) is above the 0.015 goal.
 ``--extra-seeds 1,2,3`` repeats leadpilot and the plain models on other random splits (one
 split's ROC-AUC moves by about ±0.005 between splits). Without the data file the script prints
 why and exits 0 (a fresh clone has no ``../shared``).
@@ -42,6 +44,7 @@ LEAKY = ["Prospect ID", "Lead Number", "Tags", "Lead Quality", "Lead Profile", "
          "Asymmetrique Profile Index", "Asymmetrique Activity Score", "Asymmetrique Profile Score",
          "Last Activity", "Last Notable Activity"]
 PSEUDO = 0.1
+GOAL = {"roc_auc": 0.875, "ece": 0.015}
 
 
 def odoo_naive_bayes(train: pd.DataFrame, y_train: np.ndarray, test: pd.DataFrame) -> np.ndarray:
@@ -131,10 +134,13 @@ def main(argv: list[str] | None = None) -> int:
     out = {"dataset": str(args.csv.name), "rows": int(len(y)), "positive_rate": float(y.mean()),
            "columns": list(spec.columns), "split": "stratified 75/25, random_state=0", "results": results,
            "ece_noise_floor_for_leadpilot": round(M.ece_noise_floor(p_ours), 4),
-           "goal": {"roc_auc": 0.875, "ece": 0.015}}
+           "share_of_perfectly_calibrated_draws_with_ece_le_goal":
+               round(float(np.mean(M.ece_null_draws(p_ours) <= GOAL["ece"])), 3),
+           "goal": GOAL}
     seeds = [int(x) for x in args.extra_seeds.split(",") if x.strip()]
     if seeds:
         out["other_splits"] = [_other_split(frame, y, spec, seed) for seed in seeds]
+        out["mean_over_splits"] = _means(results, out["other_splits"])
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(out, indent=2))
@@ -153,6 +159,15 @@ def _other_split(frame: pd.DataFrame, y: np.ndarray, spec: object, seed: int) ->
     for name, q in {"leadpilot": p, **plain}.items():
         row[name] = {"roc_auc": round(M.roc_auc(y[te], q), 4), "ece": round(M.ece(y[te], q), 4)}
     return row
+
+
+def _means(results: dict[str, dict[str, float]], others: list[dict[str, object]]) -> dict[str, dict[str, float]]:
+    """ROC-AUC and ECE per model averaged over seed 0 and the other splits."""
+    out = {}
+    for name in ("leadpilot", "logistic_regression", "hist_gradient_boosting"):
+        rows = [results[name], *(o[name] for o in others)]
+        out[name] = {k: round(float(np.mean([r[k] for r in rows])), 4) for k in ("roc_auc", "ece")}  # type: ignore[index]
+    return out
 
 
 if __name__ == "__main__":

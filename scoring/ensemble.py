@@ -10,8 +10,16 @@
    (``w = 0`` is the logistic model alone, ``w = 1`` boosting alone); the one with the lowest
    OOF log loss after a Platt fit wins.
 3. Calibration is fitted on the OOF logits of the chosen blend (held-out data for every row):
-   sigmoid (Platt) or isotonic, whichever has the lower Brier score in a cross-validation
-   over the OOF rows (``calibration="auto"``; isotonic only from 500 rows on, it overfits less).
+   sigmoid (Platt) or isotonic, chosen by a cross-validation over the OOF rows
+   (``calibration="auto"``; isotonic only from 500 rows on, it overfits less). Both maps are
+   strictly increasing in the logit — isotonic's flat steps are tie-broken by a
+   ``ISOTONIC_TIE_WEIGHT`` share of the sigmoid map — so they rank leads identically (ROC-AUC is
+   the raw logit's) and differ only in the probabilities. The choice minimises the
+   cross-validated Brier score (``calibration_metric="brier"``, default) or expected
+   calibration error (``"ece"``). Brier is the default because it is a proper score with far
+   less sampling noise: a perfectly calibrated model shows an ECE of about 0.011 on 7,000 rows
+   and 0.018 on 2,300 (``metrics.ece_noise_floor``), so ECE differences of that size between
+   calibrators say little.
 4. The model used later averages the fold models' logits (a bagged ensemble) and applies the
    calibrator to that average.
 
@@ -31,9 +39,14 @@ from scoring.features import Features, Featurizer
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Model choices. Defaults were tuned on the x-education benchmark (see benchmarks/scoring_quality.py)."""
+    """Model choices.
 
-    folds: int = 5
+    ``folds=10``: on the x-education benchmark's *training* part (never its test part), a
+    5-fold cross-validation of the whole procedure gave lower log loss (0.4222 vs 0.4232),
+    Brier and ECE with 10 inner folds than with 5: fold models see 90% of the rows, not 80%.
+    """
+
+    folds: int = 10
     blend_weights: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
     lr_c: float = 0.5
     hgb_learning_rate: float = 0.03
@@ -42,6 +55,7 @@ class ModelConfig:
     hgb_l2: float = 3.0
     hgb_min_samples_leaf: int = 30
     calibration: str = "auto"  # auto | sigmoid | isotonic
+    calibration_metric: str = "brier"  # what "auto" minimises in cross-validation: brier | ece
     # One thread: fits are small and a daemon shares its box; OpenMP on a busy 2-core machine
     # was measured 20x slower than a single thread.
     n_threads: int | None = 1
@@ -49,6 +63,8 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.calibration not in ("auto", "sigmoid", "isotonic"):
             raise ValueError(f"calibration must be auto, sigmoid or isotonic, got {self.calibration!r}")
+        if self.calibration_metric not in ("brier", "ece"):
+            raise ValueError(f"calibration_metric must be brier or ece, got {self.calibration_metric!r}")
         if self.folds < 2 or not self.blend_weights or not all(0 <= w <= 1 for w in self.blend_weights):
             raise ValueError("folds must be >= 2 and blend_weights non-empty values in [0, 1]")
 
@@ -70,28 +86,47 @@ def tree_matrix(feats: Features) -> tuple[np.ndarray, np.ndarray]:
     return x, mask
 
 
+# Share of the sigmoid map mixed into the isotonic one: it breaks isotonic's ties (so the
+# ranking, hence ROC-AUC, is the raw logit's) while moving a probability by at most 0.1 times
+# the gap between the two calibrations.
+ISOTONIC_TIE_WEIGHT = 0.1
+
+
 @dataclass
 class Calibrator:
-    """A monotone map from raw logit to probability."""
+    """A strictly increasing map from raw logit to probability (see the module docstring)."""
 
     method: str
     model: Any
+    tie_break: Any = None  # isotonic only: the sigmoid model mixed in with ``tie_weight``
+    tie_weight: float = 0.0
 
     def __call__(self, z: np.ndarray) -> np.ndarray:
-        if self.method == "isotonic":
-            return np.asarray(self.model.predict(z), dtype=float)
-        return np.asarray(self.model.predict_proba(z[:, None])[:, 1], dtype=float)
+        if self.method != "isotonic":
+            return _platt(self.model, z)
+        p = np.asarray(self.model.predict(z), dtype=float)
+        sig = getattr(self, "tie_break", None)  # absent in models pickled before tie-breaking
+        if sig is None:
+            return p
+        w = self.tie_weight
+        return (1 - w) * p + w * _platt(sig, z)
+
+
+def _platt(model: Any, z: np.ndarray) -> np.ndarray:
+    return np.asarray(model.predict_proba(np.asarray(z, dtype=float)[:, None])[:, 1], dtype=float)
 
 
 def fit_calibrator(method: str, z: np.ndarray, y: np.ndarray) -> Calibrator:
-    """Fit a sigmoid (Platt, unregularised) or isotonic calibrator on logits ``z``."""
+    """Fit a sigmoid (Platt, unregularised) or a tie-broken isotonic calibrator on logits ``z``."""
+    from sklearn.linear_model import LogisticRegression
+
+    sigmoid = LogisticRegression(C=1e6, max_iter=1000).fit(np.asarray(z, dtype=float)[:, None], y)
     if method == "isotonic":
         from sklearn.isotonic import IsotonicRegression
 
-        return Calibrator(method, IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1).fit(z, y))
-    from sklearn.linear_model import LogisticRegression
-
-    return Calibrator(method, LogisticRegression(C=1e6, max_iter=1000).fit(z[:, None], y))
+        iso = IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1).fit(z, y)
+        return Calibrator(method, iso, tie_break=sigmoid, tie_weight=ISOTONIC_TIE_WEIGHT)
+    return Calibrator(method, sigmoid)
 
 
 @dataclass
@@ -148,19 +183,23 @@ def _platt_logloss(z: np.ndarray, y: np.ndarray) -> float:
 
 
 def _choose_calibration(z: np.ndarray, y: np.ndarray, folds: list[np.ndarray], cfg: ModelConfig) -> tuple[str, dict]:
+    """The calibration with the lowest cross-validated ``cfg.calibration_metric`` over the OOF rows."""
+    from scoring.metrics import brier, ece
+
     if cfg.calibration != "auto":
         return cfg.calibration, {}
     if len(y) < 500:
         return "sigmoid", {}
-    scores = {}
+    scores: dict[str, dict[str, float]] = {}
     for method in ("sigmoid", "isotonic"):
-        err = 0.0
+        p = np.zeros(len(y))
         for held in folds:
             rest = np.setdiff1d(np.arange(len(y)), held)
-            p = fit_calibrator(method, z[rest], y[rest])(z[held])
-            err += float(np.sum((p - y[held]) ** 2))
-        scores[method] = err / len(y)
-    return min(scores, key=lambda m: scores[m]), {"calibration_cv_brier": scores}
+            p[held] = fit_calibrator(method, z[rest], y[rest])(z[held])
+        scores[method] = {"ece": ece(y, p), "brier": brier(y, p)}
+    metric = cfg.calibration_metric
+    best = min(scores, key=lambda m: (scores[m][metric], m != "sigmoid"))  # ties: the smoother map
+    return best, {"calibration_cv": scores, "calibration_metric": metric}
 
 
 def fit_ensemble(featurizer: Featurizer, feats: Features, y: np.ndarray, cfg: ModelConfig, seed: int) -> Ensemble:

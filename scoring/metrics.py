@@ -92,11 +92,16 @@ def lift_top_decile(y: Any, p: Any) -> float:
     return float(ya[top].mean() / base)
 
 
-def ece_noise_floor(p: Any, n_bins: int = 10, draws: int = 200, seed: int = 0) -> float:
-    """Mean ECE of a perfectly calibrated model with these predictions (labels drawn as Bernoulli(p))."""
+def ece_null_draws(p: Any, n_bins: int = 10, draws: int = 200, seed: int = 0) -> np.ndarray:
+    """ECEs of a perfectly calibrated model with these predictions (labels drawn as Bernoulli(p))."""
     pa = np.clip(np.asarray(p, dtype=float).ravel(), 0, 1)
     rng = np.random.default_rng(seed)
-    return float(np.mean([ece((rng.random(pa.size) < pa).astype(float), pa, n_bins) for _ in range(draws)]))
+    return np.array([ece((rng.random(pa.size) < pa).astype(float), pa, n_bins) for _ in range(draws)])
+
+
+def ece_noise_floor(p: Any, n_bins: int = 10, draws: int = 200, seed: int = 0) -> float:
+    """Mean ECE of a perfectly calibrated model with these predictions (see ``ece_null_draws``)."""
+    return float(np.mean(ece_null_draws(p, n_bins, draws, seed)))
 
 
 def evaluate(y: Any, p: Any) -> dict[str, float]:
