@@ -52,3 +52,15 @@ def test_given_deterministic_logging_when_target_differs_then_refuses_with_reaso
     rows = [LoggedDecision({}, ("r1", "r2"), "r1", 1.0, 1.0) for _ in range(50)]
     with pytest.raises(OPERefused, match="could not have chosen"):
         evaluate(rows, lambda ctx, eligible: {"r2": 1.0}, reward_model=lambda ctx, eligible: [0.5, 0.5])
+
+
+def test_given_rare_explored_rows_when_switch_dr_then_only_the_reward_model_speaks_for_them() -> None:
+    # greedy-style log: r1 with 0.95, r2 with 0.05; 5 of 100 rows explored r2. r1 always wins,
+    # r2 never; the reward model is off by 0.1 on both. Target: always r2 (true value 0).
+    rows = [LoggedDecision({}, ("r1", "r2"), c, p, float(c == "r1"), {"r1": 0.95, "r2": 0.05}) for c, p in [("r2", 0.05)] * 5 + [("r1", 0.95)] * 95]
+    report = evaluate(rows, lambda ctx, eligible: {"r2": 1.0}, reward_model=lambda ctx, eligible: [0.9, 0.1], switch_threshold=10.0)
+    assert report.dr.value == pytest.approx(0.1 + 5 * 20 * (0 - 0.1) / 100)  # = 0: unbiased, weight 20
+    assert report.switch_dr is not None and report.switch_dr.value == pytest.approx(0.1)  # the model's bias
+    assert report.switched == 5 and report.max_weight == pytest.approx(20.0)
+    kept = evaluate(rows, lambda ctx, eligible: {"r2": 1.0}, reward_model=lambda ctx, eligible: [0.9, 0.1], switch_threshold=25.0)
+    assert kept.switch_dr is not None and kept.switch_dr.value == pytest.approx(kept.dr.value) and kept.switched == 0
