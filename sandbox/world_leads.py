@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from sandbox import world_params as P
+
 T = TypeVar("T")
 
 SIZE_BANDS = ("SMB", "MidMarket", "Enterprise")
@@ -200,5 +202,5 @@ def make_lead(rng: _U) -> tuple[dict[str, Any], str, float, float]:
         "Country": country, "LeadSource": source, "Status": "Open - Not Contacted", "Description": message,
         "Email": email, "IsConverted": False,
     }
-    observable = title_logit + SIZE_LOGIT[band] + SOURCES[source][1] + cue_logit(cues)
+    observable = P.OBSERVABLE_SCALE * (title_logit + SIZE_LOGIT[band] + SOURCES[source][1] + cue_logit(cues))
     return fields, f"{band}/{region}", observable, rng.gauss(0.0, 0.5)

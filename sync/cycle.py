@@ -364,9 +364,24 @@ def _update(lead: Lead, s: Score, owner: str | None, now: datetime) -> LeadUpdat
                       owner_id=owner)
 
 
+# Company-size bands as sales teams segment (and as territories are usually cut): a rep's
+# edge is per segment, and a raw head count's long tail hides it from a linear model.
+SIZE_BANDS = ((100, "SMB"), (1000, "MidMarket"))
+
+
+def size_band(employees: float | None) -> str | None:
+    """``SMB`` (< 100 employees), ``MidMarket`` (< 1,000), ``Enterprise``; None when unknown."""
+    if employees is None or employees != employees or employees < 0:
+        return None
+    return next((name for limit, name in SIZE_BANDS if employees < limit), "Enterprise")
+
+
 def routing_context(lead: Lead, s: Score | None) -> dict[str, Any]:
-    """What the routing policy sees of a lead: its structured attributes and its score."""
+    """What the routing policy sees of a lead: its structured attributes, size band and score."""
     ctx: dict[str, Any] = {k: v for k, v in lead.features().items() if k != "text" and v is not None}
+    band = size_band(lead.employees)
+    if band is not None:
+        ctx["size_band"] = band
     if s is not None:
         ctx["score"] = float(s.probability)
     return ctx

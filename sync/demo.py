@@ -114,7 +114,7 @@ def _summarise(srv: Any, deps: Any, crm: str, seed: int, days: int, history: int
     decisions = [a for a in deps.store.assignments() if a.rep_id and not a.shadow and a.lead_id in lead_ids]
     reps = sorted(deps.router.router.reps)
     pointer = 0
-    learned = rr = exp_learned = exp_rr = 0.0
+    learned = rr = exp_learned = exp_rr = exp_oracle = 0.0
     by_day: dict[int, list[float]] = {}
     for a in decisions:
         truth = world.truth[lead_ids[a.lead_id]]
@@ -129,6 +129,7 @@ def _summarise(srv: Any, deps: Any, crm: str, seed: int, days: int, history: int
         rr += truth.u[0] < p_rr
         exp_learned += p_ours
         exp_rr += p_rr
+        exp_oracle += max(world.p_convert(lead_ids[a.lead_id], rep_ids[r]) for r in eligible if r in rep_ids)
         by_day[(a.decided_at - start).days] = [learned, rr]
     states = deps.store.lead_state(a.lead_id for a in decisions)
     y_true = [int(world.truth[lead_ids[a.lead_id]].u[0] < world.p_convert(lead_ids[a.lead_id], rep_ids[a.rep_id]))
@@ -148,8 +149,12 @@ def _summarise(srv: Any, deps: Any, crm: str, seed: int, days: int, history: int
         "conversions": int(learned), "conversions_round_robin_counterfactual": int(rr),
         "expected_conversions": round(exp_learned, 1),
         "expected_conversions_round_robin": round(exp_rr, 1),
+        # The best any router could expect: every lead to the eligible rep most likely to convert it.
+        "expected_conversions_oracle": round(exp_oracle, 1),
+        "share_of_oracle_uplift": round((exp_learned - exp_rr) / (exp_oracle - exp_rr), 4) if exp_oracle > exp_rr else None,
         "uplift_vs_round_robin": round(learned / rr - 1, 4) if rr else None,
-        "rewards_applied": int(totals["rewards_applied"]),
+        "rewards_applied": int(totals["rewards_applied"]) + int(totals["disqualified"]),
+        "early_rewards": {"disqualified": int(totals["disqualified"]), "converted": int(totals["converted"])},
         "api_calls": api, "api_calls_per_1000_leads": round(1000 * api_total / leads, 1) if leads else None,
         "roc_auc": auc, "model": champion.version if champion else "cold start",
         "model_validation": {k: trained.metrics.get(k) for k in ("roc_auc", "pr_auc", "brier", "ece",
