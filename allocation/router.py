@@ -185,7 +185,8 @@ class Router:
         chosen = eligible[k]
         self.ledger.add(lead_id, chosen, context, ts, float(probs[k]))
         self._open[chosen] += 1
-        self.adjust.update(eligible, chosen, self.reps, self.open_load(), self.policy.options)
+        load[chosen] += 1
+        self.adjust.update(eligible, chosen, self.reps, load, self.policy.options)
         if self.reps[chosen].max_per_day is not None:
             day, count = self._today(self.reps[chosen], now)
             self.day_counts[chosen] = (day, count + 1)

@@ -86,7 +86,7 @@ def router_from_state(state: Mapping[str, Any]) -> Router:
         maturity_days=float(state["maturity_days"]),
         propensity_method=state["propensity_method"],
         mc_draws=int(state["mc_draws"]),
-        open_prior=state.get("open_prior", "rate"),
+        open_prior=state.get("open_prior", "model"),
     )
     router.ledger = Ledger.from_state(state["ledger"])
     router._open = Counter(router.ledger.open_counts())

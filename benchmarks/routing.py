@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from allocation import DelayModel, LoggedDecision, RepConfig, Router, evaluate, greedy_target, make_policy  # noqa: E402
 from allocation.base import Deterministic, Index, Observations, Policy, PolicyOptions  # noqa: E402
+from allocation.ope import OPERefused  # noqa: E402
 from allocation.rewards import delay_corrected_rate  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "crm-sales-opportunities"
@@ -224,7 +225,10 @@ def dr_check(log: list[tuple[LoggedDecision, float, dict[str, float]]], seed: in
     held = log[cut:]
     rows = [row for row, _, _ in held]
     true_value = float(np.mean([sum(pr * probs[a] for a, pr in target(row.context, list(row.eligible)).items()) for row, _, probs in held]))
-    report = evaluate(rows, target)
+    try:
+        report = evaluate(rows, target)
+    except OPERefused as exc:  # e.g. logged without an exploration floor
+        return {"logged_leads": len(rows), "true_value": true_value, "refused": str(exc), "dr_relative_error": float("nan"), "switch_dr_relative_error": float("nan")}
     dm = float(evaluate(rows, target, switch_threshold=0.0).switch_dr.value)  # type: ignore[union-attr]
     return {
         "logged_leads": len(rows),

@@ -125,8 +125,10 @@ def test_given_capacity_price_state_when_round_tripped_then_prices_kept_and_old_
     clone = Router.from_state(state)
     assert clone.adjust.prices == router.adjust.prices and clone.policy.options.capacity_price == 0.05
     old = {**state, "policy": {**state["policy"], "options": {k: v for k, v in state["policy"]["options"].items() if not k.startswith("capacity")}}}
-    del old["prices"]
+    del old["prices"], old["open_prior"]
     legacy = Router.from_state(old)
-    assert legacy.adjust.prices == {} and legacy.policy.options.capacity_price == 0.0
+    assert legacy.adjust.prices == {} and legacy.policy.options.capacity_price == 0.0 and legacy.open_prior == "model"
+    with pytest.raises(ValueError, match="open_prior"):
+        Router(policy=make_policy("contextual"), reps=[RepConfig(id="r1")], open_prior="closed")
     with pytest.raises(ValueError, match="capacity_target"):
         make_policy("contextual", capacity_target=1.5)
