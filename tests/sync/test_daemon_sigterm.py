@@ -6,9 +6,9 @@ import os
 import signal
 import socket
 import subprocess
-import urllib.request
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
