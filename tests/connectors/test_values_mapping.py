@@ -111,6 +111,43 @@ def test_given_only_our_fields_changed_when_hashing_then_input_hash_is_unchanged
     assert a.input_hash == b.input_hash != c.input_hash
 
 
+def test_given_a_rep_working_the_lead_when_only_status_changes_then_nothing_is_rescored() -> None:
+    a = ms.lead_from_record(SF_REC, sf_map())
+    b = ms.lead_from_record({**SF_REC, "Status": "Working - Contacted"}, sf_map())
+    assert a.status != b.status and a.input_hash == b.input_hash
+
+
+@pytest.mark.parametrize(("fields", "stage"), [
+    ({}, None), ({"Status": "Working - Contacted"}, None), ({"Status": "Closed - Not Converted"}, "disqualified"),
+    ({"Status": "Unqualified"}, "disqualified"), ({"IsConverted": True, "Status": "Closed - Converted"}, "converted"),
+    ({"IsConverted": "true", "Status": "Closed - Not Converted"}, "converted"),
+])
+def test_given_salesforce_lead_status_when_mapped_then_stage_says_converted_disqualified_or_open(
+        fields: dict[str, Any], stage: str | None) -> None:
+    assert ms.lead_from_record({**SF_REC, "IsConverted": False, **fields}, sf_map()).stage == stage
+
+
+@pytest.mark.parametrize(("props", "stage"), [
+    ({"lifecyclestage": "lead"}, None), ({"lifecyclestage": "opportunity"}, "converted"),
+    ({"lifecyclestage": "customer"}, "converted"), ({"lifecyclestage": "other"}, "disqualified"),
+    ({"lifecyclestage": "lead", "hs_lead_status": "UNQUALIFIED"}, "disqualified"),
+])
+def test_given_hubspot_lifecycle_when_mapped_then_stage_says_converted_disqualified_or_open(
+        props: dict[str, Any], stage: str | None) -> None:
+    assert mh.lead_stage(props, props.get("hs_lead_status")) == stage
+
+
+@pytest.mark.parametrize(("employees", "band"), [
+    (None, None), (float("nan"), None), (-1.0, None), (0.0, "SMB"), (99.0, "SMB"), (100.0, "MidMarket"),
+    (999.0, "MidMarket"), (1000.0, "Enterprise"), (250_000.0, "Enterprise"),
+])
+def test_given_head_count_when_banding_for_routing_then_smb_midmarket_enterprise(employees: float | None,
+                                                                                 band: str | None) -> None:
+    from sync.cycle import size_band
+
+    assert size_band(employees) == band
+
+
 def test_given_an_update_when_mapped_then_only_set_fields_are_written_in_api_types() -> None:
     u = LeadUpdate("00Q1", score=87, opportunity=False, reasons="x" * 50, scored_at=T0, owner_id="005X")
     rec = ms.collection_record(u, sf_map(), max_reasons=10)
