@@ -14,6 +14,10 @@ all distinct so no cache or de-duplication helps the cold run):
     forward on the encoder's own batch plan (batches also split where padding would waste
     >15%), and on batches in input order (a subset), to show what sorting buys.
 
+``--onnx`` adds, in the same run and interleaved with the PyTorch timings, the encoder with
+``backend="onnx"`` (ONNX Runtime, same fp32 weights): its raw forward on the same sorted
+batches, its cold path, and the lowest cosine between its vectors and PyTorch's.
+
 Timings are wall clock on a shared machine: ``--repeats`` takes the best of several runs.
 """
 
@@ -138,22 +142,29 @@ def raw_batches(enc: TextEncoder, texts: list[str], *, plan: str) -> list[dict[s
 
 
 def raw_forward(enc: TextEncoder, batches: list[dict[str, torch.Tensor]]) -> None:
-    """(d) model forward + pooling + normalisation only."""
+    """(d) model forward + pooling + normalisation only (through the encoder's backend)."""
     with torch.inference_mode():
         for inputs in batches:
-            hidden = enc._model(
-                **inputs, token_type_ids=torch.zeros_like(inputs["input_ids"])
-            ).last_hidden_state
+            if enc._onnx is not None:
+                hidden = enc._onnx(inputs["input_ids"], inputs["attention_mask"])
+            else:
+                hidden = enc._model(
+                    **inputs, token_type_ids=torch.zeros_like(inputs["input_ids"])
+                ).last_hidden_state
             torch.nn.functional.normalize(mean_pool(hidden, inputs["attention_mask"]), dim=1).cpu()
 
 
-def run(n: int, naive_n: int, repeats: int, model: str) -> dict[str, object]:
+def run(n: int, naive_n: int, repeats: int, model: str, onnx: bool = False) -> dict[str, object]:
     """All measurements as one JSON-ready dict."""
     texts = lead_texts(n)
     enc = TextEncoder(model)
+    scratch = tempfile.TemporaryDirectory()  # the ONNX export of this run
+    ort = TextEncoder(model, backend="onnx", onnx_dir=scratch.name) if onnx else None
     token_lengths = [len(x) for x in enc._tokenizer(texts, truncation=False, verbose=False)["input_ids"]]
     naive_texts = texts[:naive_n]
     enc.encode(texts[:8])  # warm up kernels / allocator outside every timing
+    if ort is not None:
+        ort.encode(texts[:8])
 
     t_naive = _best(lambda: naive_loop(enc, naive_texts), repeats)
     sorted_batches = raw_batches(enc, texts, plan="sorted")
@@ -163,8 +174,15 @@ def run(n: int, naive_n: int, repeats: int, model: str) -> dict[str, object]:
     t_raw_unsorted = _best(lambda: raw_forward(enc, raw_batches(enc, unsorted_texts, plan="input")), 1)
 
     with tempfile.TemporaryDirectory() as tmp:
-        t_cold = t_raw = t_raw_planned = float("inf")
+        t_cold = t_raw = t_raw_planned = t_ort_raw = t_ort_cold = float("inf")
+        ort_vectors = None
         for r in range(repeats):  # (d) and (b) interleaved: both see the same machine load
+            if ort is not None:
+                t_ort_raw = min(t_ort_raw, _best(lambda: raw_forward(ort, sorted_batches), 1))
+                ort_cold = ort.with_options(cache=EmbeddingCache(Path(tmp) / f"ort{r}.sqlite"))
+                start = time.perf_counter()
+                ort_vectors = ort_cold.encode(texts)
+                t_ort_cold = min(t_ort_cold, time.perf_counter() - start)
             t_raw = min(t_raw, _best(lambda: raw_forward(enc, sorted_batches), 1))
             t_raw_planned = min(t_raw_planned, _best(lambda: raw_forward(enc, planned_batches), 1))
             cold = enc.with_options(cache=EmbeddingCache(Path(tmp) / f"cold{r}.sqlite"))  # empty file
@@ -193,6 +211,16 @@ def run(n: int, naive_n: int, repeats: int, model: str) -> dict[str, object]:
         "raw_forward_encoder_plan": n / t_raw_planned,
         "raw_forward_unsorted_first512": len(unsorted_texts) / t_raw_unsorted,
     }
+    scratch.cleanup()
+    extra: dict[str, object] = {}
+    if ort is not None and ort_vectors is not None:
+        rate["onnx_raw_forward"] = n / t_ort_raw
+        rate["onnx_cold"] = n / t_ort_cold
+        extra = {
+            "onnx_cold_vs_torch_cold": round(rate["onnx_cold"] / rate["cold"], 3),
+            "onnx_raw_vs_torch_raw": round(rate["onnx_raw_forward"] / rate["raw_forward"], 3),
+            "min_cosine_onnx_vs_torch": round(float(np.min(np.sum(ort_vectors * vectors, axis=1))), 6),
+        }
     return {
         "n": n,
         "naive_n": naive_n,
@@ -217,6 +245,7 @@ def run(n: int, naive_n: int, repeats: int, model: str) -> dict[str, object]:
         "cold_vs_raw_forward": round(rate["cold"] / rate["raw_forward"], 3),
         "cold_vs_raw_forward_encoder_plan": round(rate["cold"] / rate["raw_forward_encoder_plan"], 3),
         "min_cosine_naive_vs_cold_first50": round(agreement, 6),
+        **extra,
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "goals": {
             "cold_ge_1.5x_naive": rate["cold"] >= 1.5 * rate["naive"],
@@ -235,10 +264,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=1, help="best of this many runs per measurement")
     parser.add_argument("--model", default="", help="encoder model (default: bundled all-MiniLM-L6-v2)")
     parser.add_argument("--json", type=Path, default=None, help="write the result here")
+    parser.add_argument("--onnx", action="store_true", help="also measure backend='onnx' (needs onnxruntime)")
     args = parser.parse_args(argv)
     if args.n < 1 or args.repeats < 1:
         parser.error("--n and --repeats must be >= 1")
-    result = run(args.n, min(args.naive_n or args.n, args.n), args.repeats, args.model)
+    result = run(args.n, min(args.naive_n or args.n, args.n), args.repeats, args.model, args.onnx)
     text = json.dumps(result, indent=2, ensure_ascii=False)
     print(text)
     if args.json is not None:

@@ -15,6 +15,11 @@ Contract of :meth:`TextEncoder.encode`:
   needs well under 64 characters per token, so the kept tokens are the same.
 - With a cache, a text whose vector is stored under this encoder's ``cache_namespace`` is
   never run through the model again.
+
+``backend="onnx"`` runs the same fp32 weights through ONNX Runtime (optional extra
+``leadpilot[onnx]``, see ``scoring.encoder_onnx``); tokenising, batching, pooling and the model
+id stay the same, so a model trained with one backend scores with the other. Its vectors are
+cached under their own namespace all the same.
 """
 
 from __future__ import annotations
@@ -108,8 +113,12 @@ class TextEncoder:
         batch_size: int = 64,
         device: str | torch.device | None = None,
         cache: EmbeddingCache | str | Path | None = None,
+        backend: str = "torch",
+        onnx_dir: str | Path | None = None,
     ) -> None:
         _check_sizes(batch_size, max_length)
+        if backend not in ("torch", "onnx"):
+            raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
         from transformers import AutoModel, AutoTokenizer
 
         source, local = resolve_model(model)
@@ -126,13 +135,21 @@ class TextEncoder:
         self._model.to(self.device).eval()
         self.dim = int(self._model.config.hidden_size)
         self.model_id = self._make_model_id(source, local)
+        self.backend = backend
+        self._onnx: Any = None
+        if backend == "onnx":
+            from scoring.encoder_onnx import OnnxForward
+
+            types = "token_type_ids" in self._tokenizer.model_input_names
+            self._onnx = OnnxForward(self._model, self.model_id, onnx_dir=onnx_dir, with_token_types=types)
         self._configure(batch_size, max_length)
         self.cache = EmbeddingCache(cache) if isinstance(cache, str | Path) else cache
         self.forward_calls = 0  # model forward passes so far (tests and metrics read it)
         self.texts_encoded = 0  # texts that went through the model (cache misses)
 
     def __repr__(self) -> str:
-        return f"TextEncoder(model_id={self.model_id!r}, dim={self.dim}, device={str(self.device)!r})"
+        return (f"TextEncoder(model_id={self.model_id!r}, dim={self.dim}, device={str(self.device)!r}, "
+                f"backend={self.backend!r})")
 
     def with_options(
         self,
@@ -198,7 +215,10 @@ class TextEncoder:
         inputs = {name: tensor.to(self.device) for name, tensor in padded.items()}
         if "token_type_ids" in self._tokenizer.model_input_names:
             inputs["token_type_ids"] = torch.zeros_like(inputs["input_ids"])
-        hidden = self._model(**inputs).last_hidden_state
+        if self._onnx is not None:
+            hidden = self._onnx(inputs["input_ids"], inputs["attention_mask"])
+        else:
+            hidden = self._model(**inputs).last_hidden_state
         pooled = mean_pool(hidden, inputs["attention_mask"])
         self.forward_calls += 1
         return torch.nn.functional.normalize(pooled, p=2, dim=1).float().cpu().numpy()
@@ -209,6 +229,8 @@ class TextEncoder:
         self.max_length = min(max_length, self._model_max_length())
         # Everything that changes a vector belongs in the cache key.
         self.cache_namespace = f"{self.model_id};max_length={self.max_length};pool=mean;norm=l2"
+        if self.backend != "torch":
+            self.cache_namespace += f";backend={self.backend}"
 
     def _model_max_length(self) -> int:
         limit = getattr(self._model.config, "max_position_embeddings", None)
