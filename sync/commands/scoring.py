@@ -7,7 +7,8 @@ Contracts (other tools rely on them):
   seed and size, trains on the training part only, scores the test part, prints a short table
   and writes ``{"roc_auc","pr_auc","brier","ece","lift_top_decile","n_train","n_test","model"}``.
 - ``train --csv FILE --label … [same options] [--registry DIR]``: trains on the whole file
-  and registers the model (promoted only if not worse than the champion).
+  and registers the model (promoted only if not worse than the champion). Without ``--csv``
+  it runs the daemon's retrain job once on the configured CRM's history (``--json``).
 - ``model list | promote VERSION | rollback`` on ``<state_dir>/models`` or ``--registry DIR``.
 
 Missing columns, an empty file, a label with one class and other unusable input exit 2
@@ -27,6 +28,10 @@ model_app = typer.Typer(help="The model registry: list versions, promote one, ro
 
 _CSV = typer.Option(..., "--csv", help="CSV export, one lead per row, with a header row.")
 _LABEL = typer.Option(..., "--label", help="COLUMN (0/1 or true/false) or COLUMN=POSITIVE_VALUE.")
+_TRAIN_CSV = typer.Option(None, "--csv", help="CSV export, one lead per row, with a header row. Without it: "
+                          "train from the configured CRM's labelled history (the retrain job, once).")
+_TRAIN_LABEL = typer.Option(None, "--label", help="COLUMN (0/1 or true/false) or COLUMN=POSITIVE_VALUE "
+                            "(required with --csv).")
 _DROP = typer.Option("", "--drop", help="Comma-separated columns to ignore (ids, leaky fields).")
 _TEXT = typer.Option("", "--text-columns", help="Comma-separated free-text columns (read by the text encoder).")
 _SEP = typer.Option("auto", "--sep", help="Field separator: auto, ',' or ';'.")
@@ -120,12 +125,18 @@ def evaluate(csv: Path = _CSV, label: str = _LABEL, drop: str = _DROP, text_colu
     _table(f"{csv.name}: test part ({result['n_test']} leads)", result)
 
 
-def train(csv: Path = _CSV, label: str = _LABEL, drop: str = _DROP, text_columns: str = _TEXT, sep: str = _SEP,
-          seed: int = _SEED, registry: Path | None = _REGISTRY) -> None:
-    """Train on the whole file and register the model; it becomes champion only if not worse."""
+def train(csv: Path | None = _TRAIN_CSV, label: str | None = _TRAIN_LABEL, drop: str = _DROP,
+          text_columns: str = _TEXT, sep: str = _SEP, seed: int = _SEED, registry: Path | None = _REGISTRY,
+          as_json: bool = typer.Option(False, "--json", help="Print the CRM retrain report as JSON.")) -> None:
+    """Train on the whole file (or the CRM's history) and register the model; it becomes champion only if not worse."""
     from scoring.registry import ModelRegistry
     from scoring.training import DataError, train_scorer
 
+    if csv is None:
+        _train_from_crm(as_json)
+        return
+    if not label:
+        raise _fail("--label is required with --csv: --label COLUMN (0/1 or true/false) or COLUMN=POSITIVE_VALUE")
     frame, y, spec, encoder = _load(csv, label, drop, text_columns, sep)
     root = registry or _state_dir() / "models"
     try:
@@ -136,6 +147,27 @@ def train(csv: Path = _CSV, label: str = _LABEL, drop: str = _DROP, text_columns
     _table(f"{decision.version} ({scorer.describe_model()}), validation", {
         k: report.metrics[k] for k in ("roc_auc", "pr_auc", "brier", "ece", "lift_top_decile")})
     typer.echo(decision.reason)
+
+
+def _train_from_crm(as_json: bool) -> None:
+    """The retrain job once: CRM history → challenger → champion/challenger decision, with progress."""
+    from rich.console import Console
+
+    from sync.commands.daemon import _deps, _emit, _settings
+    from sync.retrain import run_retrain
+
+    deps = _deps(_settings())
+    with Console(stderr=True).status("reading the CRM's labelled history and training a challenger…"):
+        report = run_retrain(deps)
+    data = {**report.counts(), "version": report.version, "champion": report.champion, "reason": report.reason,
+            "metrics": {k: v for k, v in report.metrics.items() if isinstance(v, int | float | str)},
+            "api_calls": report.api_calls, "error": report.error, "seconds": round(report.seconds, 1)}
+    _emit(data, as_json)
+    if not as_json:
+        typer.echo(f"{report.reason or 'done'}; champion: {report.champion}")
+    if report.error:
+        typer.echo(f"error: {report.error}", err=True)
+        raise typer.Exit(1)
 
 
 def _registry(registry: Path | None) -> Any:

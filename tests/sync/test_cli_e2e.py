@@ -80,6 +80,14 @@ def test_given_a_sandbox_crm_when_the_admin_runs_each_command_then_each_does_its
             for name in ("ips", "snips", "dr"):
                 e = est[name]
                 assert e["low"] <= e["value"] <= e["high"] and e["se"] >= 0.0
+        # `train` without --csv is the retrain job once; below the configured minimum history it
+        # keeps the cold-start scorer and says why (training itself: tests/sync/test_retrain_e2e.py).
+        env["LEADPILOT_SCORING__MIN_HISTORY"] = "100000"
+        cold = _json(cli("train", "--json"))
+        assert cold["cold_start"] == 1 and cold["version"] is None and "cold start" in cold["reason"]
+        assert cold["history"] > 200 and cold["api_calls"]["read"] > 0
+        no_label = cli("train", "--csv", str(tmp_path / "leads.csv"))
+        assert no_label.exit_code == 2 and "--label is required" in no_label.output
         bad = cli("evaluate-policy", "--policy", "nonsense")
         assert bad.exit_code == 2 and "nonsense" in bad.output
         assert all(o is not None for o in owners.values())
