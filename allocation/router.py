@@ -2,7 +2,11 @@
 
 Pure and seeded: plain values in, a ``Decision`` out; no clock, no I/O. Outcomes arrive
 weeks later through ``record_outcome`` (applied once per lead) and are learned at the next
-``tick`` together with survival soft labels for assignments still open.
+``tick`` together with survival soft labels for assignments still open. The prior of an
+open assignment's soft label is the policy's own prediction for that lead and rep
+(``open_prior="model"``, an EM step per tick) where the policy has one, else the pooled
+delay-corrected rate (``"rate"``); on benchmarks/routing.py worlds 10-13 (upper95) the model
+prior captured 39% of the oracle's uplift against 33% for the pooled rate.
 """
 
 from __future__ import annotations

@@ -8,6 +8,16 @@ drawn from the sample's empirical mix, truth p(rep, x) = σ(logit p̄ + α_rep +
 the sample's won / lost engage-to-close times, capacity ⌈1.25·λ·E[D]/K⌉ open leads per rep.
 Every policy (plus random and the oracle) drives ``allocation.Router`` on the same leads and
 outcome draws (common random numbers), so differences are the policies', not the luck's.
+
+    --jobs N            run (seed, policy) pairs in N processes
+    --first-seed K      worlds K..K+seeds-1; settings were chosen on worlds 10-13, reported on 0-2
+    --policies ...,oracle_same_rules   perfect knowledge under the contextual run's fairness
+                        floor / capacity price: what the rules themselves cost
+    --contextual-options JSON   make_policy options (plus Router's open_prior, proxy_weight)
+
+The DR check reports plain DR, switch-DR (weights > 20 fall back to the reward model) and the
+reward model alone (DM); ``day30_estimator`` replicates the day-30 win-rate estimate on 200
+simulated first months to separate its bias from the noise of a single run.
 """
 
 from __future__ import annotations
