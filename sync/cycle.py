@@ -29,6 +29,7 @@ from connectors.errors import StopCycle
 from connectors.records import Lead, LeadUpdate
 from scoring.types import Score
 from sync.deps import Deps, api_calls_since, close_run
+from sync.geo import region
 from sync.rewards import apply_lead_stages
 from sync.store_records import Assignment, Decision, LeadState, LeadStatus
 
@@ -273,7 +274,7 @@ def _decide(
     for lead, score in zip(leads, scores, strict=True):
         if lead.id in assigned or lead.stage is not None or not deps.owner_rules.needs_owner(lead.owner_id):
             continue  # decided before, owned by a human, or already closed (nothing left to route)
-        context = routing_context(lead, score)
+        context = routing_context(lead, score, deps.settings.routing.context_fields)
         d = router.assign(lead.id, context, now)
         out.append(Decision(
             lead_id=lead.id, rep_id=d.rep, policy_name=router.policy_name, policy_version=router.version,
@@ -376,12 +377,14 @@ def size_band(employees: float | None) -> str | None:
     return next((name for limit, name in SIZE_BANDS if employees < limit), "Enterprise")
 
 
-def routing_context(lead: Lead, s: Score | None) -> dict[str, Any]:
-    """What the routing policy sees of a lead: its structured attributes, size band and score."""
-    ctx: dict[str, Any] = {k: v for k, v in lead.features().items() if k != "text" and v is not None}
-    band = size_band(lead.employees)
-    if band is not None:
-        ctx["size_band"] = band
+def routing_context(lead: Lead, s: Score | None, fields: Sequence[str] | None = None) -> dict[str, Any]:
+    """What the routing policy sees of a lead: the configured ``fields`` (all structured
+    attributes plus ``size_band`` and ``region`` when None) and its score."""
+    attrs: dict[str, Any] = {k: v for k, v in lead.features().items() if k != "text"}
+    attrs["size_band"] = size_band(lead.employees)
+    attrs["region"] = region(lead.country)
+    keep = attrs if fields is None else {k: attrs.get(k) for k in fields}
+    ctx = {k: v for k, v in keep.items() if v is not None}
     if s is not None:
         ctx["score"] = float(s.probability)
     return ctx

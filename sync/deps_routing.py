@@ -135,8 +135,9 @@ def build_router_box(settings: Settings, store: Any, crm_reps: Sequence[Rep], in
     r = settings.routing
 
     def factory() -> Any:
+        own = {"mode": r.contextual_mode} if r.policy == "contextual" else {}
         policy = make_policy(r.policy, seed=r.seed, fairness_floor=r.fairness_floor,
-                             exploration_floor=r.exploration_floor)
+                             exploration_floor=r.exploration_floor, **own)
         return Router(policy=policy, reps=reps, fallback=fallback)
 
     return RouterBox(store, f"routing:{r.policy}", factory, fallback)
