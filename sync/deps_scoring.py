@@ -100,7 +100,9 @@ class ModelScorers:
             from scoring.encoder import TextEncoder
 
             cache = Path(self.settings.state_dir) / "encoder-cache.sqlite"
-            self._encoder = TextEncoder(self.settings.scoring.encoder_model, cache=cache)
+            cfg = self.settings.scoring
+            self._encoder = TextEncoder(cfg.encoder_model, cache=cache, backend=cfg.encoder_backend,
+                                        onnx_dir=Path(self.settings.state_dir) / "onnx")
         return self._encoder
 
     def _registry(self) -> Any:

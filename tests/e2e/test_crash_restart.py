@@ -41,6 +41,20 @@ def _admin(info: dict, method: str, route: str, body: dict | None = None) -> dic
     return resp.json()
 
 
+def _runs_started(state: Path) -> int:
+    """Job runs the daemon has started so far (read straight from its SQLite store)."""
+    import sqlite3
+
+    db = state / "leadpilot.db"
+    if not db.exists():
+        return 0
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+        try:
+            return int(conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
+        except sqlite3.OperationalError:  # the schema is being created right now
+            return 0
+
+
 def test_given_sigkills_at_random_points_when_restarted_then_nothing_lost_or_doubled(tmp_path: Path) -> None:
     rng = random.Random(20)
     sandbox = subprocess.Popen([sys.executable, "-m", "sync.cli", "sandbox", "serve", "--seed", "5", "--leads", "200",
@@ -60,9 +74,15 @@ def test_given_sigkills_at_random_points_when_restarted_then_nothing_lost_or_dou
         make_connector(sandbox_settings("hubspot", info, state)).ensure_fields()  # `leadpilot init-crm`
         for _ in range(KILLS):
             _admin(info, "POST", f"advance?days={rng.choice([0.25, 0.5, 1, 2])}")
+            started = _runs_started(state)
             daemon = subprocess.Popen([sys.executable, "-m", "sync.cli", "run"], cwd=ROOT, env=env,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(rng.uniform(2.0, 4.5))  # real time: the kill lands anywhere in start-up or a cycle
+            # Start-up (imports, model load) takes seconds, more on a busy machine: wait until the
+            # daemon has begun a job, then kill it a seeded moment later, anywhere in its cycles.
+            deadline = time.monotonic() + 120
+            while _runs_started(state) <= started and time.monotonic() < deadline and daemon.poll() is None:
+                time.sleep(0.05)
+            time.sleep(rng.uniform(0.0, 2.5))
             daemon.send_signal(signal.SIGKILL)
             daemon.wait(timeout=30)
         _admin(info, "PUT", "faults", {"p_429": 0.0, "p_5xx": 0.0})
@@ -72,7 +92,7 @@ def test_given_sigkills_at_random_points_when_restarted_then_nothing_lost_or_dou
         deps.store.park_base = deps.store.park_base * 0  # retry everything parked now
         killed_runs = deps.store.recent_runs(limit=1000, kind="sync")
         # the kills landed inside work: runs were started, and some never finished
-        assert len(killed_runs) >= KILLS // 4 and any(r.finished_at is None for r in killed_runs)
+        assert len(killed_runs) >= KILLS // 2 and any(r.finished_at is None for r in killed_runs)
         final = run_cycle(deps)
         assert final.ok and final.stopped is None, (final.error, final.stopped)
         run_rewards(deps)
