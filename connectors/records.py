@@ -26,7 +26,8 @@ LEAD_ATTRIBUTES: tuple[str, ...] = (
 )
 # Attributes the CRM changes while a lead is worked; not scoring inputs (see ``Lead.input_hash``).
 UNSCORED_ATTRIBUTES: frozenset[str] = frozenset({"status"})
-STAGES = ("converted", "disqualified")
+# Lead.stage values: sales outcomes the CRM shows on the lead itself (see ``Lead.stage``).
+STAGES: tuple[str, ...] = ("converted", "disqualified")
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -372,7 +373,7 @@ SIZE_BANDS = ((100, "SMB"), (1000, "MidMarket"))
 
 def size_band(employees: float | None) -> str | None:
     """``SMB`` (< 100 employees), ``MidMarket`` (< 1,000), ``Enterprise``; None when unknown."""
-    if employees is None or employees != employees or employees < 0:
+    if employees is None or math.isnan(employees) or employees < 0:
         return None
     return next((name for limit, name in SIZE_BANDS if employees < limit), "Enterprise")
 

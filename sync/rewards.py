@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from connectors.errors import StopCycle
-from connectors.records import Lead, Outcome
+from connectors.records import STAGES, Lead, Outcome
 from sync.deps import Deps, api_calls_since, close_run
 from sync.store_records import Assignment
 
@@ -160,13 +160,15 @@ def apply_lead_stages(deps: Deps, router: Any, leads: Sequence[Lead], assigned: 
     from the closed opportunity through ``run_rewards``. Only written, non-shadow decisions of
     ours count. One transaction with the policy state; returns ``(losses, proxies)``.
     """
+    if deps.dry_run:
+        return 0, 0
     todo = []
     for lead in leads:
         a = assigned.get(lead.id)
-        if (lead.stage in ("converted", "disqualified") and a is not None and a.rep_id is not None
+        if (lead.stage in STAGES and a is not None and a.rep_id is not None
                 and not a.shadow and a.written_at is not None and a.reward_applied_at is None):
             todo.append(lead)
-    if deps.dry_run or not todo:
+    if not todo:
         return 0, 0
     losses = proxies = 0
     try:

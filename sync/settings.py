@@ -198,7 +198,6 @@ class RoutingSettings(_Model):
     # Never take a lead away from a human owner unless this is set
     reassign_human_owned: bool = False
 
-
     @field_validator("context_fields")
     @classmethod
     def _known_fields(cls, v: tuple[str, ...]) -> tuple[str, ...]:
