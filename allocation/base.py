@@ -23,9 +23,14 @@ Context = Mapping[str, Any]
 
 @dataclass(frozen=True)
 class Deterministic:
-    """Scores; the highest wins, ties go to the earlier rep (stable, testable)."""
+    """Scores; the highest wins, ties go to the earlier rep (stable, testable).
+
+    ``sd`` is the posterior SD of each score when the scores are posterior means (greedy
+    contextual): the ``posterior_exploration`` share is then spent by Thompson sampling.
+    """
 
     scores: np.ndarray
+    sd: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,11 @@ class PolicyOptions:
     fairness_floor: each eligible rep should receive at least ``fairness_floor × 1/K`` of the
         leads it was eligible for; enforced by a virtual queue per rep whose length is added
         to the rep's score (``fairness_scale`` per lead owed).
+    posterior_exploration: for a greedy policy with a posterior (contextual, greedy mode), the
+        share of choices drawn by Thompson sampling instead of the posterior mean: exploration
+        spent on reps that may really be best for this lead, not spread evenly over all of
+        them. Its propensities are exact like the rest; with the exploration floor on top the
+        greedy share is ``1 - exploration_floor - posterior_exploration``.
     discount: per-day forgetting factor for past observations (1.0 = remember all; 0.99 gives
         a half-life of ~69 days) for drifting skills.
     capacity_price: step η of the capacity price (``allocation.adjust``), in score units per
@@ -68,6 +78,7 @@ class PolicyOptions:
     exploration_floor: float = 0.0
     fairness_floor: float = 0.0
     fairness_scale: float | None = None
+    posterior_exploration: float = 0.0
     discount: float = 1.0
     capacity_price: float = 0.0
     capacity_target: float = 0.9
@@ -75,6 +86,11 @@ class PolicyOptions:
     def __post_init__(self) -> None:
         if not 0.0 <= self.exploration_floor < 1.0:
             raise ValueError(f"exploration_floor must be in [0, 1), got {self.exploration_floor}")
+        if not 0.0 <= self.posterior_exploration < 1.0 or self.exploration_floor + self.posterior_exploration >= 1.0:
+            raise ValueError(
+                f"posterior_exploration must be in [0, 1) and leave a greedy share beside exploration_floor, got "
+                f"{self.posterior_exploration} with exploration_floor {self.exploration_floor}"
+            )
         if not 0.0 <= self.fairness_floor < 1.0:
             raise ValueError(f"fairness_floor must be in [0, 1) (a share of the equal share), got {self.fairness_floor}")
         if not 0.0 < self.discount <= 1.0:

@@ -170,7 +170,7 @@ class ContextualPolicy(Policy):
     def index(self, reps: Sequence[str], context: Context) -> Index:
         """Posterior over logits (Thompson, SD scaled by ``temperature``) or its mean (greedy)."""
         mean, sd = self.posterior(reps, context)
-        return GaussianIndex(mean, self.temperature * sd) if self.mode == "thompson" else Deterministic(mean)
+        return GaussianIndex(mean, self.temperature * sd) if self.mode == "thompson" else Deterministic(mean, sd)
 
     def predict_observed(self, keys: Sequence[str], reps: Sequence[str], contexts: Sequence[Context]) -> np.ndarray | None:
         """Posterior-mean win probability of each (rep, lead) row (rows cached since ``fit``)."""

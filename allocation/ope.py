@@ -102,7 +102,9 @@ def policy_target(policy: Policy) -> TargetPolicy:
     """Target that follows ``policy``'s own choice probabilities (incl. its exploration floor)."""
 
     def target(context: Mapping[str, Any], eligible: Sequence[str]) -> Mapping[str, float]:
-        probs = choice_probabilities(policy.index(eligible, context), None, policy.options.exploration_floor)
+        probs = choice_probabilities(
+            policy.index(eligible, context), None, policy.options.exploration_floor, posterior_share=policy.options.posterior_exploration
+        )
         return dict(zip(eligible, probs.tolist(), strict=True))
 
     return target

@@ -109,6 +109,7 @@ def choice_probabilities(
     bonus: np.ndarray | None = None,
     exploration_floor: float = 0.0,
     *,
+    posterior_share: float = 0.0,
     method: str = "exact",
     rng: np.random.Generator | None = None,
     draws: int = 10_000,
@@ -116,15 +117,21 @@ def choice_probabilities(
     """Probability of choosing each eligible rep (sums to 1).
 
     ``bonus`` is added to each rep's score (the fairness queues); ``exploration_floor`` mixes
-    in the uniform distribution so each rep gets at least ``floor / K``.
+    in the uniform distribution so each rep gets at least ``floor / K``; ``posterior_share``
+    mixes in Thompson sampling over a deterministic index that carries posterior SDs.
     """
     k = _size(index)
     if k == 0:
         raise ValueError("no eligible reps to choose from")
     bonus = np.zeros(k) if bonus is None else np.asarray(bonus, dtype=float)
     if isinstance(index, Deterministic):
+        scores = np.asarray(index.scores, dtype=float) + bonus
         probs = np.zeros(k)
-        probs[int(np.argmax(np.asarray(index.scores, dtype=float) + bonus))] = 1.0
+        probs[int(np.argmax(scores))] = 1.0
+        if posterior_share > 0 and index.sd is not None and k > 1:
+            sampled = _gaussian_probs(scores, np.asarray(index.sd, dtype=float))
+            probs = (1.0 - posterior_share - exploration_floor) * probs + posterior_share * sampled
+            return probs + exploration_floor / k
     elif k == 1:
         probs = np.ones(1)
     elif method == "mc":

@@ -19,7 +19,7 @@ POLICIES: dict[str, type[Policy]] = {
     "thompson": BetaThompson,
     "contextual": ContextualPolicy,
 }
-_COMMON = {"seed", "exploration_floor", "fairness_floor", "fairness_scale", "discount", "capacity_price", "capacity_target"}
+_COMMON = {"seed", "exploration_floor", "fairness_floor", "fairness_scale", "posterior_exploration", "discount", "capacity_price", "capacity_target"}
 
 
 def make_policy(name: str, seed: int = 0, **kwargs: Any) -> Policy:
@@ -48,6 +48,7 @@ def policy_to_state(policy: Policy) -> dict[str, Any]:
             "exploration_floor": opts.exploration_floor,
             "fairness_floor": opts.fairness_floor,
             "fairness_scale": opts.fairness_scale,
+            "posterior_exploration": opts.posterior_exploration,
             "discount": opts.discount,
             "capacity_price": opts.capacity_price,
             "capacity_target": opts.capacity_target,

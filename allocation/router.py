@@ -204,6 +204,7 @@ class Router:
             self.policy.index(eligible, context),
             self.adjust.bonus(eligible, opts, self.policy.fairness_scale),
             opts.exploration_floor,
+            posterior_share=opts.posterior_exploration,
             method=self.propensity_method,
             rng=self.rng,
             draws=self.mc_draws,

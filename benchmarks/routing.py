@@ -249,6 +249,9 @@ def dr_check(log: list[tuple[LoggedDecision, float, dict[str, float]]], seed: in
     except OPERefused as exc:  # e.g. logged without an exploration floor
         return {"logged_leads": len(rows), "true_value": true_value, "refused": str(exc), "dr_relative_error": float("nan"), "switch_dr_relative_error": float("nan")}
     dm = float(evaluate(rows, target, switch_threshold=0.0).switch_dr.value)  # type: ignore[union-attr]
+    # how often the logging policy itself would have chosen the target's rep: DR's variance
+    # grows with E[1 / logged probability of the target's rep]
+    logged = np.array([sum(pr * (row.logged_probability(a) or 0.0) for a, pr in target(row.context, list(row.eligible)).items()) for row in rows])
     return {
         "logged_leads": len(rows),
         "true_value": true_value,
@@ -262,6 +265,8 @@ def dr_check(log: list[tuple[LoggedDecision, float, dict[str, float]]], seed: in
         "snips": report.snips.value,
         "ips": report.ips.value,
         "max_weight": report.max_weight,
+        "target_logged_probability_mean": float(logged.mean()),
+        "target_inverse_probability_mean": float(np.mean(1.0 / np.maximum(logged, 1e-12))),
     }
 
 

@@ -137,7 +137,7 @@ def build_router_box(settings: Settings, store: Any, crm_reps: Sequence[Rep], in
     def factory() -> Any:
         own = {"mode": r.contextual_mode} if r.policy == "contextual" else {}
         policy = make_policy(r.policy, seed=r.seed, fairness_floor=r.fairness_floor,
-                             exploration_floor=r.exploration_floor, **own)
+                             exploration_floor=r.exploration_floor, posterior_exploration=r.posterior_exploration, **own)
         return Router(policy=policy, reps=reps, fallback=fallback)
 
     return RouterBox(store, f"routing:{r.policy}", factory, fallback)

@@ -31,12 +31,12 @@ def _trained_router(**options: Any) -> Router:
     return router
 
 
-@pytest.mark.parametrize("mode", ["thompson", "greedy"])
-def test_given_one_state_when_choice_rerun_many_times_then_frequencies_match_logged_propensities(mode: str) -> None:
+@pytest.mark.parametrize("policy_options", [{"mode": "thompson"}, {"mode": "greedy"}, {"mode": "greedy", "posterior_exploration": 0.3}])
+def test_given_one_state_when_choice_rerun_many_times_then_frequencies_match_logged_propensities(policy_options: dict[str, Any]) -> None:
     # Fairness queues, capacity prices and the exploration floor all shape the choice; if any
     # of them changed between computing the logged probabilities and drawing the rep, the
     # frequencies would drift from what was logged and off-policy estimates would be biased.
-    router = _trained_router(mode=mode, fairness_floor=0.8, exploration_floor=0.1, capacity_price=0.05, capacity_target=0.5)
+    router = _trained_router(**policy_options, fairness_floor=0.8, exploration_floor=0.1, capacity_price=0.05, capacity_target=0.5)
     assert any(v > 0 for v in router.adjust.prices.values()) and any(v > 0 for v in router.queues.values())
     now = T0 + timedelta(days=30)
     logged = copy.deepcopy(router).assign("NEXT", {"sector": "a"}, now).probabilities

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from allocation import DelayModel, RepConfig, Router, Rule, make_policy
-from allocation.base import BetaIndex, GaussianIndex
+from allocation.base import BetaIndex, Deterministic, GaussianIndex, PolicyOptions
 from allocation.propensity import choice_probabilities
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday
@@ -74,6 +74,24 @@ def test_given_indices_when_exact_propensities_then_sum_to_one_and_match_monte_c
         assert exact.sum() == pytest.approx(1.0)
         assert np.abs(exact - mc).max() < 0.01
         assert exact.min() >= 0.1 / 12 - 1e-12
+
+
+def test_given_posterior_exploration_when_greedy_then_mixture_of_argmax_thompson_and_floor() -> None:
+    rng = np.random.default_rng(4)
+    mean, sd, bonus = rng.normal(0, 0.3, 10), rng.uniform(0.05, 0.4, 10), rng.uniform(0, 0.05, 10)
+    probs = choice_probabilities(Deterministic(mean, sd), bonus, 0.02, posterior_share=0.2)
+    thompson = choice_probabilities(GaussianIndex(mean + bonus, sd), method="mc", rng=rng, draws=200_000)
+    best = int(np.argmax(mean + bonus))
+    expected = 0.2 * thompson + 0.02 / 10
+    expected[best] += 0.78
+    assert probs.sum() == pytest.approx(1.0)
+    assert np.abs(probs - expected).max() < 0.01 * 0.2 + 1e-9  # Thompson share exact to MC noise
+    assert probs.min() >= 0.02 / 10 - 1e-12
+    # without posterior SDs (round robin, UCB1) the share has nothing to sample: plain argmax
+    plain = choice_probabilities(Deterministic(mean), bonus, 0.02, posterior_share=0.2)
+    assert plain[best] == pytest.approx(0.98 + 0.002) and plain.sum() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="posterior_exploration"):
+        PolicyOptions(exploration_floor=0.5, posterior_exploration=0.5)
 
 
 def test_given_contextual_decision_then_probabilities_sum_to_one_and_propensity_is_chosen_entry() -> None:
@@ -145,7 +163,8 @@ def test_given_fairness_floor_when_one_rep_dominates_then_every_rep_gets_its_flo
 
 def test_given_state_when_round_tripped_through_json_then_router_continues_identically() -> None:
     delays = DelayModel([30, 60, 90], [5, 10, 20])
-    router = Router(policy=make_policy("contextual", seed=4, fairness_floor=0.5), reps=_reps(3, max_open=40), delay_model=delays)
+    policy = make_policy("contextual", seed=4, mode="greedy", fairness_floor=0.5, exploration_floor=0.05, posterior_exploration=0.2)
+    router = Router(policy=policy, reps=_reps(3, max_open=40), delay_model=delays)
     for i in range(40):
         now = T0 + timedelta(hours=i)
         router.assign(f"L{i}", {"sector": ["a", "b"][i % 2]}, now)
@@ -154,6 +173,7 @@ def test_given_state_when_round_tripped_through_json_then_router_continues_ident
         if i % 12 == 11:
             router.tick(now)
     clone = Router.from_state(json.loads(json.dumps(router.to_state())))
+    assert clone.policy.options == router.policy.options
     for i in range(40, 60):
         now = T0 + timedelta(hours=i)
         a, b = router.assign(f"L{i}", {"sector": "a"}, now), clone.assign(f"L{i}", {"sector": "a"}, now)

@@ -135,6 +135,10 @@ def test_given_a_routing_file_variable_then_it_is_a_path_and_not_a_secret_file(
             'e.g. LEADPILOT_ROUTING__REASSIGN_FROM=["00G5g000001QueueA"]',
         ),
         (
+            {"LEADPILOT_ROUTING__POSTERIOR_EXPLORATION": "0.97"},
+            "LEADPILOT_ROUTING__POSTERIOR_EXPLORATION: got '0.97': with exploration_floor 0.05 it must stay below 0.95",
+        ),
+        (
             {"LEADPILOT_HUBSPOT__ACCESS_TOKEN_FILE": "/nonexistent/token"},
             "LEADPILOT_HUBSPOT__ACCESS_TOKEN_FILE: cannot read '/nonexistent/token' (No such file or directory)",
         ),
