@@ -13,10 +13,11 @@ Pure and seeded: no CRM, no database, no I/O. The daemon drives it through ``Rou
 
 from allocation.base import Observations, Policy, PolicyOptions
 from allocation.constraints import RepConfig, Rule
+from allocation.decision import Decision, OpenAssignment
 from allocation.ope import LoggedDecision, OPERefused, OPEReport, evaluate, greedy_target
 from allocation.registry import POLICIES, make_policy
 from allocation.rewards import DelayModel, WinRateEstimate
-from allocation.router import Decision, OpenAssignment, Router
+from allocation.router import Router
 
 __all__ = [
     "POLICIES",

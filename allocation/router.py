@@ -12,7 +12,6 @@ prior captured 39% of the oracle's uplift against 33% for the pooled rate.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -21,63 +20,12 @@ import numpy as np
 from allocation.adjust import Adjuster
 from allocation.base import Observations, Policy
 from allocation.constraints import RepConfig, check_unique, exclusion_reason
+from allocation.decision import Decision, OpenAssignment, check_context, timestamp
 from allocation.ledger import LOST, OPEN, WON, Ledger
 from allocation.propensity import choice_probabilities
 from allocation.rewards import DelayModel, WinRateEstimate, delay_corrected_rate, open_labels
 
 DAY = 86_400.0
-
-
-@dataclass(frozen=True)
-class Decision:
-    """One routing decision, complete enough to audit and to evaluate policies off-line.
-
-    ``rep`` is None when no rep was eligible (then ``fallback`` names the configured queue).
-    ``probabilities`` is the full choice distribution over eligible reps (log it: off-policy
-    evaluation needs it); ``propensity`` is the chosen rep's entry.
-    """
-
-    lead_id: str
-    rep: str | None
-    propensity: float
-    considered: tuple[str, ...]
-    eligible: tuple[str, ...]
-    excluded: dict[str, str]
-    probabilities: dict[str, float]
-    policy: str
-    at: datetime
-    reason: str
-    fallback: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form for the decision log."""
-        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        out["at"] = self.at.isoformat()
-        out["considered"], out["eligible"] = list(self.considered), list(self.eligible)
-        return out
-
-
-@dataclass(frozen=True)
-class OpenAssignment:
-    """An open assignment known to the daemon's store, for ``Router.restore_open``."""
-
-    lead_id: str
-    rep: str
-    assigned_at: datetime
-    context: Mapping[str, Any] = field(default_factory=dict)
-    propensity: float | None = None
-
-
-def _ts(now: datetime) -> float:
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError(f"pass a timezone-aware datetime (e.g. datetime.now(timezone.utc)), got naive {now.isoformat()}")
-    return now.timestamp()
-
-
-def _check_context(context: Mapping[str, Any]) -> None:
-    for key, value in context.items():
-        if not isinstance(key, str) or not (value is None or isinstance(value, str | int | float | bool)):
-            raise ValueError(f"lead context {key!r} must map a string to str, number, bool or None; got {type(value).__name__}")
 
 
 class Router:
@@ -152,8 +100,8 @@ class Router:
         for a in assignments:
             if a.lead_id in self.ledger.row:
                 continue
-            _check_context(a.context)
-            self.ledger.add(a.lead_id, a.rep, a.context, _ts(a.assigned_at), a.propensity)
+            check_context(a.context)
+            self.ledger.add(a.lead_id, a.rep, a.context, timestamp(a.assigned_at), a.propensity)
             self._open[a.rep] += 1
             added += 1
         return added
@@ -166,8 +114,8 @@ class Router:
 
     def assign(self, lead_id: str, context: Mapping[str, Any], now: datetime) -> Decision:
         """Choose a rep for this lead (or the fallback) and remember the open assignment."""
-        ts = _ts(now)
-        _check_context(context)
+        ts = timestamp(now)
+        check_context(context)
         if lead_id in self.ledger.row:
             i = self.ledger.row[lead_id]
             raise ValueError(f"lead {lead_id!r} was already assigned to {self.ledger.reps[i]!r}; assign each lead once")
@@ -220,7 +168,7 @@ class Router:
     def record_outcome(self, lead_id: str, won: bool, now: datetime) -> bool:
         """Close the lead's assignment as won/lost and free capacity; False if unknown or
         already closed (each real outcome is applied exactly once). Learned at the next tick."""
-        rep = self.ledger.close(lead_id, bool(won), _ts(now))
+        rep = self.ledger.close(lead_id, bool(won), timestamp(now))
         if rep is None:
             return False
         self._open[rep] -= 1
@@ -228,14 +176,14 @@ class Router:
 
     def record_opportunity(self, lead_id: str, now: datetime) -> bool:
         """Early proxy reward: an opportunity was created for this open lead (applied once)."""
-        _ts(now)
+        timestamp(now)
         return self.ledger.mark_proxy(lead_id)
 
     def _delay(self, now: datetime) -> DelayModel | None:
         if self.delay_model is not None:
             return self.delay_model
         at, status, closed, _ = self.ledger.arrays()
-        matured = (status != OPEN) & (at <= _ts(now) - self.maturity_days * DAY)
+        matured = (status != OPEN) & (at <= timestamp(now) - self.maturity_days * DAY)
         won = (closed[matured & (status == WON)] - at[matured & (status == WON)]) / DAY
         lost = (closed[matured & (status == LOST)] - at[matured & (status == LOST)]) / DAY
         return DelayModel(won, lost) if len(won) >= 20 and len(lost) >= 20 else None
@@ -246,14 +194,14 @@ class Router:
         closed = status != OPEN
         y = (status[closed] == WON).astype(float)
         model = self._delay(now)
-        ages = (_ts(now) - at[~closed]) / DAY
+        ages = (timestamp(now) - at[~closed]) / DAY
         corrected = delay_corrected_rate(y, ages, model, proxy[~closed], self.proxy_weight) if model else float("nan")
         naive = float(y.mean()) if len(y) else float("nan")
         return WinRateEstimate(corrected, naive, int(closed.sum()), int((~closed).sum()))
 
     def tick(self, now: datetime) -> None:
         """Refit the policy from closed outcomes plus soft labels of open assignments."""
-        ts = _ts(now)
+        ts = timestamp(now)
         at, status, _, proxy = self.ledger.arrays()
         weights = self.policy.options.discount ** np.maximum((ts - at) / DAY, 0.0)
         if self.policy.options.discount < 1.0:
