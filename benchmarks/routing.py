@@ -10,7 +10,8 @@ Every policy (plus random and the oracle) drives ``allocation.Router`` on the sa
 outcome draws (common random numbers), so differences are the policies', not the luck's.
 
     --jobs N            run (seed, policy) pairs in N processes
-    --first-seed K      worlds K..K+seeds-1; settings were chosen on worlds 10-13, reported on 0-2
+    --seeds K           worlds first_seed..first_seed+K-1 (default 10: the reported worlds 0-9)
+    --first-seed K      settings were chosen on worlds 10-25, never on the reported 0-9
     --policies ...,oracle_same_rules   perfect knowledge under the contextual run's fairness
                         floor / capacity price: what the rules themselves cost
     --contextual-options JSON   make_policy options (plus Router's open_prior, proxy_weight)
@@ -65,7 +66,9 @@ ROUTER_OPTIONS = ("open_prior", "proxy_weight")  # --contextual-options keys mea
 # scaled by the rep's relative posterior SD (owed leads go where it is uncertain): 32.3 -- none
 # better. strong, worlds 10-17 (same-world SD ~2 points): default 54.6 / Q4 76.2; per-field tau
 # 51.8 (lower on all 8 worlds), UCB 0.5 SD 51.0, SD-scaled fairness 52.6, fairness_scale 0.05
-# 52.1, exploration_floor 0.03 55.2 but Q4 74.0.
+# 52.1, exploration_floor 0.03 55.2 but Q4 74.0. upper95, worlds 10-17: exploration spent by
+# Thompson sampling (posterior_exploration 0.04 + floor 0.01, same 0.05 in all) 33.7, DR error
+# 13.8 % (uniform: 16.3 %); 0.2 + 0.02: 29.6, DR 4.6 %; uniform floor 0.2: 28.6, DR 8.5 %.
 CONTEXTUAL_OPTIONS: dict[str, Any] = {"mode": "greedy", "fairness_floor": 0.8, "exploration_floor": 0.05}
 
 
@@ -89,7 +92,7 @@ def run_policy(name: str, world: dict[str, Any], sample: Sample, seed: int, capa
     log: list[tuple[LoggedDecision, float, dict[str, float]]] = []
     expected = np.zeros(len(world["times"]))
     shares = dict.fromkeys(world["reps"], 0)
-    overflows = fallbacks = 0
+    overflows = fallbacks = blocked = 0
     realized: list[float] = []
     day30: dict[str, float] = {}
     next_day = 0
@@ -110,6 +113,7 @@ def run_policy(name: str, world: dict[str, Any], sample: Sample, seed: int, capa
             next_day += 1
         ctx = {"sector": sector, "product": product}
         decision = router.assign(f"L{i}", ctx, START + timedelta(days=float(t)))
+        blocked += bool(decision.excluded)  # some rep at capacity (the only exclusion here)
         if decision.rep is None:
             fallbacks += 1
             continue
@@ -136,6 +140,7 @@ def run_policy(name: str, world: dict[str, Any], sample: Sample, seed: int, capa
         "leads": len(world["times"]),
         "capacity_overflows": int(overflows),
         "fallbacks": fallbacks,
+        "capacity_blocked_share": blocked / len(world["times"]),
         "min_share_vs_equal": min(shares.values()) / equal,
         "max_share_vs_equal": max(shares.values()) / equal,
         "day30_winrate": day30,
@@ -143,6 +148,7 @@ def run_policy(name: str, world: dict[str, Any], sample: Sample, seed: int, capa
     }
     if name == "contextual":
         out["dr"] = dr_check(log, seed)
+        out["tau_final"] = [float(t) for t in getattr(router.policy, "tau", [])]  # empirical-Bayes prior SDs (logit)
     return out
 
 
@@ -209,6 +215,7 @@ def summarise(results: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
                 "delay_corrected": _mean_ci([100 * (r["day30_winrate"]["delay_corrected"] - r["day30_winrate"]["true"]) for r in runs]),
                 "closed_only": _mean_ci([100 * (r["day30_winrate"]["closed_only"] - r["day30_winrate"]["true"]) for r in runs]),
             },
+            "capacity_blocked_share": float(np.mean([r["capacity_blocked_share"] for r in runs])),
             "seconds_per_run": float(np.mean([r["seconds"] for r in runs])),
         }
         if "dr" in runs[0]:
@@ -246,7 +253,7 @@ def _task(task: tuple[str, int, str, int, dict[str, Any], Path]) -> dict[str, An
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="upper95")
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     parser.add_argument("--policies", default="random,oracle,round_robin,ucb1,thompson,contextual")
     parser.add_argument("--data", type=Path, default=DATA)
