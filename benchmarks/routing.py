@@ -17,7 +17,8 @@ outcome draws (common random numbers), so differences are the policies', not the
     --contextual-options JSON   make_policy options (plus Router's open_prior, proxy_weight)
 
 The DR check reports plain DR, switch-DR (weights > 20 fall back to the reward model) and the
-reward model alone (DM); ``day30_estimator`` replicates the day-30 win-rate estimate on 200
+reward model alone (DM), with how often the logging policy chose the target's rep and the
+relative SD no unbiased estimator can beat on that log; ``day30_estimator`` replicates the day-30 win-rate estimate on 200
 simulated first months to separate its bias from the noise of a single run.
 """
 
@@ -190,6 +191,9 @@ def dr_check(log: list[tuple[LoggedDecision, float, dict[str, float]]], seed: in
         "max_weight": report.max_weight,
         "target_logged_probability_mean": float(logged.mean()),
         "target_inverse_probability_mean": float(np.mean(1.0 / np.maximum(logged, 1e-12))),
+        # no unbiased estimator beats sqrt(E[σ² / π_logged(target's rep)] / n) (the efficiency
+        # bound DR attains with the true reward model); σ² ≈ v(1 - v), relative to v
+        "unbiased_relative_sd_bound": float(np.sqrt(true_value * (1 - true_value) * np.mean(1.0 / np.maximum(logged, 1e-12)) / len(rows)) / true_value),
     }
 
 
