@@ -141,3 +141,33 @@ def evaluate_logged_policy(settings: Settings, store: Any, policy: str, since: d
     if is_dataclass(result) and not isinstance(result, type):
         return {k: v for k, v in asdict(result).items()}
     return dict(vars(result))
+
+
+WIDE_INTERVAL = 0.05  # DR half-width (conversion-rate points) above which the summary says why
+
+
+def describe_evaluation(policy: str, result: dict[str, Any]) -> list[str]:
+    """``evaluate-policy``'s human summary: the estimates, how much data spoke, and what to do
+    when the interval is too wide to compare policies."""
+    n = int(result["n"])
+    lines = [f"{policy}: estimated conversion rate from {n:,} closed decisions "
+             f"(logged policy converted {result['logged_rate']:.1%}; {result['confidence']:.0%} intervals)"]
+    names = {"ips": "IPS", "snips": "SNIPS", "dr": "doubly robust", "switch_dr": "switch-DR"}
+    for key, label in names.items():
+        est = result.get(key)
+        if est:
+            lines.append(f"  {label:<14} {est['value']:.3f}  [{est['low']:.3f}, {est['high']:.3f}]")
+    if result.get("switch_dr"):
+        lines.append(f"  (switch-DR: {result['switched']} decisions with weight > {result['switch_threshold']:g} use the reward model alone)")
+    ess = float(result["effective_sample_size"])
+    lines.append(f"effective sample size {ess:,.0f} of {n:,}; largest weight {result['max_weight']:,.0f}")
+    half = (result["dr"]["high"] - result["dr"]["low"]) / 2
+    if half > WIDE_INTERVAL:
+        lines.append(
+            f"the doubly robust interval is ±{half:.3f}: few logged decisions chose the reps {policy} would choose. "
+            "Collect more decisions, or for a while set LEADPILOT_ROUTING__POSTERIOR_EXPLORATION=0.1 "
+            "(exploration where another rep may be better; it costs some conversions, see README) "
+            "and evaluate on decisions since (--since)."
+        )
+    return lines
+

@@ -163,7 +163,7 @@ def evaluate_policy(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Estimate a policy's conversion rate from the logged decisions (IPS, SNIPS, doubly robust)."""
-    from sync.status import evaluate_logged_policy
+    from sync.status import describe_evaluation, evaluate_logged_policy
     from sync.store import open_store
 
     settings = _settings()
@@ -176,8 +176,7 @@ def evaluate_policy(
     if as_json:
         _emit(result, True)
     else:
-        for k, v in result.items():
-            typer.echo(f"{k}: {v}")
+        typer.echo("\n".join(describe_evaluation(policy, result)))
 
 
 def register(app: typer.Typer) -> None:
