@@ -50,6 +50,15 @@ class RouterBox:
         # The routing file may have changed since the state was saved: its reps and fallback win.
         self.router.update_reps(list(fresh.reps.values()))
         self.router.fallback = fresh.fallback
+        # So do the settings (floors, prices, contextual mode); what the policy learned stays.
+        policy, configured = self.router.policy, fresh.policy
+        changed = policy.options != configured.options or getattr(policy, "mode", None) != getattr(configured, "mode", None)
+        if changed:
+            log.info("routing settings differ from the saved state's; using the configured ones",
+                     extra={"saved": str(policy.options), "configured": str(configured.options)})
+            policy.options = configured.options
+            if hasattr(configured, "mode"):
+                policy.mode = configured.mode
 
     def save(self, now: datetime) -> int:
         """Save the current state as a new version (no-op for a scratch copy)."""
@@ -137,7 +146,8 @@ def build_router_box(settings: Settings, store: Any, crm_reps: Sequence[Rep], in
     def factory() -> Any:
         own = {"mode": r.contextual_mode} if r.policy == "contextual" else {}
         policy = make_policy(r.policy, seed=r.seed, fairness_floor=r.fairness_floor,
-                             exploration_floor=r.exploration_floor, posterior_exploration=r.posterior_exploration, **own)
+                             exploration_floor=r.exploration_floor, posterior_exploration=r.posterior_exploration,
+                             capacity_price=r.capacity_price, capacity_target=r.capacity_target, **own)
         return Router(policy=policy, reps=reps, fallback=fallback)
 
     return RouterBox(store, f"routing:{r.policy}", factory, fallback)

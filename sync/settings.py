@@ -194,6 +194,11 @@ class RoutingSettings(_Model):
     # evaluation with conversions (benchmarks/routing.py: 0.2 brings plain DR's error from
     # ~16 % to ~5 % and costs ~15 % of the learned uplift); 0 = off
     posterior_exploration: float = Field(default=0.0, ge=0, lt=1)
+    # Reps with max_open only: a price per rep that rises while its open load is above
+    # capacity_target x max_open, so a nearly full rep keeps its slots for the leads where it is
+    # most ahead of the others (benchmarks/routing.py: +1.9 points of the oracle's uplift); 0 = off
+    capacity_price: float = Field(default=0.002, ge=0)
+    capacity_target: float = Field(default=0.9, gt=0, le=1)
     # What the policy sees of a lead besides its score: lead attributes and the derived
     # size_band (SMB / MidMarket / Enterprise) and region (Americas / EMEA / APAC)
     context_fields: tuple[str, ...] = ("size_band", "region", "industry")
