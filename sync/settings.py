@@ -176,6 +176,7 @@ class ScheduleSettings(_Model):
         return v
 
 
+CONTEXTUAL_CAPACITY_PRICE = 0.002  # benchmarks/routing.py CONTEXTUAL_OPTIONS
 ROUTING_CONTEXT_FIELDS = ("size_band", "region", "title", "industry", "employees", "revenue", "country", "source")
 
 
@@ -196,9 +197,17 @@ class RoutingSettings(_Model):
     posterior_exploration: float = Field(default=0.0, ge=0, lt=1)
     # Reps with max_open only: a price per rep that rises while its open load is above
     # capacity_target x max_open, so a nearly full rep keeps its slots for the leads where it is
-    # most ahead of the others (benchmarks/routing.py: +1.9 points of the oracle's uplift); 0 = off
-    capacity_price: float = Field(default=0.002, ge=0)
+    # most ahead of the others (benchmarks/routing.py: +1.9 points of the oracle's uplift); 0 = off.
+    # Unset: 0.002 for the contextual policy (measured), 0 for the others (round robin rotates)
+    capacity_price: float | None = Field(default=None, ge=0)
     capacity_target: float = Field(default=0.9, gt=0, le=1)
+
+    @property
+    def effective_capacity_price(self) -> float:
+        """``capacity_price``, or the measured default for the configured policy when unset."""
+        if self.capacity_price is not None:
+            return self.capacity_price
+        return CONTEXTUAL_CAPACITY_PRICE if self.policy == "contextual" else 0.0
     # What the policy sees of a lead besides its score: lead attributes and the derived
     # size_band (SMB / MidMarket / Enterprise) and region (Americas / EMEA / APAC)
     context_fields: tuple[str, ...] = ("size_band", "region", "industry")

@@ -29,6 +29,9 @@ def test_given_saved_state_when_settings_change_then_configured_options_win_and_
         box.tick(T0 + timedelta(days=1))
         box.save(T0 + timedelta(days=1))
     learned = box.router.to_state()
+    assert box.router.policy.options.capacity_price == 0.002  # unset: the contextual policy's measured default
+    rotation = build_router_box(_settings(tmp_path, policy="round_robin"), store, REPS, None)
+    assert rotation.router.policy.options.capacity_price == 0.0  # round robin keeps rotating
 
     changed = build_router_box(_settings(tmp_path, fairness_floor=0.5, exploration_floor=0.1, contextual_mode="thompson",
                                          capacity_price=0.0), store, REPS, None)
