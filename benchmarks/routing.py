@@ -74,7 +74,9 @@ ROUTER_OPTIONS = ("open_prior", "proxy_weight")  # --contextual-options keys mea
 # slots for the leads where its advantage is largest: the capacity price. Worlds 10-17 / 18-25
 # (upper95): none 34.9 / 35.0, price 0.01 at ρ 0.95: 35.9 / 36.7, price 0.002 at ρ 0.9 (kept):
 # 36.4 / 37.3 (+1.9 over 16 worlds, paired SE ~1.1), Q4 52.5 / 53.2; strong 10-17: 54.6 either
-# way (Q4 75.1 vs 76.2); flat 10-17: +4.4 vs +3.4 conversions over round robin.
+# way (Q4 75.1 vs 76.2); flat 10-17: +4.4 vs +3.4 conversions over round robin. Around the kept
+# setting, worlds 10-25 (it: 36.9): price 0.004: 35.7, 0.001: 35.5, ρ 0.85: 35.0, exploration
+# floor 0.03: 35.9.
 CONTEXTUAL_OPTIONS: dict[str, Any] = {
     "mode": "greedy",
     "fairness_floor": 0.8,
