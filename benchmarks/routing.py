@@ -70,7 +70,7 @@ ROUTER_OPTIONS = ("open_prior", "proxy_weight")  # --contextual-options keys mea
 # 52.1, exploration_floor 0.03 55.2 but Q4 74.0. upper95, worlds 10-17: exploration spent by
 # Thompson sampling (posterior_exploration 0.04 + floor 0.01, same 0.05 in all) 33.7, DR error
 # 13.8 % (uniform: 16.3 %); 0.2 + 0.02: 29.6, DR 4.6 %; uniform floor 0.2: 28.6, DR 8.5 %.
-# Capacity binds on ~86 % of decisions (some rep at max_open), so a capped rep should keep its
+# Without a price capacity binds on ~86 % of decisions (some rep at max_open; 59-80 % with it), so a capped rep should keep its
 # slots for the leads where its advantage is largest: the capacity price. Worlds 10-17 / 18-25
 # (upper95): none 34.9 / 35.0, price 0.01 at ρ 0.95: 35.9 / 36.7, price 0.002 at ρ 0.9 (kept):
 # 36.4 / 37.3 (+1.9 over 16 worlds, paired SE ~1.1), Q4 52.5 / 53.2; strong 10-17: 54.6 either
