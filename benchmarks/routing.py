@@ -76,7 +76,8 @@ ROUTER_OPTIONS = ("open_prior", "proxy_weight")  # --contextual-options keys mea
 # 36.4 / 37.3 (+1.9 over 16 worlds, paired SE ~1.1), Q4 52.5 / 53.2; strong 10-17: 54.6 either
 # way (Q4 75.1 vs 76.2); flat 10-17: +4.4 vs +3.4 conversions over round robin. Around the kept
 # setting, worlds 10-25 (it: 36.9): price 0.004: 35.7, 0.001: 35.5, ρ 0.85: 35.0, exploration
-# floor 0.03: 35.9.
+# floor 0.03: 35.9, fairness_scale 0.15: 33.2, 0.07: 37.4 (+0.5, within the ~1 point of noise:
+# default kept).
 CONTEXTUAL_OPTIONS: dict[str, Any] = {
     "mode": "greedy",
     "fairness_floor": 0.8,
