@@ -176,3 +176,21 @@ class Policy(ABC):
         if isinstance(idx, GaussianIndex):
             return 1.0 / (1.0 + np.exp(-idx.mean))
         raise NotImplementedError(f"{self.name} has no probability model")
+
+
+class StatelessPolicy(Policy):
+    """A policy with no parameters of its own and nothing learned (uniform random, fixed
+    scores). Subclassing this says so explicitly; every other policy must implement the
+    state methods, so a stateful one cannot silently lose its state on a round trip."""
+
+    def params(self) -> dict[str, Any]:
+        """No parameters beyond the common options."""
+        return {}
+
+    def fitted_state(self) -> dict[str, Any]:
+        """Nothing learned."""
+        return {}
+
+    def load_fitted_state(self, state: Mapping[str, Any]) -> None:
+        """Nothing to restore."""
+

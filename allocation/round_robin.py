@@ -15,7 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from allocation.base import Context, Deterministic, GaussianIndex, Index, Policy, PolicyOptions
+from allocation.base import (
+    Context,
+    Deterministic,
+    GaussianIndex,
+    Index,
+    Policy,
+    PolicyOptions,
+    StatelessPolicy,
+)
 
 
 class RoundRobin(Policy):
@@ -73,7 +81,7 @@ class RoundRobin(Policy):
         self.count = int(state.get("count", 0))
 
 
-class UniformRandom(Policy):
+class UniformRandom(StatelessPolicy):
     """Every eligible rep equally likely: the baseline that logs the most explorable data."""
 
     name = "random"
@@ -81,14 +89,3 @@ class UniformRandom(Policy):
     def index(self, reps: Sequence[str], context: Context) -> Index:
         """Exchangeable scores, hence exactly uniform choice probabilities."""
         return GaussianIndex(np.zeros(len(reps)), np.ones(len(reps)))
-
-    def params(self) -> dict[str, Any]:
-        """No parameters."""
-        return {}
-
-    def fitted_state(self) -> dict[str, Any]:
-        """Nothing learned."""
-        return {}
-
-    def load_fitted_state(self, state: Mapping[str, Any]) -> None:
-        """Nothing to restore."""

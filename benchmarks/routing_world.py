@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from allocation import DelayModel
-from allocation.base import Deterministic, Index, Policy, PolicyOptions
+from allocation.base import Deterministic, Index, PolicyOptions, StatelessPolicy
 from allocation.rewards import delay_corrected_rate
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "crm-sales-opportunities"
@@ -53,7 +53,7 @@ def load_sample(path: Path = DATA) -> Sample:
     return Sample(list(mix.index), (mix / mix.sum()).to_numpy(), float(won.mean()), days[won], days[~won])
 
 
-class Oracle(Policy):
+class Oracle(StatelessPolicy):
     """Knows the truth: the eligible rep with the highest true win probability.
 
     Scores are true logits, so with ``options`` (fairness floor, capacity price at the
@@ -69,15 +69,6 @@ class Oracle(Policy):
 
     def index(self, reps: Sequence[str], context: Mapping[str, Any]) -> Index:
         return Deterministic(np.array([self.truth[(r, context["sector"], context["product"])] for r in reps]))
-
-    def params(self) -> dict[str, Any]:
-        return {}
-
-    def fitted_state(self) -> dict[str, Any]:
-        return {}
-
-    def load_fitted_state(self, state: Mapping[str, Any]) -> None:
-        return None
 
 
 def make_world(sample: Sample, scenario: str, seed: int, days: int = DAYS) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from allocation import DelayModel, Observations, RepConfig, Router, make_policy
-from allocation.base import Deterministic, Index, Policy, PolicyOptions
+from allocation.base import Deterministic, Index, PolicyOptions, StatelessPolicy
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
@@ -52,7 +52,7 @@ def test_given_one_state_when_choice_rerun_many_times_then_frequencies_match_log
         assert abs(counts[rep] / draws - p) <= 4 * se + 1e-3, (rep, counts[rep], p)
 
 
-class _Fixed(Policy):
+class _Fixed(StatelessPolicy):
     """Known scores; records what it was fitted on; predicts fixed rates per rep."""
 
     name = "fixed"
@@ -70,15 +70,6 @@ class _Fixed(Policy):
 
     def predict_observed(self, keys: Sequence[str], reps: Sequence[str], contexts: Sequence[Mapping[str, Any]]) -> np.ndarray | None:
         return None if self.rates is None else np.array([self.rates[r] for r in reps])
-
-    def params(self) -> dict[str, Any]:
-        return {}
-
-    def fitted_state(self) -> dict[str, Any]:
-        return {}
-
-    def load_fitted_state(self, state: Mapping[str, Any]) -> None:
-        return None
 
 
 def test_given_capacity_price_when_best_rep_fills_up_then_price_rises_and_leads_move_early() -> None:
