@@ -39,6 +39,7 @@ class RouterBox:
     def reload(self) -> None:
         """Back to the latest saved state (or a fresh router before the first save)."""
         from allocation import Router
+        from allocation.registry import policy_from_state, policy_to_state
 
         saved = self.store.load_policy_state(self.name)
         if saved is None:
@@ -47,18 +48,16 @@ class RouterBox:
         self.router = Router.from_state(saved.state)
         self.version = saved.version
         fresh = self.factory()
-        # The routing file may have changed since the state was saved: its reps and fallback win.
+        # The settings may have changed since the state was saved (floors, prices, contextual
+        # mode): the configured options and parameters win, what the policy learned stays.
+        stored, configured = self.router.policy, fresh.policy
+        if (stored.options, stored.params()) != (configured.options, configured.params()):
+            log.info("routing settings differ from the saved state's; using the configured ones",
+                     extra={"saved": str(stored.options), "configured": str(configured.options)})
+            self.router.policy = policy_from_state({**policy_to_state(configured), "fitted": stored.fitted_state()})
+        # So may the routing file: its reps and fallback win.
         self.router.update_reps(list(fresh.reps.values()))
         self.router.fallback = fresh.fallback
-        # So do the settings (floors, prices, contextual mode); what the policy learned stays.
-        policy, configured = self.router.policy, fresh.policy
-        changed = policy.options != configured.options or getattr(policy, "mode", None) != getattr(configured, "mode", None)
-        if changed:
-            log.info("routing settings differ from the saved state's; using the configured ones",
-                     extra={"saved": str(policy.options), "configured": str(configured.options)})
-            policy.options = configured.options
-            if hasattr(configured, "mode"):
-                policy.mode = configured.mode
 
     def save(self, now: datetime) -> int:
         """Save the current state as a new version (no-op for a scratch copy)."""

@@ -201,13 +201,6 @@ class RoutingSettings(_Model):
     # Unset: 0.002 for the contextual policy (measured), 0 for the others (round robin rotates)
     capacity_price: float | None = Field(default=None, ge=0)
     capacity_target: float = Field(default=0.9, gt=0, le=1)
-
-    @property
-    def effective_capacity_price(self) -> float:
-        """``capacity_price``, or the measured default for the configured policy when unset."""
-        if self.capacity_price is not None:
-            return self.capacity_price
-        return CONTEXTUAL_CAPACITY_PRICE if self.policy == "contextual" else 0.0
     # What the policy sees of a lead besides its score: lead attributes and the derived
     # size_band (SMB / MidMarket / Enterprise) and region (Americas / EMEA / APAC)
     context_fields: tuple[str, ...] = ("size_band", "region", "industry")
@@ -216,6 +209,13 @@ class RoutingSettings(_Model):
     reassign_from: tuple[str, ...] = ()
     # Never take a lead away from a human owner unless this is set
     reassign_human_owned: bool = False
+
+    @property
+    def effective_capacity_price(self) -> float:
+        """``capacity_price``, or the measured default for the configured policy when unset."""
+        if self.capacity_price is not None:
+            return self.capacity_price
+        return CONTEXTUAL_CAPACITY_PRICE if self.policy == "contextual" else 0.0
 
     @field_validator("posterior_exploration")
     @classmethod
