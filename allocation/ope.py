@@ -79,6 +79,7 @@ class OPEReport:
     switch_dr: Estimate | None = None
     switch_threshold: float = float("inf")
     switched: int = 0
+    dm: Estimate | None = None  # the reward model alone (direct method): what switch-DR falls back to
 
 
 class OPERefused(ValueError):
@@ -195,6 +196,7 @@ def evaluate(
         switch_dr=_estimate(switch_terms.mean(), switch_terms.std(ddof=1) / np.sqrt(n) if n > 1 else 0.0, z),
         switch_threshold=float(switch_threshold),
         switched=int((~keep).sum()),
+        dm=_estimate(q_target.mean(), q_target.std(ddof=1) / np.sqrt(n) if n > 1 else 0.0, z),
     )
 
 

@@ -181,15 +181,16 @@ def dr_check(log: list[tuple[LoggedDecision, float, dict[str, float]]], seed: in
     target = greedy_target(model)
     held = log[cut:]
     rows = [row for row, _, _ in held]
-    true_value = float(np.mean([sum(pr * probs[a] for a, pr in target(row.context, list(row.eligible)).items()) for row, _, probs in held]))
+    choices = [target(row.context, list(row.eligible)) for row in rows]
+    true_value = float(np.mean([sum(pr * probs[a] for a, pr in pi.items()) for pi, (_, _, probs) in zip(choices, held, strict=True)]))
     try:
         report = evaluate(rows, target)
     except OPERefused as exc:  # e.g. logged without an exploration floor
         return {"logged_leads": len(rows), "true_value": true_value, "refused": str(exc), "dr_relative_error": float("nan"), "switch_dr_relative_error": float("nan")}
-    dm = float(evaluate(rows, target, switch_threshold=0.0).switch_dr.value)  # type: ignore[union-attr]
+    dm = report.dm.value  # type: ignore[union-attr]
     # how often the logging policy itself would have chosen the target's rep: DR's variance
     # grows with E[1 / logged probability of the target's rep]
-    logged = np.array([sum(pr * (row.logged_probability(a) or 0.0) for a, pr in target(row.context, list(row.eligible)).items()) for row in rows])
+    logged = np.array([sum(pr * (row.logged_probability(a) or 0.0) for a, pr in pi.items()) for pi, row in zip(choices, rows, strict=True)])
     return {
         "logged_leads": len(rows),
         "true_value": true_value,

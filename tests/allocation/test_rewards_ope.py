@@ -42,6 +42,7 @@ def test_given_known_answer_when_evaluating_then_ips_snips_dr_are_exact() -> Non
     assert report.ips.value == pytest.approx(1.0)
     assert report.snips.value == pytest.approx(1.0)
     assert report.dr.value == pytest.approx(1.0)
+    assert report.dm is not None and report.dm.value == pytest.approx(1.0)  # the reward model's own answer
     assert report.logged_rate == pytest.approx(0.5)
     half = evaluate(_logged(), lambda ctx, eligible: {"r1": 0.5, "r2": 0.5}, reward_model=lambda ctx, eligible: [0.9, 0.2])
     assert half.dr.value == pytest.approx(0.5)
