@@ -15,6 +15,16 @@ outcome draws (common random numbers), so differences are the policies', not the
     --policies ...,oracle_same_rules   perfect knowledge under the contextual run's fairness
                         floor / capacity price: what the rules themselves cost
     --contextual-options JSON   make_policy options (plus Router's open_prior, proxy_weight)
+    --evaluation-floor F        exploration floor of the evaluation-logging run (default 0.3)
+
+Two logs feed the DR check. ``contextual`` is the production setting (exploration floor 0.05):
+with 30 reps a rep it did not favour was chosen with probability 0.05 / 30, so no unbiased
+estimator evaluates a greedy candidate well from it (the efficiency bound is reported).
+``contextual_evaluation`` is the same policy logging with a floor of 0.3, the exploratory
+prototype's ε (routing.md: ~2-5 % DR error at ε = 0.3): what an admin runs for a while to
+evaluate candidates, at the cost in conversions the run shows. Its floor was chosen on worlds
+10-25: 0.3 gave 4.0 % DR error and 27.2 % of the uplift; 0.5: 4.0 % and 18.9 %; floor 0.05 +
+posterior exploration 0.25: 7.5 % and 28.8 %; 0.15 + 0.15: 6.6 % and 27.8 %.
 
 The DR check reports plain DR, switch-DR (weights > 20 fall back to the reward model) and the
 reward model alone (DM), with how often the logging policy chose the target's rep and the
@@ -85,6 +95,8 @@ CONTEXTUAL_OPTIONS: dict[str, Any] = {
     "capacity_price": 0.002,
     "capacity_target": 0.9,
 }
+EVALUATION_FLOOR = 0.3
+LOGGED = ("contextual", "contextual_evaluation")  # runs whose decision log feeds the DR check
 
 
 def run_policy(name: str, world: dict[str, Any], sample: Sample, seed: int, capacity: int) -> dict[str, Any]:
@@ -95,12 +107,15 @@ def run_policy(name: str, world: dict[str, Any], sample: Sample, seed: int, capa
     elif name == "oracle_same_rules":  # diagnostic: perfect knowledge under the contextual run's floors / price
         rules = {k: CONTEXTUAL_OPTIONS[k] for k in ("fairness_floor", "fairness_scale", "capacity_price", "capacity_target") if k in CONTEXTUAL_OPTIONS}
         policy = Oracle(truth, PolicyOptions(seed=seed, **rules))
-    elif name == "contextual":
-        policy = make_policy("contextual", seed=seed, **{k: v for k, v in CONTEXTUAL_OPTIONS.items() if k not in ROUTER_OPTIONS})
+    elif name in LOGGED:
+        options = {k: v for k, v in CONTEXTUAL_OPTIONS.items() if k not in ROUTER_OPTIONS}
+        if name == "contextual_evaluation":
+            options["exploration_floor"] = EVALUATION_FLOOR
+        policy = make_policy("contextual", seed=seed, **options)
     else:
         policy = make_policy(name, seed=seed)
     reps = [RepConfig(id=r, max_open=capacity) for r in world["reps"]]
-    router_options = {k: v for k, v in CONTEXTUAL_OPTIONS.items() if k in ROUTER_OPTIONS and name == "contextual"}
+    router_options = {k: v for k, v in CONTEXTUAL_OPTIONS.items() if k in ROUTER_OPTIONS and name in LOGGED}
     router = Router(policy=policy, reps=reps, delay_model=DelayModel(sample.won_days, sample.lost_days), **router_options)
     pending: list[tuple[float, str, bool]] = []
     open_load = dict.fromkeys(world["reps"], 0)
@@ -142,7 +157,7 @@ def run_policy(name: str, world: dict[str, Any], sample: Sample, seed: int, capa
         realized.append(float(won))
         delay = sample.won_days[world["u_won_delay"][i]] if won else sample.lost_days[world["u_lost_delay"][i]]
         heapq.heappush(pending, (float(t) + max(float(delay), 0.01), f"L{i}", won))
-        if name == "contextual":
+        if name in LOGGED:
             row = LoggedDecision(ctx, decision.eligible, rep, decision.propensity, float(won), decision.probabilities)
             log.append((row, p, {r: truth[(r, sector, product)] for r in decision.eligible}))
     q4 = world["times"] >= Q4_START
@@ -161,7 +176,7 @@ def run_policy(name: str, world: dict[str, Any], sample: Sample, seed: int, capa
         "day30_winrate": day30,
         "seconds": round(time.perf_counter() - t0, 2),
     }
-    if name == "contextual":
+    if name in LOGGED:
         out["dr"] = dr_check(log, seed)
         out["tau_final"] = [float(t) for t in getattr(router.policy, "tau", [])]  # empirical-Bayes prior SDs (logit)
     return out
@@ -260,8 +275,9 @@ def _mean_ci(values: list[float]) -> dict[str, Any]:
     return {"mean": float(arr.mean()), "ci95": [float(arr.mean() - half), float(arr.mean() + half)], "per_seed": arr.tolist()}
 
 
-def _task(task: tuple[str, int, str, int, dict[str, Any], Path]) -> dict[str, Any]:
-    scenario, seed, name, capacity, options, data = task
+def _task(task: tuple[str, int, str, int, dict[str, Any], float, Path]) -> dict[str, Any]:
+    global EVALUATION_FLOOR
+    scenario, seed, name, capacity, options, EVALUATION_FLOOR, data = task
     options = dict(options)  # with --jobs 1 this is CONTEXTUAL_OPTIONS itself: copy before clearing
     CONTEXTUAL_OPTIONS.clear()
     CONTEXTUAL_OPTIONS.update(options)  # a fresh worker process does not see main's update
@@ -274,11 +290,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="upper95")
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
-    parser.add_argument("--policies", default="random,oracle,round_robin,ucb1,thompson,contextual")
+    parser.add_argument("--policies", default="random,oracle,round_robin,ucb1,thompson,contextual,contextual_evaluation")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (one run = one seed x policy)")
     parser.add_argument("--first-seed", type=int, default=0, help="worlds first_seed .. first_seed+seeds-1 (tune on other seeds than you report)")
     parser.add_argument("--contextual-options", type=json.loads, default=None, help='JSON, e.g. \'{"mode": "greedy"}\'')
+    parser.add_argument("--evaluation-floor", type=float, default=EVALUATION_FLOOR, help="exploration floor of contextual_evaluation")
     args = parser.parse_args(argv)
     if args.contextual_options:
         CONTEXTUAL_OPTIONS.update(args.contextual_options)
@@ -293,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         if needed not in names:
             names.insert(0, needed)
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-    tasks = [(args.scenario, seed, name, capacity, CONTEXTUAL_OPTIONS, args.data) for seed in seeds for name in names]
+    tasks = [(args.scenario, seed, name, capacity, CONTEXTUAL_OPTIONS, args.evaluation_floor, args.data) for seed in seeds for name in names]
     if args.jobs > 1:
         with ProcessPoolExecutor(args.jobs) as pool:
             runs = list(pool.map(_task, tasks))
@@ -303,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     for (_, seed, name, *_rest), run in zip(tasks, runs, strict=True):
         results[name].append(run)
         print(f"seed {seed} {name}: {run['seconds']}s", file=sys.stderr)
-    out = {"day30_estimator": day30_replications(sample, args.scenario), "scenario": args.scenario, "spreads_logit": SCENARIOS[args.scenario], "seeds": seeds, "capacity": capacity, "reps": REPS, "contextual_options": CONTEXTUAL_OPTIONS, "policies": summarise(results)}
+    out = {"day30_estimator": day30_replications(sample, args.scenario), "scenario": args.scenario, "spreads_logit": SCENARIOS[args.scenario], "seeds": seeds, "capacity": capacity, "reps": REPS, "contextual_options": CONTEXTUAL_OPTIONS, "evaluation_floor": args.evaluation_floor, "policies": summarise(results)}
     text = json.dumps(out, indent=2)
     if args.json:
         args.json.write_text(text)

@@ -21,7 +21,7 @@ def test_given_sixty_days_of_strong_skill_when_policies_run_then_ranked_and_with
     assert np.all(np.diff(world["times"]) >= 0)
     delay = float(np.concatenate([sample.won_days, sample.lost_days]).mean())
     capacity = math.ceil(1.25 * RATE * delay / REPS)
-    runs = {name: [routing.run_policy(name, world, sample, 3, capacity)] for name in ("random", "oracle", "round_robin", "contextual")}
+    runs = {name: [routing.run_policy(name, world, sample, 3, capacity)] for name in ("random", "oracle", "round_robin", *routing.LOGGED)}
     conv = {name: r[0]["expected_conversions"] for name, r in runs.items()}
     assert conv["oracle"] > conv["contextual"] > conv["random"]  # 60 days of strong skill: learned
     assert all(r[0]["capacity_overflows"] == 0 for r in runs.values())
@@ -30,6 +30,10 @@ def test_given_sixty_days_of_strong_skill_when_policies_run_then_ranked_and_with
     assert dr["logged_leads"] == len(world["times"]) - int(len(world["times"]) * 0.45)
     assert 0.3 < dr["true_value"] < 1.0 and dr["max_weight"] <= REPS / 0.05 + 1e-6  # exploration floor 0.05 over 30
     assert 0.0 < dr["target_logged_probability_mean"] <= 1.0
+    evaluation = runs["contextual_evaluation"][0]["dr"]  # the same policy logging with floor 0.3
+    assert evaluation["max_weight"] <= REPS / routing.EVALUATION_FLOOR + 1e-6
+    assert evaluation["unbiased_relative_sd_bound"] < dr["unbiased_relative_sd_bound"]  # more exploration: a tighter bound
+    assert conv["contextual_evaluation"] < conv["contextual"]  # and it costs conversions
     summary = routing.summarise(runs)
     assert summary["oracle"]["uplift_captured_year"]["mean"] == pytest.approx(1.0)
     assert summary["random"]["uplift_captured_year"]["mean"] == pytest.approx(0.0)

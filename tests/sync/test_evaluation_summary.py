@@ -35,11 +35,11 @@ def test_given_well_explored_log_then_estimates_without_a_hint() -> None:
     value, low, high = (float(x) for x in dr.replace("[", " ").replace("]", " ").replace(",", " ").split()[2:5])
     assert low <= 0.7 <= high and low < value < high
     assert any(line.startswith("effective sample size") for line in lines)
-    assert not any("POSTERIOR_EXPLORATION" in line for line in lines)
+    assert not any("EXPLORATION_FLOOR" in line for line in lines)
 
 
 def test_given_barely_explored_log_then_says_why_the_interval_is_wide_and_what_to_do() -> None:
     lines = _summary(_log(400, 0.02, seed=2))
     hint = lines[-1]
     assert hint.startswith("the doubly robust interval is ±")
-    assert "LEADPILOT_ROUTING__POSTERIOR_EXPLORATION=0.1" in hint and "--since" in hint
+    assert "LEADPILOT_ROUTING__EXPLORATION_FLOOR=0.3" in hint and "--since" in hint
