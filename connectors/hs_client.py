@@ -19,7 +19,7 @@ from urllib3.util.retry import Retry
 
 from connectors.usage import UsageMeter, parse_hubspot_headers
 from connectors.window import SEARCH_CAP, SearchWindow, must_rewindow
-from sync.settings import HubSpotSettings
+from sync.crm_settings import HubSpotSettings
 
 PAGE = 200  # search page maximum
 

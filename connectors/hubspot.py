@@ -30,7 +30,7 @@ from connectors.retry import Retrier, RetryPolicy
 from connectors.usage import UsageMeter
 from connectors.values import MappingError, epoch_ms
 from connectors.window import Dedup, query_start
-from sync.settings import HubSpotPropertyNames, HubSpotSettings
+from sync.crm_settings import HubSpotPropertyNames, HubSpotSettings
 
 log = logging.getLogger(__name__)
 BATCH_SIZE = 100  # batch/update and batch/read maximum

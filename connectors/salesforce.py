@@ -36,7 +36,7 @@ from connectors.sf_session import build_session, login, metadata_api, refresher
 from connectors.usage import UsageMeter
 from connectors.values import MappingError
 from connectors.window import Dedup, query_start
-from sync.settings import FieldNames, SalesforceSettings
+from sync.crm_settings import FieldNames, SalesforceSettings
 
 log = logging.getLogger(__name__)
 BATCH_HEADER = {"Sforce-Query-Options": "batchSize=2000"}

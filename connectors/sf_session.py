@@ -20,7 +20,7 @@ from requests.adapters import HTTPAdapter
 from simple_salesforce import Salesforce
 
 from connectors.usage import UsageMeter, parse_sforce_limit_info
-from sync.settings import (
+from sync.crm_settings import (
     SalesforceClientCredentials,
     SalesforceJWT,
     SalesforcePassword,

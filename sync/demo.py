@@ -17,7 +17,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sync.settings import HubSpotSettings, RoutingSettings, SalesforcePassword, SalesforceSettings, Settings
+from sync.crm_settings import HubSpotSettings, SalesforcePassword, SalesforceSettings
+from sync.settings import RoutingSettings, Settings
 
 
 def sandbox_settings(crm: str, info: dict[str, Any], state_dir: Path, **overrides: Any) -> Settings:

@@ -11,7 +11,7 @@ from connectors import mapping_hubspot as mh
 from connectors import mapping_salesforce as ms
 from connectors.records import Lead, LeadUpdate
 from connectors.values import MappingError, lead_card, to_bool, to_datetime, to_number, to_text
-from sync.settings import FieldNames, HubSpotPropertyNames
+from sync.crm_settings import FieldNames, HubSpotPropertyNames
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from sync.settings import SalesforceJWT, SalesforcePassword, Settings
+from sync.crm_settings import SalesforceJWT, SalesforcePassword
+from sync.settings import Settings
 from sync.settings_errors import describe_settings_error
 
 
