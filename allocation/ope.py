@@ -80,6 +80,11 @@ class OPEReport:
     switch_threshold: float = float("inf")
     switched: int = 0
     dm: Estimate | None = None  # the reward model alone (direct method): what switch-DR falls back to
+    # With the full logged distributions: how often the logging policy itself would have made the
+    # candidate's choice, and the relative SD no unbiased estimator beats on this log (the
+    # efficiency bound, with the reward model's q(1 - q) as the outcome variance). None without them.
+    overlap: float | None = None
+    relative_sd_bound: float | None = None
 
 
 class OPERefused(ValueError):
@@ -181,6 +186,7 @@ def evaluate(
     dr_terms = q_target + w * (r - q_chosen)
     keep = w <= switch_threshold
     switch_terms = q_target + np.where(keep, w * (r - q_chosen), 0.0)
+    overlap, bound = _efficiency(logged, pis, qs, q_target)
     sn = ips_terms.sum() / w.sum() if w.sum() > 0 else float("nan")
     sn_se = float(np.sqrt(np.sum((w * (r - sn)) ** 2)) / w.sum()) if w.sum() > 0 else float("nan")
     return OPEReport(
@@ -197,7 +203,28 @@ def evaluate(
         switch_threshold=float(switch_threshold),
         switched=int((~keep).sum()),
         dm=_estimate(q_target.mean(), q_target.std(ddof=1) / np.sqrt(n) if n > 1 else 0.0, z),
+        overlap=overlap,
+        relative_sd_bound=bound,
     )
+
+
+def _efficiency(
+    logged: Sequence[LoggedDecision], pis: Sequence[Mapping[str, float]], qs: Sequence[np.ndarray], q_target: np.ndarray
+) -> tuple[float | None, float | None]:
+    """Mean logged probability of the candidate's choice, and the efficiency bound relative to
+    the value: V = E[Σ_a π_e(a)² q_a(1 - q_a) / π_b(a)] + Var(q(x, π_e)), SD = sqrt(V / n)."""
+    if any(row.probabilities is None for row in logged):
+        return None, None
+    overlap, noise = [], []
+    for row, pi, q in zip(logged, pis, qs, strict=True):
+        eligible = list(row.eligible)
+        overlap.append(sum(p * (row.logged_probability(a) or 0.0) for a, p in pi.items()))
+        terms = [p * p * q[eligible.index(a)] * (1.0 - q[eligible.index(a)]) / max(row.logged_probability(a) or 0.0, 1e-12) for a, p in pi.items() if p > 0]
+        noise.append(sum(terms))
+    value = float(q_target.mean())
+    variance = float(np.mean(noise)) + float(q_target.var())
+    bound = float(np.sqrt(variance / len(logged)) / value) if value > 0 else None
+    return float(np.mean(overlap)), bound
 
 
 def evaluate_named(logged: Sequence[LoggedDecision], name: str, *, train_fraction: float = 0.5, greedy: bool = False, **options: Any) -> OPEReport:

@@ -203,9 +203,6 @@ def dr_check(log: list[tuple[LoggedDecision, float, dict[str, float]]], seed: in
     except OPERefused as exc:  # e.g. logged without an exploration floor
         return {"logged_leads": len(rows), "true_value": true_value, "refused": str(exc), "dr_relative_error": float("nan"), "switch_dr_relative_error": float("nan")}
     dm = report.dm.value  # type: ignore[union-attr]
-    # how often the logging policy itself would have chosen the target's rep: DR's variance
-    # grows with E[1 / logged probability of the target's rep]
-    logged = np.array([sum(pr * (row.logged_probability(a) or 0.0) for a, pr in pi.items()) for pi, row in zip(choices, rows, strict=True)])
     return {
         "logged_leads": len(rows),
         "true_value": true_value,
@@ -219,11 +216,11 @@ def dr_check(log: list[tuple[LoggedDecision, float, dict[str, float]]], seed: in
         "snips": report.snips.value,
         "ips": report.ips.value,
         "max_weight": report.max_weight,
-        "target_logged_probability_mean": float(logged.mean()),
-        "target_inverse_probability_mean": float(np.mean(1.0 / np.maximum(logged, 1e-12))),
-        # no unbiased estimator beats sqrt(E[σ² / π_logged(target's rep)] / n) (the efficiency
-        # bound DR attains with the true reward model); σ² ≈ v(1 - v), relative to v
-        "unbiased_relative_sd_bound": float(np.sqrt(true_value * (1 - true_value) * np.mean(1.0 / np.maximum(logged, 1e-12)) / len(rows)) / true_value),
+        # how often the logging policy itself would have chosen the target's rep, and the
+        # relative SD no unbiased estimator beats on this log (DR's variance grows with
+        # E[1 / logged probability of the target's rep]); both from the full logged distributions
+        "target_logged_probability_mean": report.overlap,
+        "unbiased_relative_sd_bound": report.relative_sd_bound,
     }
 
 

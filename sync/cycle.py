@@ -281,7 +281,7 @@ def _decide(
             lead_id=lead.id, rep_id=d.rep, policy_name=router.policy_name, policy_version=router.version,
             propensity=max(min(float(d.propensity), 1.0), 1e-9), decided_at=now,
             considered={r: d.excluded.get(r) for r in d.considered},
-            context=context, shadow=deps.shadow,
+            context=context, shadow=deps.shadow, probabilities=dict(d.probabilities) if d.rep else None,
         ))
     return out
 

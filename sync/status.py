@@ -133,7 +133,7 @@ def evaluate_logged_policy(settings: Settings, store: Any, policy: str, since: d
         raise ValueError("no closed decisions logged yet" + (f" since {since.date()}" if since else ""))
     records = [LoggedDecision(context=a.context, eligible=[r for r, why in a.considered.items() if why is None]
                               or [a.rep_id], chosen=a.rep_id, propensity=a.propensity,
-                              reward=float(a.outcome == "won")) for a in logged if a.rep_id]
+                              reward=float(a.outcome == "won"), probabilities=a.probabilities) for a in logged if a.rep_id]
     try:
         result = evaluate_named(records, policy, seed=settings.routing.seed)
     except OPERefused as exc:
@@ -161,6 +161,10 @@ def describe_evaluation(policy: str, result: dict[str, Any]) -> list[str]:
         lines.append(f"  (switch-DR: {result['switched']} decisions with weight > {result['switch_threshold']:g} use the reward model alone)")
     ess = float(result["effective_sample_size"])
     lines.append(f"effective sample size {ess:,.0f} of {n:,}; largest weight {result['max_weight']:,.0f}")
+    if result.get("overlap") is not None and result.get("relative_sd_bound") is not None:
+        floor = 1.96 * float(result["relative_sd_bound"]) * float(result["dm"]["value"] if result.get("dm") else result["dr"]["value"])
+        lines.append(f"the logged decisions made {policy}'s choice with probability {result['overlap']:.2f} on average; "
+                     f"no unbiased estimate from them is tighter than ±{floor:.3f}")
     half = (result["dr"]["high"] - result["dr"]["low"]) / 2
     if half > WIDE_INTERVAL:
         lines.append(

@@ -135,12 +135,16 @@ def count_leads(conn: sa.Connection, crm: str) -> dict[str, int]:
 def record_decision(conn: sa.Connection, crm: str, decision: Decision, lead_status: str) -> bool:
     if not 0.0 < decision.propensity <= 1.0:
         raise ValueError(f"propensity must be in (0, 1], got {decision.propensity!r}")
+    probs = None if decision.probabilities is None else {str(k): float(v) for k, v in decision.probabilities.items()}
+    if probs is not None and (min(probs.values(), default=-1.0) < 0.0 or abs(sum(probs.values()) - 1.0) > 1e-6):
+        raise ValueError(f"probabilities must be non-negative and sum to 1 over the eligible reps, got {probs!r}")
     _check_status(lead_status)
     row = {
         **asdict(decision),
         "crm": crm,
         "considered": dict(decision.considered),
         "context": dict(decision.context),
+        "probabilities": probs,
     }
     # ON CONFLICT DO NOTHING rather than catching IntegrityError: on PostgreSQL a failed
     # statement would abort the caller's whole atomic() block.

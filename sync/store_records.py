@@ -52,6 +52,8 @@ class Decision:
     considered: Mapping[str, str | None] = field(default_factory=dict)
     context: Mapping[str, Any] = field(default_factory=dict)
     shadow: bool = False
+    # the full choice distribution over eligible reps (off-policy evaluation checks support with it)
+    probabilities: Mapping[str, float] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,7 @@ class Assignment:
     outcome: Literal["won", "lost"] | None
     outcome_at: datetime | None
     reward_applied_at: datetime | None
+    probabilities: dict[str, float] | None = None
 
 
 @dataclass(frozen=True, slots=True)

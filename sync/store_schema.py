@@ -100,6 +100,7 @@ assignments = sa.Table(
     sa.Column("propensity", sa.Float(), nullable=False),
     sa.Column("considered", sa.JSON(), nullable=False),
     sa.Column("context", sa.JSON(), nullable=False),
+    sa.Column("probabilities", sa.JSON(), nullable=True),  # logged distribution; NULL before 0002
     sa.Column("decided_at", UTCDateTime(), nullable=False),
     sa.Column("written_at", UTCDateTime(), nullable=True),
     sa.Column("shadow", sa.Boolean(), nullable=False),

@@ -65,3 +65,24 @@ def test_given_rare_explored_rows_when_switch_dr_then_only_the_reward_model_spea
     assert report.switched == 5 and report.max_weight == pytest.approx(20.0)
     kept = evaluate(rows, lambda ctx, eligible: {"r2": 1.0}, reward_model=lambda ctx, eligible: [0.9, 0.1], switch_threshold=25.0)
     assert kept.switch_dr is not None and kept.switch_dr.value == pytest.approx(kept.dr.value) and kept.switched == 0
+
+
+def test_given_full_logged_distributions_then_overlap_and_efficiency_bound_match_a_hand_computation() -> None:
+    # uniform logging over two reps; target always r1; reward model q = (0.8, 0.3) everywhere
+    report = evaluate(_logged(100), lambda ctx, eligible: {"r1": 1.0}, reward_model=lambda ctx, eligible: [0.8, 0.3])
+    assert report.overlap == pytest.approx(0.5)
+    # V = 1² · 0.8 · 0.2 / 0.5 + Var(q_target = 0.8) = 0.32; SD = sqrt(0.32 / 100); relative to 0.8
+    assert report.relative_sd_bound == pytest.approx(np.sqrt(0.32 / 100) / 0.8)
+    chosen_only = [LoggedDecision(r.context, r.eligible, r.chosen, r.propensity, r.reward) for r in _logged(100)]
+    bare = evaluate(chosen_only, lambda ctx, eligible: {"r1": 1.0}, reward_model=lambda ctx, eligible: [0.8, 0.3])
+    assert bare.overlap is None and bare.relative_sd_bound is None  # unknowable without the distributions
+    assert bare.dr.value == pytest.approx(report.dr.value)
+
+
+def test_given_a_logged_zero_on_an_eligible_rep_when_the_target_takes_it_then_refuses() -> None:
+    # chosen propensity 0.5 alone would let r3 pass as "assumed positive"; the full distribution says 0
+    rows = [LoggedDecision({}, ("r1", "r2", "r3"), "r1", 0.5, 1.0, {"r1": 0.5, "r2": 0.5, "r3": 0.0}) for _ in range(20)]
+    with pytest.raises(OPERefused, match="could not have chosen"):
+        evaluate(rows, lambda ctx, eligible: {"r3": 1.0}, reward_model=lambda ctx, eligible: [0.5, 0.5, 0.5])
+    unknown = [LoggedDecision(r.context, r.eligible, r.chosen, r.propensity, r.reward) for r in rows]
+    assert evaluate(unknown, lambda ctx, eligible: {"r3": 1.0}, reward_model=lambda ctx, eligible: [0.5, 0.5, 0.5]).n == 20

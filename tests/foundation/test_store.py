@@ -137,6 +137,16 @@ def test_given_a_lead_when_decided_twice_then_only_the_first_decision_is_recorde
     assert store.lead_state(["L1"])["L1"].status == "scored"
 
 
+def test_given_a_decision_with_its_choice_distribution_then_it_round_trips_and_a_bad_one_is_refused(store: Store) -> None:
+    assert store.record_decision(_decision("L1", "r1", probabilities={"r1": 0.25, "r3": 0.75}))
+    assert store.record_decision(_decision("L2", "r1"))  # older callers: only the chosen propensity
+    got = {a.lead_id: a.probabilities for a in store.assignments(["L1", "L2"])}
+    assert got == {"L1": {"r1": 0.25, "r3": 0.75}, "L2": None}
+    with pytest.raises(ValueError, match="sum to 1"):
+        store.record_decision(_decision("L3", "r1", probabilities={"r1": 0.25, "r3": 0.5}))
+    assert store.assignments(["L3"]) == []
+
+
 def test_given_a_failure_inside_an_atomic_block_then_decision_and_status_are_both_rolled_back(
     store: Store,
 ) -> None:

@@ -12,7 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from sync.store import Store, StoreError
-from sync.store_engine import VERSION_TABLE, alembic_config, current_revision
+from sync.store_engine import VERSION_TABLE, alembic_config, create_store_engine, current_revision, upgrade
 from sync.store_schema import metadata
 
 TABLES = {"watermarks", "leads", "assignments", "policy_states", "runs", "models"}
@@ -94,3 +94,25 @@ def test_given_a_url_with_a_password_then_repr_and_errors_hide_it(tmp_path: obje
         Store.open("postgresql://lp:hunter2@127.0.0.1:1/none?connect_timeout=1")
     assert "hunter2" not in str(info.value)
     assert "***" in str(info.value)
+
+
+def test_given_a_store_at_revision_0001_with_decisions_when_opened_then_upgraded_and_rows_kept(db_url: str) -> None:
+    engine = create_store_engine(db_url)
+    upgrade(engine, "0001")
+    decided = datetime(2026, 1, 5, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO assignments (crm, lead_id, rep_id, policy_name, policy_version, propensity, considered, context, decided_at, shadow)"
+                " VALUES ('salesforce', 'L1', 'r1', 'contextual', 1, 0.4, '{\"r1\": null}', '{}', :t, false)"
+            ),
+            {"t": decided},
+        )
+    engine.dispose()
+    store = Store.open(db_url, crm="salesforce")
+    try:
+        assert current_revision(store.engine) == _head()
+        (row,) = store.assignments(["L1"])
+        assert (row.rep_id, row.propensity, row.probabilities) == ("r1", 0.4, None)
+    finally:
+        store.close()

@@ -80,8 +80,11 @@ def test_given_a_sandbox_crm_when_the_admin_runs_each_command_then_each_does_its
             for name in ("ips", "snips", "dr"):
                 e = est[name]
                 assert e["low"] <= e["value"] <= e["high"] and e["se"] >= 0.0
+            # the cycle logs each decision's full choice distribution, so support is checked exactly
+            assert 0.0 < est["overlap"] <= 1.0 and est["relative_sd_bound"] > 0.0
         text = cli("evaluate-policy", "--policy", "contextual")
         assert text.exit_code == 0 and "doubly robust" in text.output and "effective sample size" in text.output
+        assert "made contextual's choice with probability" in text.output
         # `train` without --csv is the retrain job once; below the configured minimum history it
         # keeps the cold-start scorer and says why (training itself: tests/sync/test_retrain_e2e.py).
         env["LEADPILOT_SCORING__MIN_HISTORY"] = "100000"

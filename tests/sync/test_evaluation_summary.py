@@ -43,3 +43,11 @@ def test_given_barely_explored_log_then_says_why_the_interval_is_wide_and_what_t
     hint = lines[-1]
     assert hint.startswith("the doubly robust interval is ±")
     assert "LEADPILOT_ROUTING__EXPLORATION_FLOOR=0.3" in hint and "--since" in hint
+
+
+def test_given_logged_distributions_then_says_how_often_the_log_made_the_candidates_choice() -> None:
+    lines = _summary(_log(4_000, 0.5, seed=1))
+    line = next(line for line in lines if "made contextual's choice" in line)
+    assert "probability 0.50 on average" in line and "tighter than ±" in line
+    bare = [LoggedDecision(r.context, r.eligible, r.chosen, r.propensity, r.reward) for r in _log(400, 0.5, seed=1)]
+    assert not any("made contextual's choice" in line for line in _summary(bare))
