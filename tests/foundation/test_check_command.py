@@ -97,12 +97,17 @@ def test_given_an_unreachable_store_then_exit_1_without_the_password(clean_env: 
 
 
 def test_given_a_migrated_store_then_its_schema_revision_is_shown(clean_env: Path, db_url: str) -> None:
+    from alembic.script import ScriptDirectory
+
     from sync.store import Store
+    from sync.store_engine import alembic_config
 
     Store.open(db_url).close()
     result = _run(env={"LEADPILOT_STORE_URL": db_url})
     assert result.exit_code == 0, result.output
-    assert "store: reachable, schema 0001" in result.stdout
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    assert f"store: reachable, schema {head}" in result.stdout
 
 
 @pytest.fixture
