@@ -87,7 +87,7 @@ ROUTER_OPTIONS = ("open_prior", "proxy_weight")  # --contextual-options keys mea
 # way (Q4 75.1 vs 76.2); flat 10-17: +4.4 vs +3.4 conversions over round robin. Around the kept
 # setting, worlds 10-25 (it: 36.9): price 0.004: 35.7, 0.001: 35.5, ρ 0.85: 35.0, exploration
 # floor 0.03: 35.9, fairness_scale 0.15: 33.2, 0.07: 37.4 (+0.5, within the ~1 point of noise:
-# default kept). Later, worlds 10-25 (it: 36.8): tau 0.15: 31.0; exploration floor 0.08: 35.6;
+# default kept). Later, worlds 10-25 (it: 36.8): tau 0.15: 31.0, 0.4: 35.0; exploration floor 0.08: 35.6;
 # posterior exploration 0.1 + floor 0.02: 34.1 (35.1 on the reported 0-9, default 33.3 there).
 # The gap is information, not delay: with every delay and the capacity divided by 10 the
 # default reaches 40.1 / Q4 53.9 (real delays: 36.8 / 52.8).
