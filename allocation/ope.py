@@ -218,9 +218,14 @@ def _efficiency(
     overlap, noise = [], []
     for row, pi, q in zip(logged, pis, qs, strict=True):
         eligible = list(row.eligible)
-        overlap.append(sum(p * (row.logged_probability(a) or 0.0) for a, p in pi.items()))
-        terms = [p * p * q[eligible.index(a)] * (1.0 - q[eligible.index(a)]) / max(row.logged_probability(a) or 0.0, 1e-12) for a, p in pi.items() if p > 0]
-        noise.append(sum(terms))
+        shared = noisy = 0.0
+        for a, p in pi.items():
+            logged_p, q_a = row.logged_probability(a) or 0.0, q[eligible.index(a)]
+            shared += p * logged_p
+            if p > 0:
+                noisy += p * p * q_a * (1.0 - q_a) / max(logged_p, 1e-12)
+        overlap.append(shared)
+        noise.append(noisy)
     value = float(q_target.mean())
     variance = float(np.mean(noise)) + float(q_target.var())
     bound = float(np.sqrt(variance / len(logged)) / value) if value > 0 else None

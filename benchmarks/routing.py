@@ -102,7 +102,7 @@ EVALUATION_FLOOR = 0.3
 LOGGED = ("contextual", "contextual_evaluation")  # runs whose decision log feeds the DR check
 
 
-def run_policy(name: str, world: dict[str, Any], sample: Sample, seed: int, capacity: int) -> dict[str, Any]:
+def run_policy(name: str, world: dict[str, Any], sample: Sample, seed: int, capacity: int, evaluation_floor: float = EVALUATION_FLOOR) -> dict[str, Any]:
     """Drive a Router through the year; return the policy's metrics and its decision log."""
     truth = world["truth"]
     if name == "oracle":
@@ -113,7 +113,7 @@ def run_policy(name: str, world: dict[str, Any], sample: Sample, seed: int, capa
     elif name in LOGGED:
         options = {k: v for k, v in CONTEXTUAL_OPTIONS.items() if k not in ROUTER_OPTIONS}
         if name == "contextual_evaluation":
-            options["exploration_floor"] = EVALUATION_FLOOR
+            options["exploration_floor"] = evaluation_floor
         policy = make_policy("contextual", seed=seed, **options)
     else:
         policy = make_policy(name, seed=seed)
@@ -276,13 +276,12 @@ def _mean_ci(values: list[float]) -> dict[str, Any]:
 
 
 def _task(task: tuple[str, int, str, int, dict[str, Any], float, Path]) -> dict[str, Any]:
-    global EVALUATION_FLOOR
-    scenario, seed, name, capacity, options, EVALUATION_FLOOR, data = task
+    scenario, seed, name, capacity, options, evaluation_floor, data = task
     options = dict(options)  # with --jobs 1 this is CONTEXTUAL_OPTIONS itself: copy before clearing
     CONTEXTUAL_OPTIONS.clear()
     CONTEXTUAL_OPTIONS.update(options)  # a fresh worker process does not see main's update
     sample = load_sample(data)
-    return run_policy(name, make_world(sample, scenario, seed), sample, seed, capacity)
+    return run_policy(name, make_world(sample, scenario, seed), sample, seed, capacity, evaluation_floor)
 
 
 def main(argv: list[str] | None = None) -> int:
