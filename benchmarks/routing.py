@@ -91,6 +91,10 @@ ROUTER_OPTIONS = ("open_prior", "proxy_weight")  # --contextual-options keys mea
 # posterior exploration 0.1 + floor 0.02: 34.1 (35.1 on the reported 0-9, default 33.3 there).
 # The gap is information, not delay: with every delay and the capacity divided by 10 the
 # default reaches 40.1 / Q4 53.9 (real delays: 36.8 / 52.8).
+# Shrinking each rep toward the mean of the reps' models (hierarchical EM for the shared model)
+# instead of the pooled fit, worlds 10-25: 34.3 / Q4 49.8 vs 36.8 / 52.8 (the pooled fit reads
+# a sector as good as the reps who got its leads, a mild optimism that pays). Held out, run once
+# with these defaults: worlds 26-45 upper95 34.4 / Q4 50.9, strong 55.4 / 76.4, flat +2.3 vs RR.
 CONTEXTUAL_OPTIONS: dict[str, Any] = {
     "mode": "greedy",
     "fairness_floor": 0.8,
