@@ -212,7 +212,11 @@ def _efficiency(
     logged: Sequence[LoggedDecision], pis: Sequence[Mapping[str, float]], qs: Sequence[np.ndarray], q_target: np.ndarray
 ) -> tuple[float | None, float | None]:
     """Mean logged probability of the candidate's choice, and the efficiency bound relative to
-    the value: V = E[Σ_a π_e(a)² q_a(1 - q_a) / π_b(a)] + Var(q(x, π_e)), SD = sqrt(V / n)."""
+    the value: V = E[Σ_a π_e(a)² q_a(1 - q_a) / π_b(a)] + Var(q(x, π_e)), SD = sqrt(V / n).
+
+    The sum runs over reps the log could have chosen (π_b > 0): mass the candidate puts on the
+    others (``unsupported_mass``, at most ``tolerance``) is a bias no estimator removes, not a
+    variance, so it is reported beside the bound rather than folded into it as an infinity."""
     if any(row.probabilities is None for row in logged):
         return None, None
     overlap, noise = [], []
@@ -222,8 +226,8 @@ def _efficiency(
         for a, p in pi.items():
             logged_p, q_a = row.logged_probability(a) or 0.0, q[eligible.index(a)]
             shared += p * logged_p
-            if p > 0:
-                noisy += p * p * q_a * (1.0 - q_a) / max(logged_p, 1e-12)
+            if p > 0 and logged_p > 0:
+                noisy += p * p * q_a * (1.0 - q_a) / logged_p
         overlap.append(shared)
         noise.append(noisy)
     value = float(q_target.mean())

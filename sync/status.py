@@ -165,6 +165,10 @@ def describe_evaluation(policy: str, result: dict[str, Any]) -> list[str]:
         floor = 1.96 * float(result["relative_sd_bound"]) * float(result["dm"]["value"] if result.get("dm") else result["dr"]["value"])
         lines.append(f"the logged decisions made {policy}'s choice with probability {result['overlap']:.2f} on average; "
                      f"no unbiased estimate from them is tighter than ±{floor:.3f}")
+    unsupported = float(result.get("unsupported_mass") or 0.0)
+    if unsupported > 0:
+        lines.append(f"{unsupported:.1%} of {policy}'s choices go to reps the logged policy could not have chosen; "
+                     f"no log can say how those leads would have done, so every estimate above may be off by up to ±{unsupported:.3f}")
     half = (result["dr"]["high"] - result["dr"]["low"]) / 2
     if half > WIDE_INTERVAL:
         lines.append(

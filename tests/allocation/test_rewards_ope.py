@@ -86,3 +86,13 @@ def test_given_a_logged_zero_on_an_eligible_rep_when_the_target_takes_it_then_re
         evaluate(rows, lambda ctx, eligible: {"r3": 1.0}, reward_model=lambda ctx, eligible: [0.5, 0.5, 0.5])
     unknown = [LoggedDecision(r.context, r.eligible, r.chosen, r.propensity, r.reward) for r in rows]
     assert evaluate(unknown, lambda ctx, eligible: {"r3": 1.0}, reward_model=lambda ctx, eligible: [0.5, 0.5, 0.5]).n == 20
+
+
+def test_given_a_sliver_of_mass_on_a_never_logged_rep_then_bound_covers_the_rest_and_mass_is_reported() -> None:
+    # uniform over r1/r2, r3 logged with probability 0; the target sends 0.5 % of its mass to r3
+    rows = [LoggedDecision({}, ("r1", "r2", "r3"), c, 0.5, 1.0, {"r1": 0.5, "r2": 0.5, "r3": 0.0}) for c in ["r1", "r2"] * 50]
+    report = evaluate(rows, lambda ctx, eligible: {"r1": 0.995, "r3": 0.005}, reward_model=lambda ctx, eligible: [0.8, 0.3, 0.5])
+    assert report.unsupported_mass == pytest.approx(0.005)
+    # V = 0.995² · 0.8 · 0.2 / 0.5 + Var(q_target) (constant, 0); r3's term is left out, not divided by zero
+    value = 0.995 * 0.8 + 0.005 * 0.5
+    assert report.relative_sd_bound == pytest.approx(np.sqrt(0.995**2 * 0.16 / 0.5 / 100) / value)

@@ -51,3 +51,11 @@ def test_given_logged_distributions_then_says_how_often_the_log_made_the_candida
     assert "probability 0.50 on average" in line and "tighter than ±" in line
     bare = [LoggedDecision(r.context, r.eligible, r.chosen, r.propensity, r.reward) for r in _log(400, 0.5, seed=1)]
     assert not any("made contextual's choice" in line for line in _summary(bare))
+
+
+def test_given_a_sliver_of_unsupported_mass_then_says_the_estimates_may_be_off_by_it() -> None:
+    rows = [LoggedDecision({}, ("r1", "r2", "r3"), c, 0.5, 1.0, {"r1": 0.5, "r2": 0.5, "r3": 0.0}) for c in ["r1", "r2"] * 200]
+    report = evaluate(rows, lambda ctx, eligible: {"r1": 0.995, "r3": 0.005}, reward_model=lambda ctx, eligible: [0.8, 0.3, 0.5])
+    line = next(line for line in describe_evaluation("contextual", asdict(report)) if "could not have chosen" in line)
+    assert line.startswith("0.5% of contextual's choices") and "±0.005" in line
+    assert not any("could not have chosen" in line for line in _summary(_log(400, 0.5, seed=1)))
