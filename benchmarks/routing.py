@@ -94,7 +94,13 @@ ROUTER_OPTIONS = ("open_prior", "proxy_weight")  # --contextual-options keys mea
 # Shrinking each rep toward the mean of the reps' models (hierarchical EM for the shared model)
 # instead of the pooled fit, worlds 10-25: 34.3 / Q4 49.8 vs 36.8 / 52.8 (the pooled fit reads
 # a sector as good as the reps who got its leads, a mild optimism that pays). Held out, run once
-# with these defaults: worlds 26-45 upper95 34.4 / Q4 50.9, strong 55.4 / 76.4, flat +2.3 vs RR.
+# with these defaults: worlds 26-45 upper95 34.4 / Q4 50.9, strong 55.4 / 76.4, flat +2.3 vs RR;
+# upper95 worlds 100-199 35.1 / 51.7, 200-299 35.7 / 52.2 (200 worlds: 35.4 [34.7, 36.0] / 52.0
+# [51.1, 52.8]). On those 200, fairness_scale 0.07: +0.9 / +0.8 (paired SE ~0.55 each) but min
+# share 0.808; Thompson exploration among the top 3 reps only (posterior 0.05, floor 0.03),
+# worlds 100-199: +0.6 +- 1.2 -- neither adopted.
+# contextual_evaluation, upper95 worlds 100-199: floor 0.3 DR error 5.6 % +- 0.9 (median 4.9 %,
+# bound 7.9 %, 97/100 covered), uplift 26.5 %; floor 0.4: 5.7 % (bound 6.9 %), uplift 23.0 %.
 CONTEXTUAL_OPTIONS: dict[str, Any] = {
     "mode": "greedy",
     "fairness_floor": 0.8,
