@@ -100,7 +100,8 @@ ROUTER_OPTIONS = ("open_prior", "proxy_weight")  # --contextual-options keys mea
 # share 0.808; Thompson exploration among the top 3 reps only (posterior 0.05, floor 0.03),
 # worlds 100-199: +0.6 +- 1.2 -- neither adopted.
 # contextual_evaluation, upper95 worlds 100-199: floor 0.3 DR error 5.6 % +- 0.9 (median 4.9 %,
-# bound 7.9 %, 97/100 covered), uplift 26.5 %; floor 0.4: 5.7 % (bound 6.9 %), uplift 23.0 %.
+# bound 7.9 %, 97/100 covered), uplift 26.5 %; floor 0.4: 5.7 % (bound 6.9 %), uplift 23.0 %;
+# floor 0.6: 4.6 % +- 0.7 (median 3.8 %, bound 5.7 %), uplift 15.2 %.
 CONTEXTUAL_OPTIONS: dict[str, Any] = {
     "mode": "greedy",
     "fairness_floor": 0.8,
