@@ -91,8 +91,10 @@ def make_world(sample: Sample, scenario: str, seed: int, days: int = DAYS) -> di
     counts = rng.poisson(RATE, days)
     day = np.repeat(np.arange(days), counts)
     n = len(day)
-    times = day + np.sort(rng.random(n))  # sorted within the whole year because day is sorted
-    times = np.sort(times)
+    # each lead at a uniform moment of its day. (Adding year-sorted fractions to the sorted days,
+    # as this once did, put January's leads at the start of their day and December's at the
+    # end; with whole-day delays that skewed which leads had closed at a day boundary.)
+    times = np.sort(day + rng.random(n))
     seg = rng.choice(len(sample.mix), size=n, p=sample.mix_p)
     return {
         "reps": reps,

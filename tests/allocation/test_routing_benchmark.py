@@ -39,3 +39,12 @@ def test_given_sixty_days_of_strong_skill_when_policies_run_then_ranked_and_with
     assert summary["random"]["uplift_captured_year"]["mean"] == pytest.approx(0.0)
     assert 0.0 < summary["contextual"]["uplift_captured_year"]["mean"] < 1.0
     assert summary["contextual_minus_round_robin_conversions"]["mean"] == pytest.approx(conv["contextual"] - conv["round_robin"])
+
+
+def test_given_a_simulated_year_then_leads_arrive_at_uniform_moments_of_their_day() -> None:
+    times = make_world(load_sample(), "flat", seed=0)["times"]
+    fraction = times - np.floor(times)
+    first, last = fraction[times < 60], fraction[times >= 300]
+    # uniform within the day in January as in December (mean 0.5, SD 1/sqrt(12) = 0.29)
+    assert abs(first.mean() - 0.5) < 0.03 and abs(last.mean() - 0.5) < 0.03
+    assert np.all(np.diff(times) >= 0)
