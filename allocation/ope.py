@@ -4,6 +4,12 @@ With w = π_target(a|x) / π_logged(a|x) for the logged rep a and reward r (1 wo
 IPS = mean(w·r); SNIPS = Σ w·r / Σ w; DR = mean(q̂(x, π_target) + w·(r − q̂(x, a))), with q̂ a
 reward model cross-fitted on the log. Intervals are normal (delta method for SNIPS).
 
+With the full logged distributions the efficiency bound is known: no unbiased estimator has
+a smaller SD. IPS and DR are unbiased, so their standard error is never reported below it.
+With weights in the hundreds the sample SD is heavy-tailed and often comes out under the
+bound (in more than half of the routing benchmark's worlds), and intervals built on it alone
+covered the truth on 90-92 of 100 worlds instead of 95; floored, 95-100.
+
 If the candidate puts more than ``tolerance`` of its choices on reps the logging policy could
 not have chosen (propensity 0: deterministic round robin, no exploration floor, excluded
 reps), no reweighting can recover its value: ``evaluate`` refuses with ``OPERefused``.
@@ -187,14 +193,15 @@ def evaluate(
     keep = w <= switch_threshold
     switch_terms = q_target + np.where(keep, w * (r - q_chosen), 0.0)
     overlap, bound = _efficiency(logged, pis, qs, q_target)
+    se_floor = bound * float(q_target.mean()) if bound is not None else 0.0  # back to absolute
     sn = ips_terms.sum() / w.sum() if w.sum() > 0 else float("nan")
     sn_se = float(np.sqrt(np.sum((w * (r - sn)) ** 2)) / w.sum()) if w.sum() > 0 else float("nan")
     return OPEReport(
         n=n,
         logged_rate=float(r.mean()),
-        ips=_estimate(ips_terms.mean(), ips_terms.std(ddof=1) / np.sqrt(n) if n > 1 else 0.0, z),
+        ips=_estimate(ips_terms.mean(), max(ips_terms.std(ddof=1) / np.sqrt(n) if n > 1 else 0.0, se_floor), z),
         snips=_estimate(sn, sn_se, z),
-        dr=_estimate(dr_terms.mean(), dr_terms.std(ddof=1) / np.sqrt(n) if n > 1 else 0.0, z),
+        dr=_estimate(dr_terms.mean(), max(dr_terms.std(ddof=1) / np.sqrt(n) if n > 1 else 0.0, se_floor), z),
         unsupported_mass=unsupported,
         max_weight=float(w.max()),
         effective_sample_size=float(w.sum() ** 2 / np.sum(w**2)) if np.any(w > 0) else 0.0,

@@ -96,3 +96,15 @@ def test_given_a_sliver_of_mass_on_a_never_logged_rep_then_bound_covers_the_rest
     # V = 0.995² · 0.8 · 0.2 / 0.5 + Var(q_target) (constant, 0); r3's term is left out, not divided by zero
     value = 0.995 * 0.8 + 0.005 * 0.5
     assert report.relative_sd_bound == pytest.approx(np.sqrt(0.995**2 * 0.16 / 0.5 / 100) / value)
+
+
+def test_given_an_unlucky_log_that_never_took_the_candidates_rep_then_interval_is_as_wide_as_the_bound() -> None:
+    # uniform logging over r1/r2, but by chance every row chose r1 and every reward is 1:
+    # the sample SD of DR's terms is 0; the efficiency bound says the truth is far less certain
+    rows = [LoggedDecision({}, ("r1", "r2"), "r1", 0.5, 1.0, {"r1": 0.5, "r2": 0.5}) for _ in range(100)]
+    report = evaluate(rows, lambda ctx, eligible: {"r2": 1.0}, reward_model=lambda ctx, eligible: [0.9, 0.6])
+    floor = np.sqrt(1.0 * 0.6 * 0.4 / 0.5 / 100)  # sqrt(V / n), V = π² q(1 - q) / π_b
+    assert report.dr.value == pytest.approx(0.6) and report.dr.se == pytest.approx(floor)
+    assert report.ips.value == pytest.approx(0.0) and report.ips.se == pytest.approx(floor)
+    bare = [LoggedDecision(r.context, r.eligible, r.chosen, r.propensity, r.reward) for r in rows]
+    assert evaluate(bare, lambda ctx, eligible: {"r2": 1.0}, reward_model=lambda ctx, eligible: [0.9, 0.6]).dr.se == pytest.approx(0.0)
