@@ -23,7 +23,7 @@ estimator evaluates a greedy candidate well from it (the efficiency bound is rep
 ``contextual_evaluation`` is the same policy logging with a floor of 0.3, the exploratory
 prototype's ε (routing.md: ~2-5 % DR error at ε = 0.3): what an admin runs for a while to
 evaluate candidates, at the cost in conversions the run shows. Its floor was chosen on worlds
-10-25: 0.3 gave 4.0 % DR error and 27.2 % of the uplift; 0.5: 4.0 % and 18.9 %; floor 0.05 +
+10-25 (before the simulator fix): 0.3 gave 4.0 % DR error and 27.2 % of the uplift; 0.5: 4.0 % and 18.9 %; floor 0.05 +
 posterior exploration 0.25: 7.5 % and 28.8 %; 0.15 + 0.15: 6.6 % and 27.8 %.
 
 The DR check reports plain DR, switch-DR (weights > 20 fall back to the reward model) and the
@@ -67,6 +67,8 @@ from benchmarks.routing_world import (  # noqa: E402
 )
 
 ROUTER_OPTIONS = ("open_prior", "proxy_weight")  # --contextual-options keys meant for Router
+# The comparisons below were measured before the 2 Dec 2026 simulator fix (leads at uniform
+# moments of their day); levels moved up ~1 point, differences between settings are what they show.
 # greedy + floors; fairness_scale is the contextual default (0.1 logit per lead owed), chosen
 # on worlds 10-13 (--first-seed 10), not on the reported worlds 0-2. Re-checked on worlds 10-25
 # (upper95, % of oracle uplift over the year; same-world differences between settings have an
