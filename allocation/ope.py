@@ -101,6 +101,12 @@ def _estimate(value: float, se: float, z: float) -> Estimate:
     return Estimate(float(value), float(se), float(value - z * se), float(value + z * se))
 
 
+def _mean_estimate(terms: np.ndarray, z: float, se_floor: float = 0.0) -> Estimate:
+    """The mean of per-row terms with its sample standard error, never below ``se_floor``."""
+    se = float(terms.std(ddof=1) / np.sqrt(len(terms))) if len(terms) > 1 else 0.0
+    return _estimate(float(terms.mean()), max(se, se_floor), z)
+
+
 def greedy_target(model: Policy) -> TargetPolicy:
     """Target that always takes the rep with the highest predicted win probability."""
 
@@ -192,34 +198,35 @@ def evaluate(
     dr_terms = q_target + w * (r - q_chosen)
     keep = w <= switch_threshold
     switch_terms = q_target + np.where(keep, w * (r - q_chosen), 0.0)
-    overlap, bound = _efficiency(logged, pis, qs, q_target)
-    se_floor = bound * float(q_target.mean()) if bound is not None else 0.0  # back to absolute
+    overlap, sd_bound = _efficiency(logged, pis, qs, q_target)
+    se_floor = sd_bound or 0.0
+    value = float(q_target.mean())
     sn = ips_terms.sum() / w.sum() if w.sum() > 0 else float("nan")
     sn_se = float(np.sqrt(np.sum((w * (r - sn)) ** 2)) / w.sum()) if w.sum() > 0 else float("nan")
     return OPEReport(
         n=n,
         logged_rate=float(r.mean()),
-        ips=_estimate(ips_terms.mean(), max(ips_terms.std(ddof=1) / np.sqrt(n) if n > 1 else 0.0, se_floor), z),
+        ips=_mean_estimate(ips_terms, z, se_floor),
         snips=_estimate(sn, sn_se, z),
-        dr=_estimate(dr_terms.mean(), max(dr_terms.std(ddof=1) / np.sqrt(n) if n > 1 else 0.0, se_floor), z),
+        dr=_mean_estimate(dr_terms, z, se_floor),
         unsupported_mass=unsupported,
         max_weight=float(w.max()),
         effective_sample_size=float(w.sum() ** 2 / np.sum(w**2)) if np.any(w > 0) else 0.0,
         confidence=confidence,
-        switch_dr=_estimate(switch_terms.mean(), switch_terms.std(ddof=1) / np.sqrt(n) if n > 1 else 0.0, z),
+        switch_dr=_mean_estimate(switch_terms, z),
         switch_threshold=float(switch_threshold),
         switched=int((~keep).sum()),
-        dm=_estimate(q_target.mean(), q_target.std(ddof=1) / np.sqrt(n) if n > 1 else 0.0, z),
+        dm=_mean_estimate(q_target, z),
         overlap=overlap,
-        relative_sd_bound=bound,
+        relative_sd_bound=sd_bound / value if sd_bound is not None and value > 0 else None,
     )
 
 
 def _efficiency(
     logged: Sequence[LoggedDecision], pis: Sequence[Mapping[str, float]], qs: Sequence[np.ndarray], q_target: np.ndarray
 ) -> tuple[float | None, float | None]:
-    """Mean logged probability of the candidate's choice, and the efficiency bound relative to
-    the value: V = E[Σ_a π_e(a)² q_a(1 - q_a) / π_b(a)] + Var(q(x, π_e)), SD = sqrt(V / n).
+    """Mean logged probability of the candidate's choice, and the efficiency bound on the SD of
+    any unbiased estimate: V = E[Σ_a π_e(a)² q_a(1 - q_a) / π_b(a)] + Var(q(x, π_e)), SD = sqrt(V / n).
 
     The sum runs over reps the log could have chosen (π_b > 0): mass the candidate puts on the
     others (``unsupported_mass``, at most ``tolerance``) is a bias no estimator removes, not a
@@ -237,10 +244,8 @@ def _efficiency(
                 noisy += p * p * q_a * (1.0 - q_a) / logged_p
         overlap.append(shared)
         noise.append(noisy)
-    value = float(q_target.mean())
     variance = float(np.mean(noise)) + float(q_target.var())
-    bound = float(np.sqrt(variance / len(logged)) / value) if value > 0 else None
-    return float(np.mean(overlap)), bound
+    return float(np.mean(overlap)), float(np.sqrt(variance / len(logged)))
 
 
 def evaluate_named(logged: Sequence[LoggedDecision], name: str, *, train_fraction: float = 0.5, greedy: bool = False, **options: Any) -> OPEReport:
