@@ -28,10 +28,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from connectors.factory import make_connector  # noqa: E402
 from connectors.records import Lead, LeadUpdate  # noqa: E402
 from sandbox.server import SandboxServer  # noqa: E402
-from sync.settings import Settings  # noqa: E402
+from sync.config.settings import Settings  # noqa: E402
+from sync.wiring.connector import make_connector  # noqa: E402
 
 
 def settings_for(server: SandboxServer, crm: str) -> Settings:

@@ -1,7 +1,7 @@
 """Fit the sandbox world's delay and win-rate numbers from ../shared/data/crm-sales-opportunities.
 
 Run by hand: ``.venv/bin/python benchmarks/fit_sandbox_world.py [DATA_DIR]``. It prints a JSON
-document; the numbers are copied into ``sandbox/world_params.py`` (the sandbox must not need
+document; the numbers are copied into ``sandbox/world/params.py`` (the sandbox must not need
 the data at run time). Closed opportunities only (Won/Lost); delay = close_date - engage_date.
 """
 

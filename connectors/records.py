@@ -50,7 +50,7 @@ class Lead:
     text: str = ""  # the lead card: configured free-text fields joined into one string
     # Where the lead stands as a sales outcome: "converted" (an opportunity / deal was made
     # from it), "disqualified" (closed without one), or None while it is still being worked.
-    # The cycle feeds this to routing as an early, lead-level reward (see sync.cycle).
+    # The cycle feeds this to routing as an early, lead-level reward (see sync.jobs.cycle).
     stage: str | None = None
     # leadpilot's own fields as currently stored in the CRM (to recognise our own write-backs)
     written: Mapping[str, Any] = field(default_factory=dict)

@@ -11,7 +11,7 @@ import sys
 
 from sandbox.admin import BadFaults, parse_faults
 from sandbox.server import SandboxServer, serve_until_signal
-from sandbox.world import SCENARIOS
+from sandbox.world.simulation import SCENARIOS
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,7 @@
 """The sandbox's HTTPS server: one threaded loopback server, three route families.
 
-``/services/*`` is the Salesforce dialect (``sandbox.salesforce.handle``), ``/crm/*`` the
-HubSpot dialect (``sandbox.hubspot.handle``) and ``/_sandbox/*`` the admin API
+``/services/*`` is the Salesforce dialect (``sandbox.salesforce.api.handle``), ``/crm/*`` the
+HubSpot dialect (``sandbox.hubspot.api.handle``) and ``/_sandbox/*`` the admin API
 (``sandbox.admin.handle``). All three see one ``SandboxContext`` (one store, one clock).
 A CA is generated at start with ``trustme``; the server certificate carries
 ``subjectAltName = IP:127.0.0.1`` and the CA bundle is written to a file whose path is in
@@ -11,7 +11,6 @@ A CA is generated at start with ``trustme``; the server certificate carries
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import re
@@ -25,21 +24,26 @@ from collections.abc import Callable
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import FrameType, ModuleType, TracebackType
+from types import FrameType, TracebackType
 from typing import Any, TextIO
 
 import trustme
 
 from sandbox.context import Faults, SandboxContext
 from sandbox.http import Request, Response
+from sandbox.hubspot import api as hubspot_api
+from sandbox.salesforce import api as salesforce_api
 from sandbox.store import Store
-from sandbox.world import World
+from sandbox.world.simulation import World
 
 log = logging.getLogger("sandbox.server")
 
 # Route family -> module exposing ``handle(ctx, req) -> Response`` (imported lazily so a
 # dialect that is not built yet answers 404 instead of breaking the other two).
-ROUTES = (("/services/", "sandbox.salesforce", "salesforce"), ("/crm/", "sandbox.hubspot", "hubspot"))
+ROUTES: tuple[tuple[str, Callable[[SandboxContext, Request], Response], str], ...] = (
+    ("/services/", salesforce_api.handle, "salesforce"),
+    ("/crm/", hubspot_api.handle, "hubspot"),
+)
 ADMIN_PREFIX = "/_sandbox/"
 
 # Path segments that are record ids (Salesforce 15/18-char ids, HubSpot numeric ids, job ids)
@@ -51,15 +55,6 @@ def route_key(family: str, method: str, path: str) -> str:
     """``"hubspot POST /crm/v3/objects/contacts/search"``: the counter key for one request."""
     parts = [("{id}" if _ID_SEGMENT.match(p) else p) for p in path.split("/")]
     return f"{family} {method} {'/'.join(parts)}"
-
-
-def _load(module: str) -> ModuleType | None:
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name == module:
-            return None
-        raise
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -230,19 +225,14 @@ class SandboxServer:
         """Route one request; server-wide faults (slow, 5xx) apply to the CRM dialects only."""
         if req.path.startswith(ADMIN_PREFIX) or req.path == ADMIN_PREFIX.rstrip("/"):
             from sandbox import admin
-
             return admin.handle(self, req)
-        for prefix, module_name, family in ROUTES:
+        for prefix, handle, family in ROUTES:
             if req.path.startswith(prefix):
                 self.ctx.count(route_key(family, req.method, req.path))
                 fault = self._fault(family)
                 if fault is not None:
                     return fault
-                module = _load(module_name)
-                if module is None:
-                    return _not_found(req)
-                resp: Response = module.handle(self.ctx, req)
-                return resp
+                return handle(self.ctx, req)
         return _not_found(req)
 
     def _fault(self, family: str) -> Response | None:

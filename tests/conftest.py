@@ -29,7 +29,7 @@ def pg_url() -> str:
 
 
 def _engine_url(url: str) -> sa.URL:
-    from sync.store_engine import normalise_url
+    from sync.store.engine import normalise_url
 
     return normalise_url(url)
 

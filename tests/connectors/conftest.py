@@ -40,7 +40,7 @@ def clock() -> FakeClock:
 
 def sandbox_settings(server: Any, crm: str, **overrides: Any) -> Any:
     """leadpilot Settings pointing the given CRM's connector at ``server`` (OAuth password flow)."""
-    from sync.settings import Settings
+    from sync.config.settings import Settings
 
     info = server.info
     sf = info["salesforce"]
@@ -62,7 +62,7 @@ def sandbox_settings(server: Any, crm: str, **overrides: Any) -> Any:
 @pytest.fixture
 def make(clock: FakeClock) -> Callable[..., Any]:
     """``make(server, "hubspot"|"salesforce", **settings_overrides)`` → a connector with fake time."""
-    from connectors.factory import make_connector
+    from sync.wiring.connector import make_connector
 
     def build(server: Any, crm: str, policy: RetryPolicy | None = None, **overrides: Any) -> Any:
         settings = sandbox_settings(server, crm, **overrides)

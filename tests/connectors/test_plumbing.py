@@ -6,11 +6,11 @@ import pytest
 
 from connectors.base import Connector
 from connectors.errors import CRMError, Kind
-from connectors.factory import make_connector
-from connectors.hubspot import HubSpotConnector
-from connectors.salesforce import SalesforceConnector
-from connectors.sf_session import call_kind
-from sync.settings import Settings
+from connectors.hubspot.connector import HubSpotConnector
+from connectors.salesforce.connector import SalesforceConnector
+from connectors.salesforce.session import call_kind
+from sync.config.settings import Settings
+from sync.wiring.connector import make_connector
 
 
 @pytest.mark.parametrize(("method", "url", "kind"), [

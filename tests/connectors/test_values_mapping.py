@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 
-from connectors import mapping_hubspot as mh
-from connectors import mapping_salesforce as ms
+from connectors.hubspot import mapping as mh
+from connectors.hubspot.settings import HubSpotPropertyNames
 from connectors.records import Lead, LeadUpdate
+from connectors.salesforce import mapping as ms
+from connectors.salesforce.settings import FieldNames
 from connectors.values import MappingError, lead_card, to_bool, to_datetime, to_number, to_text
-from sync.crm_settings import FieldNames, HubSpotPropertyNames
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -143,7 +144,7 @@ def test_given_hubspot_lifecycle_when_mapped_then_stage_says_converted_disqualif
 ])
 def test_given_head_count_when_banding_for_routing_then_smb_midmarket_enterprise(employees: float | None,
                                                                                  band: str | None) -> None:
-    from sync.cycle import size_band
+    from sync.jobs.cycle import size_band
 
     assert size_band(employees) == band
 

@@ -9,7 +9,7 @@ import pytest
 
 from connectors.batching import unique_updates, write_in_rounds
 from connectors.errors import StopCycle, make_error
-from connectors.hs_client import BurstPacer, search_all
+from connectors.hubspot.client import BurstPacer, search_all
 from connectors.records import LeadUpdate, WriteResult
 from connectors.usage import UsageMeter, parse_hubspot_headers, parse_sforce_limit_info
 from connectors.window import Dedup, SearchWindow, must_rewindow, query_start

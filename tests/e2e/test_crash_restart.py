@@ -25,10 +25,10 @@ import pytest
 import requests
 
 from allocation.ledger import OPEN
-from sync.cycle import run_cycle
-from sync.demo import sandbox_settings
-from sync.deps import build_deps
-from sync.rewards import run_rewards
+from sync.jobs.cycle import run_cycle
+from sync.jobs.rewards import run_rewards
+from sync.ops.demo import sandbox_settings
+from sync.wiring.deps import build_deps
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,7 +69,7 @@ def test_given_sigkills_at_random_points_when_restarted_then_nothing_lost_or_dou
                "LEADPILOT_ROUTING__FILE": str(tmp_path / "no-routing.toml"),
                "LEADPILOT_SCHEDULE__SYNC_INTERVAL_MINUTES": "0.01",
                "LEADPILOT_SCHEDULE__REWARDS_INTERVAL_MINUTES": "0.02"}
-        from connectors.factory import make_connector
+        from sync.wiring.connector import make_connector
 
         make_connector(sandbox_settings("hubspot", info, state)).ensure_fields()  # `leadpilot init-crm`
         for _ in range(KILLS):

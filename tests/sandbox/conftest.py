@@ -9,7 +9,7 @@ import pytest
 from hubspot import HubSpot
 
 from sandbox.context import Faults
-from sandbox.hubspot import state
+from sandbox.hubspot.api import state
 from sandbox.server import SandboxServer
 
 

@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 
 from sandbox.context import Faults
-from sandbox.hs_props import hs_id
+from sandbox.hubspot.props import hs_id
 from sandbox.server import SandboxServer
-from sync.demo import sandbox_settings as demo_sandbox_settings
-from sync.deps import Deps, build_deps
-from sync.deps_scoring import PriorScorer, StaticScorers
-from sync.settings import RoutingSettings, Settings
+from sync.config.settings import RoutingSettings, Settings
+from sync.ops.demo import sandbox_settings as demo_sandbox_settings
+from sync.wiring.deps import Deps, build_deps
+from sync.wiring.scorers import PriorScorer, StaticScorers
 
 CRMS = ("salesforce", "hubspot")
 
@@ -79,8 +79,8 @@ class Rig:
 
 
 def _deps(srv: SandboxServer, settings: Settings, scorers: Any = None) -> Deps:
-    from connectors.factory import make_connector
     from connectors.retry import RetryPolicy
+    from sync.wiring.connector import make_connector
 
     clock = srv.store.clock.now
 

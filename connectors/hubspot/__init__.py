@@ -1,0 +1,1 @@
+"""HubSpot: the connector (hubspot-api-client), its client plumbing, mapping, errors and settings."""

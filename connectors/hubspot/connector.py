@@ -1,0 +1,285 @@
+"""The HubSpot connector (hubspot-api-client): windowed search pulls, batch updates, deal outcomes.
+
+Call floor for N changed contacts: ⌈N/200⌉ search pages + ⌈N/100⌉ batch updates.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from connectors.batching import write_in_rounds
+from connectors.errors import RULES, CRMError, Kind, from_hubspot
+from connectors.hubspot import mapping as m
+from connectors.hubspot.client import BurstPacer, HubSpotApis, counted, search_all
+from connectors.hubspot.settings import HubSpotPropertyNames, HubSpotSettings
+from connectors.records import (
+    CheckResult,
+    LabelledLead,
+    Lead,
+    LeadUpdate,
+    Outcome,
+    Rep,
+    WriteReport,
+    WriteResult,
+)
+from connectors.retry import Retrier, RetryPolicy
+from connectors.usage import UsageMeter
+from connectors.values import MappingError, epoch_ms
+from connectors.window import Dedup, query_start
+
+log = logging.getLogger(__name__)
+BATCH_SIZE = 100  # batch/update and batch/read maximum
+ASSOC_BATCH = 1000  # v4 associations batch read maximum
+GROUP = "leadpilot"
+
+
+class HubSpotConnector:
+    """``Connector`` for HubSpot contacts (or the leads object). Build with ``make_connector``.
+
+    ``token_provider`` returns the current access token; on a 401 it is asked again and the
+    clients are rebuilt when the token changed (a rotated ``*_FILE`` secret). A private-app
+    token that stays rejected is a configuration error.
+    """
+
+    crm = "hubspot"
+
+    def __init__(
+        self,
+        settings: HubSpotSettings,
+        props: HubSpotPropertyNames,
+        *,
+        token_provider: Callable[[], str] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        rng: random.Random | None = None,
+        policy: RetryPolicy | None = None,
+        stale_days: int = 90,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if token_provider is None:
+            if settings.access_token is None:
+                raise ValueError("HubSpot access token is not set: LEADPILOT_HUBSPOT__ACCESS_TOKEN (or _FILE)")
+            token = settings.access_token.get_secret_value()
+            token_provider = lambda: token  # noqa: E731
+        self.settings, self.now, self.sleep = settings, now, sleep
+        self.pmap = m.PropertyMap.build(settings.object_type, settings.source_properties, settings.text_properties,
+                                        props.model_dump())
+        self.meter = UsageMeter()
+        self.stale_after = timedelta(days=stale_days)
+        self._token_provider = token_provider
+        self.apis = HubSpotApis(settings, token_provider())
+        self.pacer = BurstPacer(sleep, monotonic)
+        self.retrier = Retrier(policy or RetryPolicy(), lambda e, op: from_hubspot(e, op, self.now()), sleep,
+                               rng or random.Random(0), refresh=self._refresh)
+
+    def _refresh(self) -> None:
+        if not self.apis.set_token(self._token_provider()):
+            raise CRMError("HubSpot rejected the access token and no new one is available: renew the private "
+                           "app token (LEADPILOT_HUBSPOT__ACCESS_TOKEN)", crm=self.crm, operation="refresh token",
+                           rule=RULES[("*", "http:403")], status=401, code="INVALID_AUTHENTICATION")
+
+    def _call(self, kind: str, operation: str, fn: Callable[[], Any]) -> Any:
+        return self.retrier.call(operation, lambda: counted(self.meter, kind, fn, self.pacer))
+
+    def _op(self, api: str, method: str, *args: Any, **kwargs: Any) -> Callable[[], Any]:
+        """A ``*_with_http_info`` call that looks its API object up when run (a refresh rebuilds them)."""
+        return lambda: getattr(self.apis.get(api), f"{method}_with_http_info")(*args, **kwargs)
+
+    def _search(self, api: str, stamp: str, start_ms: int | None, properties: list[str],
+                extra: list[dict[str, Any]] | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+        def one(body: dict[str, Any]) -> Callable[[], Any]:
+            return self._op(api, "do_search", public_object_search_request=body)
+
+        return search_all(lambda op, fn: self._call("read", op, fn), one, stamp, start_ms, properties, extra)
+
+    def _leads(self, objects: Iterable[tuple[int, dict[str, Any]]]) -> Iterator[Lead]:
+        dedup = Dedup()
+        for ms, obj in objects:
+            if not dedup.fresh(str(obj.get("id")), ms):
+                continue
+            try:
+                yield m.lead_from_object(obj, self.pmap)
+            except MappingError as exc:
+                log.warning("skipping a HubSpot object: %s", exc)
+
+    # ------------------------------------------------------------------ Connector
+    def check(self) -> CheckResult:
+        problems: list[str] = []
+        try:
+            self._call("read", "owners", self._op("owners", "get_page", limit=1))
+            names = self._property_names()
+        except CRMError as err:
+            return CheckResult(False, self.crm, None, self.meter.budget, (str(err),))
+        missing = [self.pmap.written[k] for k in m.WRITTEN if self.pmap.written[k] not in names]
+        if missing:
+            problems.append(f"properties missing on {self.settings.object_type}: {', '.join(missing)} "
+                            "(run `leadpilot init-crm`)")
+        frac = self.meter.budget.fraction_left
+        if frac is not None and frac < 0.1:
+            problems.append(f"only {self.meter.budget.remaining} of {self.meter.budget.limit} daily API calls left")
+        return CheckResult(not problems, self.crm, None, self.meter.budget, tuple(problems))
+
+    def _property_names(self) -> set[str]:
+        page = self._call("meta", "list properties", self._op("properties", "get_all", self.settings.object_type))
+        return {str(p.get("name")) for p in page.get("results") or []}
+
+    def ensure_fields(self) -> list[str]:
+        """Create the ``leadpilot`` property group and the missing properties; return those created."""
+        obj = self.settings.object_type
+        existing = self._property_names()
+        todo = [k for k in m.WRITTEN if self.pmap.written[k] not in existing]
+        if not todo:
+            return []
+        self._create_ignoring_conflict("create property group", self._op(
+            "groups", "create", obj, property_group_create={"name": GROUP, "label": "LeadPilot"}))
+        created = []
+        for k in todo:
+            ptype, field_type, label = m.PROPERTY_TYPES[k]
+            body: dict[str, Any] = {"name": self.pmap.written[k], "label": label, "type": ptype,
+                                    "fieldType": field_type, "groupName": GROUP}
+            if ptype == "bool":
+                body["options"] = [{"label": "Yes", "value": "true"}, {"label": "No", "value": "false"}]
+            if self._create_ignoring_conflict(f"create property {body['name']}",
+                                              self._op("properties", "create", obj, property_create=body)):
+                created.append(self.pmap.written[k])
+        return created
+
+    def _create_ignoring_conflict(self, op: str, fn: Callable[[], Any]) -> bool:
+        try:
+            self._call("meta", op, fn)
+            return True
+        except CRMError as err:
+            if err.status == 409:  # exists already (created meanwhile): that is what we wanted
+                return False
+            if err.status == 403 or err.kind is Kind.CONFIG:
+                raise CRMError("the private app may not create properties: add the crm.schemas.contacts.write "
+                               "scope (or create the leadpilot properties by hand)", crm=self.crm, operation=op,
+                               rule=err.rule, status=err.status, code=err.code) from err
+            raise
+
+    def list_reps(self) -> list[Rep]:
+        reps: list[Rep] = []
+        after: str | None = None
+        while True:
+            kw: dict[str, Any] = {"limit": 500, **({"after": after} if after else {})}
+            page = self._call("read", "owners", self._op("owners", "get_page", **kw))
+            reps += [m.rep_from_owner(o) for o in page.get("results") or []]
+            nxt = ((page.get("paging") or {}).get("next") or {}).get("after")
+            if not nxt or nxt == after:
+                return reps
+            after = str(nxt)
+
+    def iter_changed_leads(self, since: datetime | None, *, overlap: bool = True) -> Iterator[Lead]:
+        """Leads modified since ``since`` − lookback (``overlap=False``: no lookback), ascending."""
+        start = query_start(since, self.settings.lookback_seconds if overlap else 0)
+        objs = self._search("search", self.pmap.modified, epoch_ms(start) if start else None, self.pmap.properties())
+        yield from self._leads(objs)
+
+    def iter_history(self, until: datetime | None = None, label: str | None = None) -> Iterator[LabelledLead]:
+        """Past contacts with a known outcome (rule: ``mapping_hubspot.label_lead``)."""
+        label = label or "converted"
+        if label not in ("converted", "won"):
+            raise ValueError(f"label must be 'converted' or 'won', not {label!r}")
+        until = until or self.now()
+        before = [{"propertyName": "createdate", "operator": "LT", "value": str(epoch_ms(until))}]
+        objs = self._search("search", "createdate", None, self.pmap.properties(), before)
+        leads = list(self._leads(objs))
+        deals = self._deals_for([lead.id for lead in leads]) if label == "won" else {}
+        for lead in leads:
+            labelled = m.label_lead(lead, deals.get(lead.id), label=label, until=until, stale_after=self.stale_after)
+            if labelled is not None:
+                yield labelled
+
+    def _associations(self, from_type: str, to_type: str, ids: list[str]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for i in range(0, len(ids), ASSOC_BATCH):
+            body = {"inputs": [{"id": x} for x in ids[i : i + ASSOC_BATCH]]}
+            page = self._call("read", "associations", self._op(
+                "associations", "get_page", from_type, to_type, batch_input_public_fetch_associations_batch_request=body))
+            for res in page.get("results") or []:
+                src = str((res.get("_from") or res.get("from") or {}).get("id"))
+                out.setdefault(src, []).extend(str(t.get("to_object_id") or t.get("toObjectId")) for t in res.get("to") or [])
+        return out
+
+    def _deals_for(self, lead_ids: list[str]) -> dict[str, dict[str, Any]]:
+        links = self._associations(self.settings.object_type, "deals", lead_ids)
+        deal_ids = sorted({d for ds in links.values() for d in ds})
+        deals: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(deal_ids), BATCH_SIZE):
+            body = {"inputs": [{"id": d} for d in deal_ids[i : i + BATCH_SIZE]],
+                    "properties": ["dealstage", "hs_is_closed_won", "hs_is_closed", "closedate", "amount",
+                                   "hubspot_owner_id"]}
+            page = self._call("read", "read deals", self._op(
+                "deals.batch", "read", batch_read_input_simple_public_object_id=body))
+            deals.update({str(d.get("id")): d for d in page.get("results") or []})
+        return {lead: deals[ds[0]] for lead, ds in links.items() if ds and ds[0] in deals}
+
+    def iter_outcomes(self, since: datetime | None) -> Iterator[Outcome]:
+        """Deals closed since ``since`` with the contacts they are associated with (v4 batch read)."""
+        start = query_start(since, self.settings.lookback_seconds)
+        closed = [{"propertyName": "dealstage", "operator": "IN", "values": list(m.CLOSED_STAGES)}]
+        props = ["dealstage", "hs_is_closed_won", "hs_is_closed", "closedate", "amount", "hubspot_owner_id",
+                 "hs_lastmodifieddate"]
+        dedup = Dedup()
+        batch: dict[str, dict[str, Any]] = {}
+        for ms, deal in self._search("deals.search", "hs_lastmodifieddate", epoch_ms(start) if start else None,
+                                     props, closed):
+            if dedup.fresh(str(deal.get("id")), ms):
+                batch[str(deal.get("id"))] = deal
+            if len(batch) >= ASSOC_BATCH:
+                yield from self._outcomes_for(batch)
+                batch = {}
+        if batch:
+            yield from self._outcomes_for(batch)
+
+    def _outcomes_for(self, deals: dict[str, dict[str, Any]]) -> Iterator[Outcome]:
+        links = self._associations("deals", self.settings.object_type, list(deals))
+        for deal_id, lead_ids in links.items():
+            for lead_id in lead_ids:
+                outcome = m.outcome_from_deal(deals[deal_id], lead_id)
+                if outcome is not None:
+                    yield outcome
+
+    def get_owners(self, lead_ids: Iterable[str]) -> dict[str, str | None]:
+        ids = list(dict.fromkeys(lead_ids))
+        owner = self.pmap.written["owner"]
+        out: dict[str, str | None] = {}
+        for i in range(0, len(ids), BATCH_SIZE):
+            body = {"inputs": [{"id": x} for x in ids[i : i + BATCH_SIZE]], "properties": [owner]}
+            page = self._call("read", "read owners", self._op("batch", "read",
+                                                              batch_read_input_simple_public_object_id=body))
+            out.update({str(o.get("id")): (o.get("properties") or {}).get(owner) for o in page.get("results") or []})
+        return out
+
+    def write(self, updates: Sequence[LeadUpdate]) -> WriteReport:
+        """``batch/update`` of 100; per-input errors of a 207 are reported per lead."""
+        before = sum(self.meter.snapshot().values())
+        report = write_in_rounds(updates, self._send, BATCH_SIZE,
+                                 pause=lambda rnd: self.sleep(self.retrier.policy.delay(rnd, self.retrier.rng)))
+        report.api_calls = sum(self.meter.snapshot().values()) - before
+        return report
+
+    def _send(self, batch: list[LeadUpdate]) -> list[WriteResult]:
+        body = {"inputs": [m.update_input(u, self.pmap) for u in batch]}
+        page = self._call("write", "batch update", self._op(
+            "batch", "update", batch_input_simple_public_object_batch_input=body))
+        ok = {str(o.get("id")) for o in page.get("results") or []}
+        failed: dict[str, WriteResult] = {}
+        for err in page.get("errors") or []:
+            code = str(err.get("category") or "ERROR")
+            rule = RULES.get(("hubspot", code))
+            transient = rule is not None and rule.kind is Kind.TRANSIENT
+            for rid in ((err.get("context") or {}).get("ids") or []):
+                failed[str(rid)] = WriteResult(str(rid), False, code, str(err.get("message") or code), transient)
+        return [WriteResult(u.lead_id, True) if u.lead_id in ok and u.lead_id not in failed
+                else failed.get(u.lead_id, WriteResult(u.lead_id, False, "MISSING_RESULT",
+                                                       "HubSpot returned no result for this record", True))
+                for u in batch]
+
+    def api_usage(self) -> dict[str, int]:
+        return self.meter.snapshot()

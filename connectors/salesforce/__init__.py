@@ -1,0 +1,1 @@
+"""Salesforce: the connector (simple-salesforce), its session, Bulk API 2.0, mapping, errors and settings."""

@@ -1,0 +1,316 @@
+"""The Salesforce connector (simple-salesforce): incremental SOQL pulls, batched writes, outcomes.
+
+Call floor for N changed leads: ⌈N/2000⌉ query pages + ⌈N/200⌉ sObject Collections PATCHes
+(Bulk API 2.0, about 7 calls per job, above ``bulk_threshold``).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+from simple_salesforce import Salesforce
+from simple_salesforce.format import format_soql
+
+from connectors.batching import write_in_rounds
+from connectors.errors import RULES, Action, CRMError, Kind, from_salesforce
+from connectors.records import (
+    CheckResult,
+    LabelledLead,
+    Lead,
+    LeadUpdate,
+    Outcome,
+    Rep,
+    WriteReport,
+    WriteResult,
+)
+from connectors.retry import Retrier, RetryPolicy
+from connectors.salesforce import mapping as m
+from connectors.salesforce.bulk import ingest_update
+from connectors.salesforce.session import build_session, login, metadata_api, refresher
+from connectors.salesforce.settings import FieldNames, SalesforceSettings
+from connectors.usage import UsageMeter
+from connectors.values import MappingError
+from connectors.window import Dedup, query_start
+
+log = logging.getLogger(__name__)
+BATCH_HEADER = {"Sforce-Query-Options": "batchSize=2000"}
+COLLECTION_SIZE = 200  # sObject Collections maximum
+IN_CHUNK = 300  # ids per IN (...) list: keeps a SOQL statement far below its length limit
+# Custom fields leadpilot creates on Lead: key → (Metadata API type, extra attributes, label)
+CUSTOM_FIELDS: dict[str, tuple[str, dict[str, Any], str]] = {
+    "score": ("Number", {"precision": 3, "scale": 0}, "LeadPilot Score"),
+    "grade": ("Text", {"length": 2}, "LeadPilot Grade"),
+    "opportunity": ("Checkbox", {"defaultValue": "false"}, "LeadPilot Opportunity"),
+    "reasons": ("LongTextArea", {"length": 32000, "visibleLines": 5}, "LeadPilot Reasons"),
+    "model_version": ("Text", {"length": 80}, "LeadPilot Model Version"),
+    "scored_at": ("DateTime", {}, "LeadPilot Scored At"),
+}
+
+
+class SalesforceConnector:
+    """``Connector`` for Salesforce Leads. Build with ``sync.wiring.connector.make_connector``."""
+
+    crm = "salesforce"
+
+    def __init__(
+        self,
+        settings: SalesforceSettings,
+        fields: FieldNames,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        rng: random.Random | None = None,
+        policy: RetryPolicy | None = None,
+        max_reasons: int = 32_000,
+        stale_days: int = 90,
+    ) -> None:
+        self.settings, self.now, self.sleep = settings, now, sleep
+        self.fmap = m.FieldMap.build(settings.source_fields, settings.text_fields, fields.model_dump())
+        self.meter = UsageMeter()
+        self.max_reasons, self.stale_after = max_reasons, timedelta(days=stale_days)
+        self._session = build_session(settings, self.meter)
+        self._refresh = refresher(settings)
+        self.retrier = Retrier(
+            policy or RetryPolicy(), lambda e, op: from_salesforce(e, op, self.now()), sleep,
+            rng or random.Random(0), refresh=self._do_refresh if self._refresh else None,
+        )
+        self._sf: Salesforce | None = None
+
+    # ------------------------------------------------------------------ plumbing
+    @property
+    def sf(self) -> Salesforce:
+        if self._sf is None:
+            self._sf = self.retrier.call("login", lambda: login(self.settings, self._session))
+        return self._sf
+
+    def _do_refresh(self) -> None:
+        if self._sf is None or self._refresh is None:
+            self._sf = login(self.settings, self._session)
+        else:
+            self._refresh(self._sf)
+
+    def _call(self, operation: str, fn: Callable[[], Any]) -> Any:
+        return self.retrier.call(operation, fn)
+
+    def _query(self, soql: str) -> Iterator[dict[str, Any]]:
+        """Rows of a SOQL query, page by page (2000 a page); each page retried on its own.
+
+        ``query`` + ``query_more`` (what ``query_all_iter`` runs) so that a fault on page k
+        resumes at page k instead of restarting the whole query.
+        """
+        page = self._call("query", lambda: self.sf.query(soql, headers=BATCH_HEADER))
+        seen_cursors: set[str] = set()
+        while True:
+            yield from page.get("records", [])
+            cursor = page.get("nextRecordsUrl")
+            if page.get("done", True) or not cursor:
+                return
+            if cursor in seen_cursors:
+                raise RuntimeError(f"Salesforce returned the page cursor {cursor} twice; stopping this pull")
+            seen_cursors.add(cursor)
+            page = self._call("query_more", self._more(cursor))
+
+    def _more(self, cursor: str) -> Callable[[], Any]:
+        return lambda: self.sf.query_more(cursor, identifier_is_url=True, headers=BATCH_HEADER)
+
+    def _leads(self, rows: Iterable[dict[str, Any]]) -> Iterator[Lead]:
+        dedup = Dedup()
+        for row in rows:
+            try:
+                lead = m.lead_from_record(row, self.fmap)
+            except MappingError as exc:
+                log.warning("skipping a Salesforce record: %s", exc)
+                continue
+            if dedup.fresh(lead.id, lead.modified_at):
+                yield lead
+
+    # ------------------------------------------------------------------ Connector
+    def check(self) -> CheckResult:
+        """Auth works, leadpilot's fields exist on Lead, and what is left of the API budget."""
+        problems: list[str] = []
+        try:
+            names = self._lead_field_names()
+        except CRMError as err:
+            return CheckResult(False, self.crm, self._user(), self.meter.budget, (str(err),))
+        missing = [self.fmap.written[k] for k in CUSTOM_FIELDS if self.fmap.written[k].lower() not in names]
+        missing += [f for f in (*self.fmap.source.values(), *self.fmap.text) if f.lower() not in names]
+        if missing:
+            problems.append(f"fields missing on Lead: {', '.join(missing)} (run `leadpilot init-crm` for "
+                            "leadpilot's own, or fix salesforce.source_fields/text_fields)")
+        frac = self.meter.budget.fraction_left
+        if frac is not None and frac < 0.1:
+            problems.append(f"only {self.meter.budget.remaining} API calls left of {self.meter.budget.limit} (24 h)")
+        return CheckResult(not problems, self.crm, self._user(), self.meter.budget, tuple(problems))
+
+    def _user(self) -> str | None:
+        return getattr(self.settings.auth, "username", None)
+
+    def _lead_field_names(self) -> set[str]:
+        sf: Any = self.sf
+        desc = self._call("describe Lead", lambda: sf.Lead.describe())
+        return {str(f["name"]).lower() for f in desc.get("fields", [])}
+
+    def ensure_fields(self) -> list[str]:
+        """Create leadpilot's custom fields on Lead (Metadata API); return the ones created."""
+        existing = self._lead_field_names()
+        todo = [k for k in CUSTOM_FIELDS if self.fmap.written[k].lower() not in existing]
+        created: list[str] = []
+        for i in range(0, len(todo), 10):  # createMetadata takes ≤ 10 components
+            keys = todo[i : i + 10]
+            try:
+                self._call("createMetadata", partial(self._create_fields, keys))
+            except CRMError as err:
+                if err.code == "DUPLICATE_DEVELOPER_NAME":
+                    continue  # created meanwhile by someone else: that is what we wanted
+                if err.kind is Kind.CONFIG or err.code in ("INSUFFICIENT_ACCESS", "INSUFFICIENT_ACCESS_OR_READONLY"):
+                    raise CRMError(
+                        "the integration user may not create fields: give it the 'Customize Application' and "
+                        "'Modify Metadata Through Metadata API Functions' permissions, or create these Lead "
+                        f"fields by hand: {', '.join(self.fmap.written[k] for k in keys)}",
+                        crm=self.crm, operation="ensure_fields", rule=err.rule, status=err.status, code=err.code,
+                    ) from err
+                raise
+            created += [self.fmap.written[k] for k in keys]
+        return created
+
+    def _create_fields(self, keys: list[str]) -> None:
+        md = metadata_api(self.sf)
+        comps = []
+        for k in keys:
+            ftype, extra, label = CUSTOM_FIELDS[k]
+            comps.append(md.CustomField(fullName=f"Lead.{self.fmap.written[k]}", label=label,
+                                        type=md.FieldType(ftype), **extra))
+        md.CustomField.create(comps)
+
+    def list_reps(self) -> list[Rep]:
+        rows = self._query("SELECT Id, Name, FirstName, LastName, Email, IsActive, UserType FROM User")
+        return [m.rep_from_user(r) for r in rows]
+
+    def iter_changed_leads(self, since: datetime | None, *, overlap: bool = True) -> Iterator[Lead]:
+        """Leads modified since ``since`` − lookback (``overlap=False``: no lookback), ascending."""
+        select = ", ".join(self.fmap.select_fields())
+        start = query_start(since, self.settings.lookback_seconds if overlap else 0)
+        if start is None:
+            soql = format_soql("SELECT {:literal} FROM Lead ORDER BY SystemModstamp ASC, Id ASC", select)
+        else:
+            soql = format_soql("SELECT {:literal} FROM Lead WHERE SystemModstamp >= {} "
+                               "ORDER BY SystemModstamp ASC, Id ASC", select, start)
+        yield from self._leads(self._query(soql))
+
+    def iter_history(self, until: datetime | None = None, label: str | None = None) -> Iterator[LabelledLead]:
+        """Past leads with a known outcome; the rule is ``mapping_salesforce.label_lead``.
+
+        ``label``: "converted" (default; converted → 1) or "won" (its opportunity closed won → 1).
+        """
+        label = label or "converted"
+        if label not in ("converted", "won"):
+            raise ValueError(f"label must be 'converted' or 'won', not {label!r}")
+        until = until or self.now()
+        select = ", ".join([*self.fmap.select_fields(), "ConvertedDate"])
+        soql = format_soql("SELECT {:literal} FROM Lead WHERE CreatedDate < {} ORDER BY CreatedDate ASC",
+                           select, until)
+        pending: list[Lead] = []
+        for lead in self._leads(self._query(soql)):
+            if label == "won" and lead.raw.get("IsConverted") and lead.raw.get("ConvertedOpportunityId"):
+                pending.append(lead)
+                if len(pending) >= IN_CHUNK:
+                    yield from self._label_with_opps(pending, until)
+                    pending = []
+                continue
+            labelled = m.label_lead(lead, None, label=label, until=until, stale_after=self.stale_after)
+            if labelled is not None:
+                yield labelled
+        if pending:
+            yield from self._label_with_opps(pending, until)
+
+    def _opportunities(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        soql = format_soql("SELECT Id, IsClosed, IsWon, Amount, CloseDate, OwnerId FROM Opportunity "
+                           "WHERE Id IN {}", ids)
+        return {r["Id"]: r for r in self._query(soql)}
+
+    def _label_with_opps(self, leads: list[Lead], until: datetime) -> Iterator[LabelledLead]:
+        opps = self._opportunities([str(lead.raw["ConvertedOpportunityId"]) for lead in leads])
+        for lead in leads:
+            opp = opps.get(str(lead.raw["ConvertedOpportunityId"]))
+            labelled = m.label_lead(lead, opp, label="won", until=until, stale_after=self.stale_after)
+            if labelled is not None:
+                yield labelled
+
+    def iter_outcomes(self, since: datetime | None) -> Iterator[Outcome]:
+        """Opportunities closed (won or lost) since ``since``, each with the lead converted into it."""
+        start = query_start(since, self.settings.lookback_seconds)
+        base = "SELECT Id, IsClosed, IsWon, Amount, CloseDate, OwnerId, SystemModstamp FROM Opportunity WHERE IsClosed = true"
+        soql = (format_soql(base + " AND SystemModstamp >= {} ORDER BY SystemModstamp ASC", start) if start
+                else base + " ORDER BY SystemModstamp ASC")
+        batch: dict[str, dict[str, Any]] = {}
+        for opp in self._query(soql):
+            batch[opp["Id"]] = opp
+            if len(batch) >= IN_CHUNK:
+                yield from self._outcomes_for(batch)
+                batch = {}
+        if batch:
+            yield from self._outcomes_for(batch)
+
+    def _outcomes_for(self, opps: dict[str, dict[str, Any]]) -> Iterator[Outcome]:
+        soql = format_soql("SELECT Id, OwnerId, ConvertedOpportunityId FROM Lead WHERE ConvertedOpportunityId IN {}",
+                           list(opps))
+        for lead in self._query(soql):
+            outcome = m.outcome_from(lead, opps[lead["ConvertedOpportunityId"]])
+            if outcome is not None:
+                yield outcome
+
+    def get_owners(self, lead_ids: Iterable[str]) -> dict[str, str | None]:
+        ids = list(dict.fromkeys(lead_ids))
+        out: dict[str, str | None] = {}
+        for i in range(0, len(ids), IN_CHUNK):
+            soql = format_soql("SELECT Id, OwnerId FROM Lead WHERE Id IN {}", ids[i : i + IN_CHUNK])
+            out.update({r["Id"]: r.get("OwnerId") for r in self._query(soql)})
+        return out
+
+    def write(self, updates: Sequence[LeadUpdate]) -> WriteReport:
+        """Collections of 200 (``allOrNone=false``); Bulk 2.0 above ``bulk_threshold`` updates.
+
+        On a fault that stops the write (e.g. ``StopCycle``) the raised error carries ``.report``.
+        """
+        before = sum(self.meter.snapshot().values())
+        report = write_in_rounds(
+            updates, self._send_collection, COLLECTION_SIZE,
+            pause=lambda rnd: self.sleep(self.retrier.policy.delay(rnd, self.retrier.rng)),
+            big_send=self._send_bulk, big_threshold=self.settings.bulk_threshold,
+        )
+        report.api_calls = sum(self.meter.snapshot().values()) - before
+        return report
+
+    def _send_collection(self, batch: list[LeadUpdate]) -> list[WriteResult]:
+        body = {"allOrNone": False, "records": [m.collection_record(u, self.fmap, self.max_reasons) for u in batch]}
+        saved = self._call("write", lambda: self.sf.restful("composite/sobjects", method="PATCH", json=body)) or []
+        results = []
+        for u, r in zip(batch, saved, strict=False):
+            if r.get("success"):
+                results.append(WriteResult(u.lead_id, True))
+                continue
+            err = (r.get("errors") or [{}])[0]
+            code = str(err.get("statusCode") or "UNKNOWN_EXCEPTION")
+            results.append(WriteResult(u.lead_id, False, code, str(err.get("message") or code),
+                                       transient=_transient(code)))
+        return results
+
+    def _send_bulk(self, batch: list[LeadUpdate]) -> list[WriteResult]:
+        columns = ["Id", *dict.fromkeys(k for u in batch for k in m.update_values(u, self.fmap, self.max_reasons))]
+        rows = [m.bulk_row(u, self.fmap, columns, self.max_reasons) for u in batch]
+        return ingest_update(lambda: self.sf, rows, columns, self._call, self.sleep, _transient)
+
+    def api_usage(self) -> dict[str, int]:
+        return self.meter.snapshot()
+
+
+def _transient(code: str) -> bool:
+    """Per-record codes worth sending again in a later batch (UNABLE_TO_LOCK_ROW …)."""
+    rule = RULES.get(("salesforce", code))
+    return rule is not None and rule.action is Action.RETRY

@@ -1,0 +1,97 @@
+"""Salesforce settings: auth modes (a discriminated union), the login host, API limits, the Lead
+fields leadpilot reads and the fields it writes.
+
+Sections of the settings root in ``sync.config.settings``: ``LEADPILOT_SALESFORCE__…`` and
+``LEADPILOT_FIELDS__…``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+
+from connectors.settings import FrozenModel
+
+
+# ---------------------------------------------------------------- Salesforce auth (discriminated)
+class SalesforceJWT(FrozenModel):
+    """OAuth 2.0 JWT bearer flow: a connected app's consumer key and the private key file."""
+
+    kind: Literal["jwt"] = "jwt"
+    username: str
+    consumer_key: str
+    private_key_file: Path
+
+
+class SalesforceClientCredentials(FrozenModel):
+    """OAuth client-credentials flow; needs the org's My Domain (e.g. ``acme.my``)."""
+
+    kind: Literal["client_credentials"] = "client_credentials"
+    consumer_key: str
+    consumer_secret: SecretStr
+
+
+class SalesforcePassword(FrozenModel):
+    """Username + password + security token (OAuth password flow when a consumer key is given)."""
+
+    kind: Literal["password"] = "password"
+    username: str
+    password: SecretStr
+    security_token: SecretStr = SecretStr("")
+    consumer_key: str | None = None
+    consumer_secret: SecretStr | None = None
+
+
+class SalesforceToken(FrozenModel):
+    """A plain access token and instance URL (no refresh possible: the token must be renewed outside)."""
+
+    kind: Literal["token"] = "token"
+    access_token: SecretStr
+    instance_url: str
+
+    @field_validator("instance_url")
+    @classmethod
+    def _https(cls, v: str) -> str:
+        if not v.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+            raise ValueError("not an https:// URL")
+        return v.rstrip("/")
+
+
+SalesforceAuth = Annotated[
+    SalesforceJWT | SalesforceClientCredentials | SalesforcePassword | SalesforceToken,
+    Field(discriminator="kind"),
+]
+
+
+class SalesforceSettings(FrozenModel):
+    """Salesforce: auth mode, login host, API version and the Lead fields leadpilot reads."""
+
+    auth: SalesforceAuth | None = None
+    # "login", "test" (sandboxes) or a My Domain prefix like "acme.my"
+    domain: str = "login"
+    # Where login requests really go (sandbox/testing); empty: https://{domain}.salesforce.com
+    login_url: str | None = None
+    api_version: str = "59.0"
+    object: Literal["Lead"] = "Lead"
+    # Above this many updates in one write, use Bulk API 2.0 instead of sObject Collections
+    bulk_threshold: int = Field(default=10_000, ge=1)
+    # Query overlap behind the watermark: SystemModstamp is set at commit, rows can appear late
+    lookback_seconds: int = Field(default=600, ge=0)
+    # CRM field names for the lead attributes leadpilot reads (override for custom fields)
+    source_fields: dict[str, str] = Field(default_factory=dict)
+    text_fields: tuple[str, ...] = ("Title", "Company", "Industry", "Description")
+    ca_bundle: Path | None = None
+
+
+class FieldNames(FrozenModel):
+    """The CRM fields/properties leadpilot writes (created by ``leadpilot init-crm``)."""
+
+    score: str = "LeadPilot_Score__c"
+    grade: str = "LeadPilot_Grade__c"
+    opportunity: str = "LeadPilot_Opportunity__c"
+    reasons: str = "LeadPilot_Reasons__c"
+    model_version: str = "LeadPilot_Model_Version__c"
+    scored_at: str = "LeadPilot_Scored_At__c"
+    owner: str = "OwnerId"

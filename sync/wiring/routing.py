@@ -1,0 +1,151 @@
+"""The routing policy as the daemon holds it: an ``allocation.Router`` plus its persisted state.
+
+``RouterBox`` loads the latest saved policy state from the store (or builds a fresh router
+from the routing configuration), delegates ``assign`` / ``record_outcome`` / ``tick``, and
+saves a new state version on ``save``. Callers save inside the same ``store.atomic()``
+block as the decisions or rewards that changed the state, and call ``reload`` when that
+transaction rolls back, so the in-memory policy never runs ahead of the database.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from connectors.records import Rep
+from sync.config.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Saved policy versions kept (the state holds every open assignment; older versions are
+# only useful to inspect a recent change).
+KEEP_VERSIONS = 20
+
+
+class RouterBox:
+    """A ``Router`` with load/save against the state store. ``name`` keys its saved states."""
+
+    def __init__(self, store: Any, name: str, factory: Callable[[], Any], fallback_owner: str | None = None,
+                 *, persist: bool = True) -> None:
+        self.store, self.name, self.factory = store, name, factory
+        self.fallback_owner = fallback_owner
+        self.persist = persist
+        self.router: Any = None
+        self.version = 0
+        self.reload()
+
+    def reload(self) -> None:
+        """Back to the latest saved state (or a fresh router before the first save)."""
+        from allocation import Router
+        from allocation.registry import policy_from_state, policy_to_state
+
+        saved = self.store.load_policy_state(self.name)
+        if saved is None:
+            self.router, self.version = self.factory(), 0
+            return
+        self.router = Router.from_state(saved.state)
+        self.version = saved.version
+        fresh = self.factory()
+        # The settings may have changed since the state was saved (floors, prices, contextual
+        # mode): the configured options and parameters win, what the policy learned stays.
+        stored, configured = self.router.policy, fresh.policy
+        if (stored.options, stored.params()) != (configured.options, configured.params()):
+            log.info("routing settings differ from the saved state's; using the configured ones",
+                     extra={"saved": str(stored.options), "configured": str(configured.options)})
+            self.router.policy = policy_from_state({**policy_to_state(configured), "fitted": stored.fitted_state()})
+        # So may the routing file: its reps and fallback win.
+        self.router.update_reps(list(fresh.reps.values()))
+        self.router.fallback = fresh.fallback
+
+    def save(self, now: datetime) -> int:
+        """Save the current state as a new version (no-op for a scratch copy)."""
+        if self.persist:
+            self.version = int(self.store.save_policy_state(self.name, self.router.to_state(), now, keep=KEEP_VERSIONS))
+        return self.version
+
+    def scratch(self) -> RouterBox:
+        """A throwaway copy for dry runs: same state, never saved."""
+        from allocation import Router
+
+        box = RouterBox.__new__(RouterBox)
+        box.store, box.name, box.factory = self.store, self.name, self.factory
+        box.fallback_owner, box.persist, box.version = self.fallback_owner, False, self.version
+        box.router = Router.from_state(self.router.to_state())
+        return box
+
+    # ------------------------------------------------------------ delegation
+    def assign(self, lead_id: str, context: Mapping[str, Any], now: datetime) -> Any:
+        return self.router.assign(lead_id, context, now)
+
+    def record_outcome(self, lead_id: str, won: bool, now: datetime) -> None:
+        if not self.router.record_outcome(lead_id, won, now):
+            # An assignment the policy state does not know (e.g. made before a state reset):
+            # the store still records the outcome; the policy cannot learn from it.
+            log.warning("policy has no open assignment for lead %s; outcome recorded, not learned", lead_id)
+
+    def record_opportunity(self, lead_id: str, now: datetime) -> bool:
+        return bool(self.router.record_opportunity(lead_id, now))
+
+    def tick(self, now: datetime) -> None:
+        self.router.tick(now)
+
+    def owner_for(self, rep_id: str | None) -> str | None:
+        """The CRM owner id to write for a decision (``None`` rep: the configured fallback)."""
+        return rep_id or self.fallback_owner
+
+    @property
+    def policy_name(self) -> str:
+        return str(self.router.policy.name)
+
+
+def rep_configs(settings: Settings, crm_reps: Sequence[Rep], integration_user: str | None) -> tuple[list[Any], str | None]:
+    """Rep configurations from the routing file, or every active human CRM user when there is none.
+
+    Returns ``(reps, fallback_owner)``.
+    """
+    from allocation import RepConfig
+
+    path = settings.routing.file
+    if path.exists():
+        from sync.config import routing
+        cfg = routing.load_routing(path)
+        exclude = [integration_user] if integration_user else []
+        return routing.rep_configs(cfg, crm_reps, exclude), routing.fallback_owner(cfg, crm_reps)
+    reps = [RepConfig(id=r.id) for r in crm_reps if r.active and not r.is_queue and r.id != integration_user]
+    queue = next((r.id for r in crm_reps if r.is_queue), None)
+    return reps, queue
+
+
+def integration_user_id(settings: Settings, crm_reps: Sequence[Rep]) -> str | None:
+    """The CRM user leadpilot itself logs in as (its leads are up for routing, it is never a rep)."""
+    auth = settings.salesforce.auth
+    username = getattr(auth, "username", None) if settings.crm == "salesforce" else None
+    if username:
+        for r in crm_reps:
+            if r.email and r.email.lower() == username.lower():
+                return r.id
+    for r in crm_reps:  # the usual naming of API-only users
+        if "integration" in r.name.lower():
+            return r.id
+    return None
+
+
+def build_router_box(settings: Settings, store: Any, crm_reps: Sequence[Rep], integration_user: str | None) -> RouterBox:
+    """A ``RouterBox`` for the configured policy, reps and fallback."""
+    from allocation import Router, make_policy
+
+    reps, fallback = rep_configs(settings, crm_reps, integration_user)
+    if not reps:
+        raise ValueError("no rep to route to: list reps in the routing file or activate users in the CRM")
+    r = settings.routing
+
+    def factory() -> Any:
+        own = {"mode": r.contextual_mode} if r.policy == "contextual" else {}
+        policy = make_policy(r.policy, seed=r.seed, fairness_floor=r.fairness_floor,
+                             exploration_floor=r.exploration_floor, posterior_exploration=r.posterior_exploration,
+                             capacity_price=r.effective_capacity_price, capacity_target=r.capacity_target, **own)
+        return Router(policy=policy, reps=reps, fallback=fallback)
+
+    return RouterBox(store, f"routing:{r.policy}", factory, fallback)

@@ -1,0 +1,166 @@
+"""Which scorer the cycle uses now, and how the retrain job replaces it.
+
+``ModelScorers.current()`` is the registry's champion (a trained ``LeadScorer``, reloaded
+when the champion changes), or in cold start the zero-shot model when one is configured,
+else ``PriorScorer``. ``train(history, now)`` trains a challenger from labelled history and
+lets the registry decide whether it replaces the champion.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from connectors.records import LabelledLead
+from scoring.types import Score
+from sync.config.settings import Settings
+from sync.wiring.deps import Scorer, utcnow
+
+log = logging.getLogger(__name__)
+
+
+class PriorScorer:
+    """The documented cold-start rule prior, used when no trained model and no zero-shot model exist.
+
+    Every lead gets the prior conversion rate (``prior``; the history's rate when known),
+    grade C or D and no opportunity flag: an honest "we do not know yet" that still lets the
+    cycle route and write back. ``model_version`` is ``"prior"``.
+    """
+
+    model_version = "prior"
+
+    def __init__(self, prior: float = 0.1) -> None:
+        if not 0.0 <= prior <= 1.0:
+            raise ValueError(f"prior must be a probability in [0, 1], got {prior}")
+        self.prior = prior
+
+    def score(self, rows: Sequence[Mapping[str, Any]]) -> list[Score]:
+        p = self.prior
+        reasons = f"Cold start: no trained model yet; base rate {p:.0%}"
+        return [Score(probability=p, score=int(round(100 * p)), grade="C" if p >= 0.25 else "D",
+                      opportunity=False, reasons=reasons, model_version=self.model_version) for _ in rows]
+
+
+@dataclass
+class TrainOutcome:
+    """What one training run produced and what the registry decided."""
+
+    version: str | None
+    promoted: bool
+    reason: str
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+
+
+class ModelScorers:
+    """The ``ScorerProvider`` of a deployment: registry champion, or the cold-start scorer."""
+
+    def __init__(self, settings: Settings, store: Any, *, clock: Callable[[], datetime] = utcnow,
+                 encoder: Any = None, seed: int = 0) -> None:
+        self.settings, self.store, self.clock, self.seed = settings, store, clock, seed
+        self.model_dir = Path(settings.state_dir) / "models"
+        self._encoder = encoder
+        self._loaded: tuple[str, Scorer] | None = None
+        self._cold: Scorer | None = None
+
+    # ------------------------------------------------------------ scoring
+    @property
+    def version(self) -> str:
+        champ = self._registry().champion_version()
+        if champ:
+            return str(champ)
+        return str(getattr(self._cold_start(), "model_version", "prior"))
+
+    def current(self) -> Scorer:
+        registry = self._registry()
+        champ = registry.champion_version()
+        if not champ:
+            return self._cold_start()
+        if self._loaded is None or self._loaded[0] != champ:
+            self._loaded = (champ, registry.load(champ, encoder=self.encoder()))
+            log.info("scoring with model %s", champ)
+        return self._loaded[1]
+
+    def _cold_start(self) -> Scorer:
+        if self._cold is None:
+            zs = self.settings.scoring.zero_shot_model
+            if zs:
+                from scoring.zero_shot import ZeroShotScorer
+
+                self._cold = ZeroShotScorer(zs)
+            else:
+                self._cold = PriorScorer()
+        return self._cold
+
+    def encoder(self) -> Any:
+        if self._encoder is None:
+            from scoring.encoder import TextEncoder
+
+            cache = Path(self.settings.state_dir) / "encoder-cache.sqlite"
+            cfg = self.settings.scoring
+            self._encoder = TextEncoder(cfg.encoder_model, cache=cache, backend=cfg.encoder_backend,
+                                        onnx_dir=Path(self.settings.state_dir) / "onnx")
+        return self._encoder
+
+    def _registry(self) -> Any:
+        from scoring.registry import ModelRegistry
+
+        return ModelRegistry(self.model_dir)
+
+    # ------------------------------------------------------------ training
+    def train(self, history: Sequence[LabelledLead], now: datetime, *, dry_run: bool = False) -> TrainOutcome:
+        """Train a challenger on ``history``; the registry promotes it only if not worse."""
+        from scoring import train_scorer
+
+        cfg = self.settings.scoring
+        rows = [h.lead.features() for h in history]
+        labels = [int(h.converted) for h in history]
+        stamps = [h.decided_at or h.lead.created_at or h.lead.modified_at for h in history]
+        scorer, report = train_scorer(rows, labels, None, encoder=self.encoder(), seed=self.seed, timestamps=stamps,
+                                      target_precision=cfg.target_precision, grade_thresholds=cfg.grade_thresholds,
+                                      max_reasons_chars=cfg.max_reasons_chars)
+        metrics = _metrics(report)
+        if dry_run:
+            return TrainOutcome(None, False, "dry run: model trained, not registered", metrics)
+        decision = self._registry().challenge(scorer, report, now=now, encoder=self.encoder())
+        version = str(decision.version)
+        # The store mirrors the registry so that `leadpilot status` and reports see it.
+        self.store.add_model(version, str(self._registry().path(version)), _json_safe(metrics), now,
+                             status="champion" if decision.promoted else "challenger")
+        log.info("retrain: %s", decision.reason)
+        return TrainOutcome(version, bool(decision.promoted), str(decision.reason), metrics)
+
+
+def _json_safe(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in metrics.items() if isinstance(v, int | float | str | bool) or v is None}
+
+
+def _metrics(report: Any) -> dict[str, Any]:
+    if hasattr(report, "to_dict"):
+        return dict(report.to_dict())
+    if isinstance(report, Mapping):
+        return dict(report)
+    return {k: v for k, v in vars(report).items() if isinstance(v, int | float | str)}
+
+
+class StaticScorers:
+    """A fixed scorer (a prior, a loaded model): for dry runs of a given model, tests and benchmarks.
+
+    ``train`` is refused: nothing here can replace the scorer.
+    """
+
+    def __init__(self, scorer: Scorer) -> None:
+        self.scorer = scorer
+
+    @property
+    def version(self) -> str:
+        return str(getattr(self.scorer, "model_version", "static"))
+
+    def current(self) -> Scorer:
+        return self.scorer
+
+    def train(self, history: Sequence[LabelledLead], now: datetime, *, dry_run: bool = False) -> TrainOutcome:
+        return TrainOutcome(None, False, f"scorer {self.version} is fixed; nothing trained")

@@ -1,0 +1,218 @@
+"""The routing file: the documented example is valid, errors point at file:line with an example,
+and the validated file becomes the router's rep configurations."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from connectors.records import Rep
+from sync.config.routing import (
+    RoutingError,
+    fallback_owner,
+    load_routing,
+    parse_routing,
+    rep_configs,
+    unresolved_reps,
+)
+from sync.config.toml_lines import key_lines
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "deploy" / "routing.example.toml"
+CRM_REPS = [
+    Rep("0055g00000A1AAA", "Ana Weber", "ana@acme.com"),
+    Rep("0055g00000A1BBB", "Ben Ortiz", "Ben.Ortiz@acme.com"),
+    Rep("0055g00000A1CCC", "Chloe Martin", "chloe@acme.com"),
+    Rep("0055g00000A1DDD", "Dev Patel", "dev@acme.com"),
+    Rep("0055g00000A1EEE", "Eve Unlisted", "eve@acme.com"),
+    Rep("0055g00000A1FFF", "Former Rep", "former@acme.com", active=False),
+    Rep("00G5g000001QueueA", "Inbound queue", None, is_queue=True),
+]
+
+
+def _problems(text: str) -> list[str]:
+    with pytest.raises(RoutingError) as info:
+        parse_routing(text, "routing.toml")
+    return info.value.problems
+
+
+def _example_with(old: str, new: str) -> str:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    assert old in text, old
+    return text.replace(old, new, 1)
+
+
+def _line(text: str, needle: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), start=1) if needle in line)
+
+
+def test_given_the_documented_example_then_it_is_valid() -> None:
+    config = load_routing(EXAMPLE)
+    assert [r.key for r in config.reps] == [
+        "0055g00000A1AAA",
+        "ben.ortiz@acme.com",
+        "0055g00000A1CCC",
+        "0055g00000A1DDD",
+    ]
+    assert config.reps[0].out_of_office == ((date(2026, 12, 24), date(2027, 1, 2)), (date(2026, 8, 14),) * 2)
+    assert set(config.territories) == {"dach", "enterprise", "us-smb"}
+
+
+def test_given_the_example_and_crm_users_then_rep_configs_resolve_ids_emails_and_defaults() -> None:
+    from allocation import Rule
+
+    reps = {r.id: r for r in rep_configs(load_routing(EXAMPLE), CRM_REPS)}
+    # Dev is listed but inactive in the file; Eve is unlisted (ignored); the queue is never a rep.
+    assert sorted(reps) == ["0055g00000A1AAA", "0055g00000A1BBB", "0055g00000A1CCC"]
+    ana, ben, chloe = reps["0055g00000A1AAA"], reps["0055g00000A1BBB"], reps["0055g00000A1CCC"]
+    assert (ana.max_open, ana.max_per_day, ana.timezone, ana.working_hours) == (
+        40,
+        15,
+        "Europe/Berlin",
+        ("09:00", "17:30"),
+    )
+    assert ana.territory == (Rule(field="country", values=("DE", "AT", "CH")),)
+    assert (ben.timezone, ben.working_hours, ben.weight) == ("America/New_York", ("08:30", "17:00"), 1.5)
+    assert Rule(field="employees", min=1.0, max=999.0) in ben.territory
+    assert chloe.working_days == ("mon", "tue", "wed", "thu") and chloe.max_per_day == 5
+
+
+def test_given_unlisted_reps_included_then_active_crm_users_get_the_defaults() -> None:
+    text = _example_with('unlisted_reps = "ignore"', 'unlisted_reps = "include"')
+    reps = {r.id: r for r in rep_configs(parse_routing(text), CRM_REPS, exclude={"0055g00000A1CCC"})}
+    assert sorted(reps) == ["0055g00000A1AAA", "0055g00000A1BBB", "0055g00000A1EEE"]
+    assert (reps["0055g00000A1EEE"].max_open, reps["0055g00000A1EEE"].territory) == (50, ())
+
+
+def test_given_listed_reps_the_crm_lacks_then_they_are_reported() -> None:
+    config = load_routing(EXAMPLE)
+    assert unresolved_reps(config, CRM_REPS[2:]) == [
+        "rep '0055g00000A1AAA' is not a CRM user",
+        "rep 'ben.ortiz@acme.com' is not a CRM user",
+    ]
+
+
+def test_given_a_fallback_by_email_then_it_resolves_to_the_owner_id() -> None:
+    config = parse_routing('[fallback]\nowner = "ANA@acme.com"\n')
+    assert fallback_owner(config, CRM_REPS) == "0055g00000A1AAA"
+    assert fallback_owner(load_routing(EXAMPLE)) == "00G5g000001QueueA"
+    assert fallback_owner(parse_routing("")) is None
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            "max_open = 40",
+            "max_open = -3",
+            "reps[0].max_open: Input should be greater than or equal to 0; e.g. max_open = 40",
+        ),
+        (
+            'timezone = "America/New_York"',
+            'timezone = "America/NewYork"',
+            "reps[1].timezone: 'America/NewYork' is not an IANA time zone; e.g. timezone = \"Europe/Berlin\"",
+        ),
+        ("weight = 1.5", "wieght = 1.5", "reps[1].wieght: unknown key 'wieght'; did you mean 'weight'?"),
+        (
+            'territory = "us-smb"',
+            'territory = "us"',
+            "reps[1].territory: unknown territory 'us' (known: dach, enterprise, us-smb)",
+        ),
+        ('"2026-08-14"', '"2026-08-34"', "reps[0].out_of_office: '2026-08-34' is not a date YYYY-MM-DD"),
+        (
+            'working_hours = "08:30-17:00"',
+            'working_hours = "17:00-08:30"',
+            "reps[1].working_hours: '17:00-08:30' is not a daytime span",
+        ),
+        (
+            '"mon", "tue", "wed", "thu"]',
+            '"mon", "tue", "wed", "thur"]',
+            "reps[2].working_days[3]: Input should be 'mon'",
+        ),
+        (
+            "employees = { min = 1000 }",
+            "employees = { min = 1000, max = 10 }",
+            "territories.enterprise.employees: min 1000 is above max 10",
+        ),
+        (
+            'country = ["DE", "AT", "CH"]',
+            'contry = ["DE", "AT", "CH"]',
+            "territories.dach.contry: unknown key 'contry'; did you mean 'country'?",
+        ),
+        (
+            'unlisted_reps = "ignore"',
+            'unlisted_reps = "skip"',
+            "unlisted_reps: Input should be 'ignore' or 'include'; e.g. unlisted_reps = \"ignore\"",
+        ),
+        (
+            'id = "0055g00000A1CCC"',
+            'id = "0055g00000A1AAA"',
+            "reps[2]: rep '0055g00000A1AAA' is listed twice (also reps[0])",
+        ),
+    ],
+)
+def test_given_one_invalid_value_then_one_problem_at_its_line_with_a_valid_example(
+    old: str, new: str, expected: str
+) -> None:
+    text = _example_with(old, new)
+    (problem,) = _problems(text)
+    # a duplicate is reported at its [[reps]] header, two lines above Chloe's name
+    line = _line(text, 'name = "Chloe Martin"') - 2 if "listed twice" in expected else _line(text, new)
+    assert problem.startswith(f"routing.toml:{line}: {expected}")
+    assert "; e.g. " in problem or "listed twice" in problem or "unknown territory" in problem
+
+
+def test_given_several_problems_then_all_are_reported_in_file_order() -> None:
+    text = _example_with("max_open = 40", "max_open = -3")
+    text = text.replace("max_per_day = 5", 'max_per_day = "many"').replace(
+        "max_open = 50 ", "max_open = 1.5 "
+    )
+    lines = [int(p.split(":")[1]) for p in _problems(text)]
+    assert len(lines) == 3 and lines == sorted(lines)
+
+
+def test_given_a_rep_without_id_or_email_then_the_problem_points_at_its_header() -> None:
+    (problem,) = _problems('unlisted_reps = "ignore"\n\n[[reps]]\nname = "Nobody"\n')
+    assert problem.startswith("routing.toml:3: reps[0]: a rep needs an id (CRM owner id) or an email")
+
+
+def test_given_broken_toml_then_the_line_of_the_syntax_error() -> None:
+    (problem,) = _problems('[defaults]\nmax_open = 40\n[[reps]\nid = "x"\n')
+    assert problem.startswith("routing.toml:3: not valid TOML:") and "; e.g. max_open = 40" in problem
+
+
+def test_given_a_missing_file_then_a_routing_error_says_how_to_create_it(tmp_path: Path) -> None:
+    with pytest.raises(
+        RoutingError, match=r"routing.toml:1: cannot read the routing file .*cp deploy/routing.example.toml"
+    ):
+        load_routing(tmp_path / "routing.toml")
+
+
+def test_key_lines_maps_tables_arrays_of_tables_dotted_keys_and_skips_multiline_values() -> None:
+    text = "\n".join(
+        [
+            "top = 1",  # 1
+            "[a]",  # 2
+            "x = [",  # 3
+            "  'y = 2',",  # 4: inside an array, not a key
+            "]",  # 5
+            "b.c = 3",  # 6
+            "[[reps]]",  # 7
+            "id = 'r1'",  # 8
+            "[[reps]]  # second",  # 9
+            'notes = """',  # 10
+            "z = 4",  # 11: inside a string
+            '"""',  # 12
+            "id = 'r2'",  # 13
+            '[territories."us-smb"]',  # 14
+            "country = ['US']",  # 15
+        ]
+    )
+    lines = key_lines(text)
+    assert lines[("top",)] == 1 and lines[("a",)] == 2 and lines[("a", "x")] == 3
+    assert ("a", "y") not in lines and ("reps", 1, "z") not in lines
+    assert lines[("a", "b", "c")] == 6
+    assert (lines[("reps", 0)], lines[("reps", 0, "id")]) == (7, 8)
+    assert (lines[("reps", 1)], lines[("reps", 1, "id")]) == (9, 13)
+    assert lines[("territories", "us-smb", "country")] == 15

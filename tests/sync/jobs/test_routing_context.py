@@ -1,0 +1,43 @@
+"""What the routing policy sees of a lead: configured fields, derived size band and region, the score."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from pydantic import ValidationError
+
+from connectors.records import Lead
+from scoring.types import Score
+from sync.config.settings import RoutingSettings
+from sync.jobs.cycle import routing_context
+from sync.jobs.geo import region
+
+LEAD = Lead(id="L1", created_at=None, modified_at=datetime(2026, 1, 5, tzinfo=UTC), owner_id=None, title="CTO",
+            company="Acme", industry="Finance", employees=250.0, revenue=None, country="Germany",
+            source="Web", status="Open - Not Contacted", text="hello")
+SCORE = Score(probability=0.3, score=30, grade="B", opportunity=False, reasons="", model_version="v1")
+
+
+@pytest.mark.parametrize(("country", "expected"), [
+    ("Germany", "EMEA"), ("  germany ", "EMEA"), ("DE", "EMEA"), ("United States", "Americas"), ("us", "Americas"),
+    ("China", "APAC"), ("中国", "APAC"), ("Atlantis", None), ("", None), (None, None),
+])
+def test_given_a_country_when_regioned_then_americas_emea_apac_or_none(country: str | None, expected: str | None) -> None:
+    assert region(country) == expected
+
+
+def test_given_default_fields_when_building_the_context_then_only_those_and_the_score() -> None:
+    ctx = routing_context(LEAD, SCORE, RoutingSettings().context_fields)
+    assert ctx == {"size_band": "MidMarket", "region": "EMEA", "industry": "Finance", "score": 0.3}
+
+
+def test_given_no_field_list_when_building_the_context_then_every_known_attribute_without_text_or_nulls() -> None:
+    ctx = routing_context(LEAD, None)
+    assert ctx["country"] == "Germany" and ctx["region"] == "EMEA" and ctx["size_band"] == "MidMarket"
+    assert "text" not in ctx and "revenue" not in ctx and "score" not in ctx
+
+
+def test_given_an_unknown_context_field_when_configured_then_the_error_lists_valid_ones() -> None:
+    with pytest.raises(ValidationError, match="unknown routing context field.*'segment'.*size_band"):
+        RoutingSettings(context_fields=("segment",))
