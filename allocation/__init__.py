@@ -12,8 +12,8 @@ Pure and seeded: no CRM, no database, no I/O. The daemon drives it through ``Rou
 """
 
 from allocation.base import Observations, Policy, PolicyOptions
-from allocation.constraints import RepConfig, Rule
-from allocation.decision import Decision, OpenAssignment
+from allocation.constraints import RepConfig, TerritoryRule
+from allocation.decision import Choice, OpenAssignment
 from allocation.ope import LoggedDecision, OPERefused, OPEReport, evaluate, greedy_target
 from allocation.registry import POLICIES, make_policy
 from allocation.rewards import DelayModel, WinRateEstimate
@@ -21,7 +21,7 @@ from allocation.router import Router
 
 __all__ = [
     "POLICIES",
-    "Decision",
+    "Choice",
     "DelayModel",
     "LoggedDecision",
     "OPEReport",
@@ -32,7 +32,7 @@ __all__ = [
     "PolicyOptions",
     "RepConfig",
     "Router",
-    "Rule",
+    "TerritoryRule",
     "WinRateEstimate",
     "evaluate",
     "greedy_target",

@@ -16,7 +16,7 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 @dataclass(frozen=True)
-class Rule:
+class TerritoryRule:
     """One territory predicate over a lead attribute.
 
     ``values``: the attribute must equal one of them (case-insensitive); ``min``/``max``: a
@@ -76,7 +76,7 @@ class RepConfig:
     id: str
     max_open: int | None = None
     max_per_day: int | None = None
-    territory: tuple[Rule, ...] = ()
+    territory: tuple[TerritoryRule, ...] = ()
     timezone: str = "UTC"
     working_hours: tuple[str, str] | None = None
     working_days: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri")
@@ -154,7 +154,7 @@ class RepConfig:
         if unknown:
             raise ValueError(f"rep {data.get('id')!r}: unknown settings {sorted(unknown)}; known: {sorted(known)}")
         kwargs = dict(data)
-        kwargs["territory"] = tuple(Rule(**r) if isinstance(r, Mapping) else r for r in data.get("territory") or ())
+        kwargs["territory"] = tuple(TerritoryRule(**r) if isinstance(r, Mapping) else r for r in data.get("territory") or ())
         if data.get("working_hours") is not None:
             kwargs["working_hours"] = tuple(data["working_hours"])
         if "working_days" in data:

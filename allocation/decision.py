@@ -1,4 +1,4 @@
-"""What a routing decision says (``Decision``) and what the daemon hands back after a restart
+"""What a routing decision says (``Choice``) and what the daemon hands back after a restart
 (``OpenAssignment``), plus the input checks every router entry point shares."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 
 @dataclass(frozen=True)
-class Decision:
+class Choice:
     """One routing decision, complete enough to audit and to evaluate policies off-line.
 
     ``rep`` is None when no rep was eligible (then ``fallback`` names the configured queue).

@@ -37,7 +37,7 @@ class LoggedDecision:
     """One logged routing decision with its outcome (a row of the daemon's assignment log).
 
     ``propensity`` is the probability the chosen rep had; ``probabilities`` the full logged
-    distribution over eligible reps (``Decision.probabilities``) — without it, only the
+    distribution over eligible reps (``Choice.probabilities``) — without it, only the
     chosen rep's propensity is known and support is checked against ``eligible``.
     """
 

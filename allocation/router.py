@@ -1,6 +1,6 @@
 """The router: constraints first, then the policy, then an exactly-logged random choice.
 
-Pure and seeded: plain values in, a ``Decision`` out; no clock, no I/O. Outcomes arrive
+Pure and seeded: plain values in, a ``Choice`` out; no clock, no I/O. Outcomes arrive
 weeks later through ``record_outcome`` (applied once per lead) and are learned at the next
 ``tick`` together with survival soft labels for assignments still open. The prior of an
 open assignment's soft label is the policy's own prediction for that lead and rep
@@ -20,7 +20,7 @@ import numpy as np
 from allocation.adjust import Adjuster
 from allocation.base import Observations, Policy
 from allocation.constraints import RepConfig, check_unique, exclusion_reason
-from allocation.decision import Decision, OpenAssignment, check_context, timestamp
+from allocation.decision import Choice, OpenAssignment, check_context, timestamp
 from allocation.ledger import LOST, OPEN, WON, Ledger
 from allocation.propensity import choice_probabilities
 from allocation.rewards import DelayModel, WinRateEstimate, delay_corrected_rate, open_labels
@@ -112,7 +112,7 @@ class Router:
         seen_day, count = self.day_counts.get(rep.id, (day, 0))
         return day, count if seen_day == day else 0
 
-    def assign(self, lead_id: str, context: Mapping[str, Any], now: datetime) -> Decision:
+    def assign(self, lead_id: str, context: Mapping[str, Any], now: datetime) -> Choice:
         """Choose a rep for this lead (or the fallback) and remember the open assignment."""
         ts = timestamp(now)
         check_context(context)
@@ -131,7 +131,7 @@ class Router:
         name = self.policy.name
         if not eligible:
             where = f"sent to fallback queue {self.fallback!r}" if self.fallback else "left unassigned (no fallback configured)"
-            return Decision(lead_id, None, 1.0, considered, (), excluded, {}, name, now, f"no eligible rep among {len(considered)}; {where}", self.fallback)
+            return Choice(lead_id, None, 1.0, considered, (), excluded, {}, name, now, f"no eligible rep among {len(considered)}; {where}", self.fallback)
         probs = self._probabilities(eligible, context)
         k = int(self.rng.choice(len(eligible), p=probs))
         chosen = eligible[k]
@@ -144,7 +144,7 @@ class Router:
             self.day_counts[chosen] = (day, count + 1)
         self.policy.on_assign(chosen, context, now)
         reason = f"{name} chose {chosen} with probability {probs[k]:.3f} among {len(eligible)} eligible of {len(considered)} reps"
-        return Decision(lead_id, chosen, float(probs[k]), considered, eligible, excluded, dict(zip(eligible, probs.tolist(), strict=True)), name, now, reason)
+        return Choice(lead_id, chosen, float(probs[k]), considered, eligible, excluded, dict(zip(eligible, probs.tolist(), strict=True)), name, now, reason)
 
     def _probabilities(self, eligible: tuple[str, ...], context: Mapping[str, Any]) -> np.ndarray:
         opts = self.policy.options

@@ -104,7 +104,7 @@ def _label(name: str) -> str:
     return base.strip().capitalize()
 
 
-def lead_card(record: Mapping[str, Any], fields: Iterable[str]) -> str:
+def text_card(record: Mapping[str, Any], fields: Iterable[str]) -> str:
     """The text scoring reads: each configured field's value as ``Label: value``, one per line.
 
     Empty and missing fields are left out; repeated identical values appear once.

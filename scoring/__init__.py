@@ -27,14 +27,14 @@ from scoring.ensemble import ModelConfig
 from scoring.features import FeatureSpec
 from scoring.model import LeadScorer
 from scoring.reasons import Reason
-from scoring.registry import Decision, ModelLoadError, ModelRegistry, ModelVersionWarning
+from scoring.registry import ModelLoadError, ModelRegistry, ModelVersionWarning, Promotion
 from scoring.training import DataError, TrainReport, train_scorer
 from scoring.types import Score
 
 _LAZY = {"TextEncoder": "scoring.encoder", "ZeroShotScorer": "scoring.zero_shot"}
 
 __all__ = [
-    "DataError", "Decision", "FeatureSpec", "LeadScorer", "ModelConfig", "ModelLoadError", "ModelRegistry",
+    "DataError", "Promotion", "FeatureSpec", "LeadScorer", "ModelConfig", "ModelLoadError", "ModelRegistry",
     "ModelVersionWarning", "Reason", "Score", "TextEncoder", "TrainReport", "ZeroShotScorer", "metrics",
     "train_scorer",
 ]

@@ -69,7 +69,7 @@ def _mismatch(made: dict[str, str], now: dict[str, str]) -> list[str]:
 
 
 @dataclass(frozen=True)
-class Decision:
+class Promotion:
     """What ``challenge`` decided."""
 
     version: str
@@ -182,14 +182,14 @@ class ModelRegistry:
         return str(history[-1])
 
     def challenge(self, scorer: LeadScorer, report: Any, *, now: datetime | None = None,
-                  encoder: Any = None) -> Decision:
+                  encoder: Any = None) -> Promotion:
         """Register ``scorer`` and promote it if not worse than the champion on its validation data."""
         version = self.register(scorer, report, now=now)
         mine = {k: float(report.metrics[k]) for k in ("roc_auc", "brier", "ece")}
         champ = self.champion_version()
         if champ is None:
             self.promote(version)
-            return Decision(version, True, "first model: promoted", mine)
+            return Promotion(version, True, "first model: promoted", mine)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ModelVersionWarning)
@@ -198,17 +198,17 @@ class ModelRegistry:
             p_old = old.predict_proba(report.validation_rows)
         except (ModelLoadError, ValueError) as exc:
             self.promote(version)
-            return Decision(version, True, f"champion {champ} cannot score ({exc}); promoted {version}", mine)
+            return Promotion(version, True, f"champion {champ} cannot score ({exc}); promoted {version}", mine)
         y = np.asarray(report.validation_labels)
         theirs = {"roc_auc": M.roc_auc(y, p_old), "brier": M.brier(y, p_old), "ece": M.ece(y, p_old)}
         if mine["roc_auc"] >= theirs["roc_auc"] - self.tolerance:
             self.promote(version)
             why = (f"{version} ROC-AUC {mine['roc_auc']:.4f} >= champion {champ} {theirs['roc_auc']:.4f} "
                    f"on the same {len(y)} validation leads: promoted")
-            return Decision(version, True, why, mine, theirs)
+            return Promotion(version, True, why, mine, theirs)
         why = (f"{version} ROC-AUC {mine['roc_auc']:.4f} < champion {champ} {theirs['roc_auc']:.4f} "
                f"on the same {len(y)} validation leads: kept {champ}")
-        return Decision(version, False, why, mine, theirs)
+        return Promotion(version, False, why, mine, theirs)
 
     # ------------------------------------------------------------ reading
     def load(self, version: str | None = None, *, encoder: Any = None) -> LeadScorer:
@@ -254,6 +254,6 @@ class ModelRegistry:
         return [{**self.metadata(v), "champion": v == champ} for v in self.versions()]
 
 
-def decision_dict(decision: Decision) -> dict[str, Any]:
-    """A ``Decision`` as a plain dict (for JSON logs)."""
+def decision_dict(decision: Promotion) -> dict[str, Any]:
+    """A ``Promotion`` as a plain dict (for JSON logs)."""
     return asdict(decision)

@@ -249,7 +249,7 @@ def rep_configs(config: RoutingConfig, crm_reps: Sequence[Rep], exclude: Collect
     """``allocation.RepConfig`` for every routable rep: listed reps found active in the CRM, plus
     (``unlisted_reps = "include"``) every other active, non-queue CRM user with the defaults.
     ``exclude``: owner ids never routed to (e.g. the integration user)."""
-    from allocation import RepConfig, Rule
+    from allocation import RepConfig, TerritoryRule
 
     by_id = {r.id: r for r in crm_reps}
     by_email = {r.email.lower(): r for r in crm_reps if r.email}
@@ -270,7 +270,7 @@ def rep_configs(config: RoutingConfig, crm_reps: Sequence[Rep], exclude: Collect
                 id=rep.id,
                 max_open=entry.max_open if entry.max_open is not None else d.max_open,
                 max_per_day=entry.max_per_day if entry.max_per_day is not None else d.max_per_day,
-                territory=tuple(_rules(territory, Rule)) if territory else (),
+                territory=tuple(_rules(territory, TerritoryRule)) if territory else (),
                 timezone=entry.timezone or d.timezone or "UTC",
                 working_hours=(hours[:5], hours[6:]) if hours else None,
                 working_days=entry.working_days or d.working_days or ("mon", "tue", "wed", "thu", "fri"),

@@ -100,7 +100,7 @@ class RouterBox:
         return str(self.router.policy.name)
 
 
-def rep_configs(settings: Settings, crm_reps: Sequence[Rep], integration_user: str | None) -> tuple[list[Any], str | None]:
+def routed_reps(settings: Settings, crm_reps: Sequence[Rep], integration_user: str | None) -> tuple[list[Any], str | None]:
     """Rep configurations from the routing file, or every active human CRM user when there is none.
 
     Returns ``(reps, fallback_owner)``.
@@ -136,7 +136,7 @@ def build_router_box(settings: Settings, store: Any, crm_reps: Sequence[Rep], in
     """A ``RouterBox`` for the configured policy, reps and fallback."""
     from allocation import Router, make_policy
 
-    reps, fallback = rep_configs(settings, crm_reps, integration_user)
+    reps, fallback = routed_reps(settings, crm_reps, integration_user)
     if not reps:
         raise ValueError("no rep to route to: list reps in the routing file or activate users in the CRM")
     r = settings.routing

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import pytest
 
-from allocation import DelayModel, RepConfig, Router, Rule, make_policy
+from allocation import DelayModel, RepConfig, Router, TerritoryRule, make_policy
 from allocation.base import BetaIndex, Deterministic, GaussianIndex, PolicyOptions
 from allocation.propensity import choice_probabilities
 
@@ -107,7 +107,7 @@ def test_given_contextual_decision_then_probabilities_sum_to_one_and_propensity_
 
 def test_given_constraints_when_assigning_then_each_exclusion_has_its_reason() -> None:
     reps = [
-        RepConfig(id="terr", territory=(Rule("country", values=("US", "CA")), Rule("employees", min=50, max=500))),
+        RepConfig(id="terr", territory=(TerritoryRule("country", values=("US", "CA")), TerritoryRule("employees", min=50, max=500))),
         RepConfig(id="full", max_open=1),
         RepConfig(id="daily", max_per_day=1),
         RepConfig(id="night", timezone="Asia/Tokyo", working_hours=("09:00", "17:00")),

@@ -12,7 +12,7 @@ from connectors.hubspot.settings import HubSpotPropertyNames
 from connectors.records import Lead, LeadUpdate
 from connectors.salesforce import mapping as ms
 from connectors.salesforce.settings import FieldNames
-from connectors.values import MappingError, lead_card, to_bool, to_datetime, to_number, to_text
+from connectors.values import MappingError, text_card, to_bool, to_datetime, to_number, to_text
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -50,7 +50,7 @@ def test_to_bool(raw: Any, expected: bool | None) -> None:
 def test_given_text_fields_when_lead_card_then_labelled_lines_without_empties_or_repeats() -> None:
     rec = {"Title": "CTO", "Company": "Acme", "Industry": None, "Description": "Need pricing for 200 seats",
            "Notes__c": "Acme"}
-    assert lead_card(rec, ("Title", "Company", "Industry", "Description", "Notes__c", "Missing")) == (
+    assert text_card(rec, ("Title", "Company", "Industry", "Description", "Notes__c", "Missing")) == (
         "Title: CTO\nCompany: Acme\nDescription: Need pricing for 200 seats"
     )
 

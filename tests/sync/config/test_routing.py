@@ -60,7 +60,7 @@ def test_given_the_documented_example_then_it_is_valid() -> None:
 
 
 def test_given_the_example_and_crm_users_then_rep_configs_resolve_ids_emails_and_defaults() -> None:
-    from allocation import Rule
+    from allocation import TerritoryRule
 
     reps = {r.id: r for r in rep_configs(load_routing(EXAMPLE), CRM_REPS)}
     # Dev is listed but inactive in the file; Eve is unlisted (ignored); the queue is never a rep.
@@ -72,9 +72,9 @@ def test_given_the_example_and_crm_users_then_rep_configs_resolve_ids_emails_and
         "Europe/Berlin",
         ("09:00", "17:30"),
     )
-    assert ana.territory == (Rule(field="country", values=("DE", "AT", "CH")),)
+    assert ana.territory == (TerritoryRule(field="country", values=("DE", "AT", "CH")),)
     assert (ben.timezone, ben.working_hours, ben.weight) == ("America/New_York", ("08:30", "17:00"), 1.5)
-    assert Rule(field="employees", min=1.0, max=999.0) in ben.territory
+    assert TerritoryRule(field="employees", min=1.0, max=999.0) in ben.territory
     assert chloe.working_days == ("mon", "tue", "wed", "thu") and chloe.max_per_day == 5
 
 
