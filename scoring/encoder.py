@@ -90,10 +90,32 @@ def dir_fingerprint(directory: str | Path) -> str:
     return digest.hexdigest()[:12]
 
 
-def _pick_device(device: str | torch.device | None) -> torch.device:
+def pick_device(device: str | torch.device | None) -> torch.device:
+    """``device``, or CUDA when there is one, else the CPU."""
     if device is not None:
         return torch.device(device)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def load_pretrained(
+    auto_model: Any, model: str, source: str, local: bool, *, setting: str, what: str, hint: str
+) -> tuple[Any, Any]:
+    """``(tokenizer, model)`` for ``resolve_model``'s ``(source, local)`` through ``transformers``'
+    Auto classes, offline for a local directory.
+
+    A model that cannot be loaded raises ``FileNotFoundError`` naming ``what`` was asked for and
+    the ``setting`` to change (``hint``: what a valid value looks like).
+    """
+    from transformers import AutoTokenizer
+
+    try:
+        return (AutoTokenizer.from_pretrained(source, local_files_only=local),
+                auto_model.from_pretrained(source, local_files_only=local))
+    except (OSError, ValueError) as exc:
+        raise FileNotFoundError(
+            f"could not load {what} {model or source!r} ({type(exc).__name__}: {str(exc)[:200]}); "
+            f"set {setting} to {hint}"
+        ) from exc
 
 
 class TextEncoder:
@@ -119,19 +141,14 @@ class TextEncoder:
         _check_sizes(batch_size, max_length)
         if backend not in ("torch", "onnx"):
             raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoModel
 
         source, local = resolve_model(model)
         self._requested = model
-        try:
-            self._tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local)
-            self._model = AutoModel.from_pretrained(source, local_files_only=local)
-        except (OSError, ValueError) as exc:
-            raise FileNotFoundError(
-                f"could not load encoder model {model or source!r} ({type(exc).__name__}: {str(exc)[:200]}); "
-                f"set {ENV_SETTING} to a local model directory or a hub id available offline"
-            ) from exc
-        self.device = _pick_device(device)
+        self._tokenizer, self._model = load_pretrained(
+            AutoModel, model, source, local, setting=ENV_SETTING, what="encoder model",
+            hint="a local model directory or a hub id available offline")
+        self.device = pick_device(device)
         self._model.to(self.device).eval()
         self.dim = int(self._model.config.hidden_size)
         self.model_id = self._make_model_id(source, local)

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from scoring.encoder import resolve_model
+from scoring.encoder import load_pretrained, pick_device, resolve_model
 from scoring.types import Score
 
 ENV_SETTING = "LEADPILOT_SCORING__ZERO_SHOT_MODEL"
@@ -100,18 +100,13 @@ class ZeroShotScorer:
         device: str | torch.device | None = None,
     ) -> None:
         _validate(model, prior, prior_weight, template, opportunity_threshold, grade_thresholds, batch_size)
-        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+        from transformers import AutoModelForSeq2SeqLM
 
         source, local = resolve_model(model, setting=ENV_SETTING)
-        try:
-            self._tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local)
-            self._model = AutoModelForSeq2SeqLM.from_pretrained(source, local_files_only=local)
-        except (OSError, ValueError) as exc:
-            raise FileNotFoundError(
-                f"could not load zero-shot model {model!r} ({type(exc).__name__}: {str(exc)[:200]}); "
-                f"set {ENV_SETTING} to a seq2seq model directory (e.g. a saved Flan-T5) or a hub id available offline"
-            ) from exc
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self._tokenizer, self._model = load_pretrained(
+            AutoModelForSeq2SeqLM, model, source, local, setting=ENV_SETTING, what="zero-shot model",
+            hint="a seq2seq model directory (e.g. a saved Flan-T5) or a hub id available offline")
+        self.device = pick_device(device)
         self._model.to(self.device).eval()
         self.yes_id, self.no_id = self._answer_ids()
         start = self._model.config.decoder_start_token_id
