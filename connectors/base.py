@@ -14,7 +14,7 @@ class Connector(Protocol):
     """A CRM seen through the handful of calls leadpilot needs.
 
     Every method counts the API calls it makes (``api_usage``). Faults are raised as
-    ``connectors.errors.CRMError`` subclasses classified by the one error table.
+    ``connectors.errors.CRMError`` subclasses classified by the CRM's ``ErrorTable``.
     """
 
     crm: str  # "salesforce" | "hubspot"

@@ -1,10 +1,12 @@
-"""Batched writes with per-lead results, shared by both connectors.
+"""Batched writes with per-lead results, shared by every connector.
 
 A write goes in batches of the CRM's maximum size. Records failing with a transient
 per-record error (``UNABLE_TO_LOCK_ROW``, a 5xx for that record) are collected and sent
 again together in a later round — after the other batches, so the lock has had time to
 clear — instead of retrying each batch in place. Permanent errors are reported with the
-CRM's message. Every input lead appears in the report exactly once.
+CRM's message. Every input lead appears in the report exactly once. Which per-record
+errors count as transient is the CRM's ``ErrorTable.worth_resending``. ``metered_write`` is
+a connector's whole ``write``: the rounds, a backoff pause between them, the calls counted.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from collections.abc import Callable, Sequence
 
 from connectors.errors import CRMError
 from connectors.records import LeadUpdate, WriteReport, WriteResult
+from connectors.retry import Retrier
+from connectors.usage import UsageMeter
 
 
 def unique_updates(updates: Sequence[LeadUpdate]) -> list[LeadUpdate]:
@@ -76,3 +80,25 @@ def write_in_rounds(
                     retry.append(u)
         pending = retry
     return WriteReport([final[i] for i in order])
+
+
+def metered_write(
+    updates: Sequence[LeadUpdate],
+    send: Callable[[list[LeadUpdate]], list[WriteResult]],
+    batch_size: int,
+    *,
+    meter: UsageMeter,
+    retrier: Retrier,
+    big_send: Callable[[list[LeadUpdate]], list[WriteResult]] | None = None,
+    big_threshold: int | None = None,
+) -> WriteReport:
+    """``write_in_rounds`` for a connector: rounds paused by the retry policy's backoff
+    (``retrier``'s sleep and seeded randomness), ``api_calls`` = the calls ``meter`` counted."""
+    before = sum(meter.snapshot().values())
+    report = write_in_rounds(
+        updates, send, batch_size,
+        pause=lambda rnd: retrier.sleep(retrier.policy.delay(rnd, retrier.rng)),
+        big_send=big_send, big_threshold=big_threshold,
+    )
+    report.api_calls = sum(meter.snapshot().values()) - before
+    return report

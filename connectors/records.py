@@ -1,7 +1,7 @@
 """The vocabulary shared by every CRM connector and the daemon.
 
-Plain frozen dataclasses: no I/O, no CRM specifics. A connector maps its raw records
-to these (see ``connectors/mapping``-style pure functions) and back.
+Plain frozen dataclasses and the attribute lists they share: no I/O, no CRM specifics. A
+connector maps its raw records to these (its ``mapping`` module: pure functions) and back.
 """
 
 from __future__ import annotations
@@ -24,6 +24,11 @@ LEAD_ATTRIBUTES: tuple[str, ...] = (
     "source",
     "status",
 )
+# Lead attributes held as numbers (the others are text).
+NUMERIC_ATTRIBUTES: tuple[str, ...] = ("employees", "revenue")
+# LeadUpdate attributes written to leadpilot's own CRM fields (created by ``ensure_fields``); the
+# owner is written too, but to the CRM's own owner field.
+WRITTEN_FIELDS: tuple[str, ...] = ("score", "grade", "opportunity", "reasons", "model_version", "scored_at")
 # Attributes the CRM changes while a lead is worked; not scoring inputs (see ``Lead.input_hash``).
 UNSCORED_ATTRIBUTES: frozenset[str] = frozenset({"status"})
 # Lead.stage values: sales outcomes the CRM shows on the lead itself (see ``Lead.stage``).

@@ -43,7 +43,7 @@ class RetryPolicy:
 class Retrier:
     """Runs one CRM operation under the policy.
 
-    ``classify`` turns any exception into a ``CRMError`` (the error table); ``refresh``
+    ``classify`` turns any exception into a ``CRMError`` (the CRM's ``from_…``); ``refresh``
     gets a new token (``None``: this auth mode cannot, e.g. a plain access token).
     """
 

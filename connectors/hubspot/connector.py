@@ -12,12 +12,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from connectors.batching import write_in_rounds
-from connectors.errors import RULES, CRMError, Kind, from_hubspot
+from connectors.batching import metered_write
+from connectors.errors import SHARED_RULES, CRMError, Kind
 from connectors.hubspot import mapping as m
 from connectors.hubspot.client import BurstPacer, HubSpotApis, counted, search_all
+from connectors.hubspot.errors import HUBSPOT, from_hubspot
 from connectors.hubspot.settings import HubSpotPropertyNames, HubSpotSettings
 from connectors.records import (
+    WRITTEN_FIELDS,
     CheckResult,
     LabelledLead,
     Lead,
@@ -39,7 +41,7 @@ GROUP = "leadpilot"
 
 
 class HubSpotConnector:
-    """``Connector`` for HubSpot contacts (or the leads object). Build with ``make_connector``.
+    """``Connector`` for HubSpot contacts (or the leads object). Built by ``connectors.hubspot.connect``.
 
     ``token_provider`` returns the current access token; on a 401 it is asked again and the
     clients are rebuilt when the token changed (a rotated ``*_FILE`` secret). A private-app
@@ -81,7 +83,7 @@ class HubSpotConnector:
         if not self.apis.set_token(self._token_provider()):
             raise CRMError("HubSpot rejected the access token and no new one is available: renew the private "
                            "app token (LEADPILOT_HUBSPOT__ACCESS_TOKEN)", crm=self.crm, operation="refresh token",
-                           rule=RULES[("*", "http:403")], status=401, code="INVALID_AUTHENTICATION")
+                           rule=SHARED_RULES["http:403"], status=401, code="INVALID_AUTHENTICATION")
 
     def _call(self, kind: str, operation: str, fn: Callable[[], Any]) -> Any:
         return self.retrier.call(operation, lambda: counted(self.meter, kind, fn, self.pacer))
@@ -115,7 +117,7 @@ class HubSpotConnector:
             names = self._property_names()
         except CRMError as err:
             return CheckResult(False, self.crm, None, self.meter.budget, (str(err),))
-        missing = [self.pmap.written[k] for k in m.WRITTEN if self.pmap.written[k] not in names]
+        missing = [self.pmap.written[k] for k in WRITTEN_FIELDS if self.pmap.written[k] not in names]
         if missing:
             problems.append(f"properties missing on {self.settings.object_type}: {', '.join(missing)} "
                             "(run `leadpilot init-crm`)")
@@ -132,7 +134,7 @@ class HubSpotConnector:
         """Create the ``leadpilot`` property group and the missing properties; return those created."""
         obj = self.settings.object_type
         existing = self._property_names()
-        todo = [k for k in m.WRITTEN if self.pmap.written[k] not in existing]
+        todo = [k for k in WRITTEN_FIELDS if self.pmap.written[k] not in existing]
         if not todo:
             return []
         self._create_ignoring_conflict("create property group", self._op(
@@ -181,7 +183,7 @@ class HubSpotConnector:
         yield from self._leads(objs)
 
     def iter_history(self, until: datetime | None = None, label: str | None = None) -> Iterator[LabelledLead]:
-        """Past contacts with a known outcome (rule: ``mapping_hubspot.label_lead``)."""
+        """Past contacts with a known outcome (rule: ``connectors.hubspot.mapping.label_lead``)."""
         label = label or "converted"
         if label not in ("converted", "won"):
             raise ValueError(f"label must be 'converted' or 'won', not {label!r}")
@@ -258,11 +260,7 @@ class HubSpotConnector:
 
     def write(self, updates: Sequence[LeadUpdate]) -> WriteReport:
         """``batch/update`` of 100; per-input errors of a 207 are reported per lead."""
-        before = sum(self.meter.snapshot().values())
-        report = write_in_rounds(updates, self._send, BATCH_SIZE,
-                                 pause=lambda rnd: self.sleep(self.retrier.policy.delay(rnd, self.retrier.rng)))
-        report.api_calls = sum(self.meter.snapshot().values()) - before
-        return report
+        return metered_write(updates, self._send, BATCH_SIZE, meter=self.meter, retrier=self.retrier)
 
     def _send(self, batch: list[LeadUpdate]) -> list[WriteResult]:
         body = {"inputs": [m.update_input(u, self.pmap) for u in batch]}
@@ -272,8 +270,7 @@ class HubSpotConnector:
         failed: dict[str, WriteResult] = {}
         for err in page.get("errors") or []:
             code = str(err.get("category") or "ERROR")
-            rule = RULES.get(("hubspot", code))
-            transient = rule is not None and rule.kind is Kind.TRANSIENT
+            transient = HUBSPOT.worth_resending(code)
             for rid in ((err.get("context") or {}).get("ids") or []):
                 failed[str(rid)] = WriteResult(str(rid), False, code, str(err.get("message") or code), transient)
         return [WriteResult(u.lead_id, True) if u.lead_id in ok and u.lead_id not in failed

@@ -13,7 +13,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from connectors.records import LEAD_ATTRIBUTES, LabelledLead, Lead, LeadUpdate, Outcome, Rep
+from connectors.records import (
+    LEAD_ATTRIBUTES,
+    NUMERIC_ATTRIBUTES,
+    WRITTEN_FIELDS,
+    LabelledLead,
+    Lead,
+    LeadUpdate,
+    Outcome,
+    Rep,
+)
 from connectors.values import (
     MappingError,
     epoch_ms,
@@ -36,8 +45,6 @@ DEFAULT_SOURCE_PROPERTIES: dict[str, str] = {
     "status": "hs_lead_status",
     "email": "email",
 }
-NUMERIC = ("employees", "revenue")
-WRITTEN = ("score", "grade", "opportunity", "reasons", "model_version", "scored_at")
 # contacts carry ``lastmodifieddate``; every other object ``hs_lastmodifieddate`` (crm-apis.md §3)
 MODIFIED_PROPERTY = {"contacts": "lastmodifieddate", "leads": "hs_lastmodifieddate"}
 CONVERTED_STAGES = ("opportunity", "customer", "evangelist")  # lifecyclestage values past "lead"
@@ -80,7 +87,7 @@ class PropertyMap:
 
     def properties(self) -> list[str]:
         names = ["hs_object_id", "createdate", self.modified, "lifecyclestage", self.written["owner"],
-                 *self.source.values(), *self.text, *(self.written[k] for k in WRITTEN)]
+                 *self.source.values(), *self.text, *(self.written[k] for k in WRITTEN_FIELDS)]
         return list(dict.fromkeys(names))
 
 
@@ -97,8 +104,8 @@ def lead_from_object(obj: Mapping[str, Any], pmap: PropertyMap) -> Lead:
     attrs: dict[str, Any] = {}
     for attr in (*LEAD_ATTRIBUTES, "email"):
         value = props.get(pmap.source[attr])
-        attrs[attr] = to_number(value) if attr in NUMERIC else to_text(value)
-    written = {k: props[pmap.written[k]] for k in WRITTEN if pmap.written[k] in props}
+        attrs[attr] = to_number(value) if attr in NUMERIC_ATTRIBUTES else to_text(value)
+    written = {k: props[pmap.written[k]] for k in WRITTEN_FIELDS if pmap.written[k] in props}
     return Lead(
         id=rid,
         created_at=to_datetime(props.get("createdate") or obj.get("created_at") or obj.get("createdAt")),
@@ -183,7 +190,7 @@ def outcome_from_deal(deal: Mapping[str, Any], lead_id: str) -> Outcome | None:
 
 def label_lead(lead: Lead, deal: Mapping[str, Any] | None, *, label: str, until: datetime,
                stale_after: timedelta) -> LabelledLead | None:
-    """Training label (same rule as Salesforce, see ``mapping_salesforce.label_lead``).
+    """Training label (same rule as Salesforce, see ``connectors.salesforce.mapping.label_lead``).
 
     Converted = ``lifecyclestage`` past "lead" (opportunity, customer, evangelist).
     """

@@ -1,8 +1,9 @@
 """HubSpot settings: the private-app token, the object type holding leads, the properties
-leadpilot reads and the properties it writes.
+leadpilot reads and the properties it writes, and the checks pydantic cannot express
+(``HubSpotSettings.problems``).
 
 Sections of the settings root in ``sync.config.settings``: ``LEADPILOT_HUBSPOT__…`` and
-``LEADPILOT_HUBSPOT_PROPERTIES__…``.
+``LEADPILOT_HUBSPOT_PROPERTIES__…``. Messages name variables from the prefix the root passes in.
 """
 
 from __future__ import annotations
@@ -25,6 +26,23 @@ class HubSpotSettings(FrozenModel):
     source_properties: dict[str, str] = Field(default_factory=dict)
     text_properties: tuple[str, ...] = ("jobtitle", "company", "industry", "message")
     ca_bundle: Path | None = None
+
+    @property
+    def has_credentials(self) -> bool:
+        """An access token is configured (from the variable or its ``_FILE``)."""
+        return self.access_token is not None
+
+    def problems(self, env_prefix: str, required_by: str | None = None) -> list[str]:
+        """Problems a valid-looking section can still have, one line each (``VARIABLE: what is
+        wrong; e.g. VARIABLE=valid``). ``env_prefix``: this section's variable prefix
+        (``LEADPILOT_HUBSPOT__``); ``required_by``: the setting that chose this CRM
+        (``LEADPILOT_CRM=hubspot``), ``None`` when HubSpot is not the configured CRM."""
+        if required_by and not (self.access_token and self.access_token.get_secret_value()):
+            return [
+                f"{env_prefix}ACCESS_TOKEN: not set but {required_by} needs a private-app token; "
+                f"e.g. {env_prefix}ACCESS_TOKEN_FILE=/run/credentials/leadpilot.service/hubspot"
+            ]
+        return []
 
 
 class HubSpotPropertyNames(FrozenModel):

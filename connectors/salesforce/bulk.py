@@ -4,7 +4,8 @@
 refresh between steps; the same library client's steps (create, upload, close, get job,
 results) are driven here so that each step goes through the retry policy and polling uses
 the injected sleep. Result CSVs are parsed by column name (the client orders columns from
-a ``set()``); ``sf__Error`` reads ``CODE:message``.
+a ``set()``); ``sf__Error`` reads ``CODE:message``. A failed row is resent in a later round
+when Salesforce's ``ErrorTable.worth_resending`` says so (the rule sObject Collections use).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from simple_salesforce import Salesforce
 from simple_salesforce.bulk2 import Operation, ResultsType, _Bulk2Client
 
 from connectors.records import WriteResult
+from connectors.salesforce.errors import SALESFORCE
 
 DONE_STATES = ("JobComplete", "Failed", "Aborted")
 
@@ -56,7 +58,6 @@ def ingest_update(
     columns: list[str],
     call: Callable[[str, Callable[[], Any]], Any],
     sleep: Callable[[float], None],
-    is_transient: Callable[[str], bool],
     poll_seconds: float = 2.0,
     max_polls: int = 1800,
 ) -> list[WriteResult]:
@@ -98,7 +99,7 @@ def ingest_update(
     out = []
     for row in rows:
         ok, code, message = results.get(row["Id"], (False, "MISSING_RESULT", "the Bulk job reported nothing"))
-        transient = not ok and (code in ("UNPROCESSED", "MISSING_RESULT") or is_transient(code or ""))
+        transient = not ok and (code in ("UNPROCESSED", "MISSING_RESULT") or SALESFORCE.worth_resending(code or ""))
         out.append(WriteResult(row["Id"], ok, code, message, transient=transient))
     return out
 

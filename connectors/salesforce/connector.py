@@ -17,8 +17,8 @@ from typing import Any
 from simple_salesforce import Salesforce
 from simple_salesforce.format import format_soql
 
-from connectors.batching import write_in_rounds
-from connectors.errors import RULES, Action, CRMError, Kind, from_salesforce
+from connectors.batching import metered_write
+from connectors.errors import CRMError, Kind
 from connectors.records import (
     CheckResult,
     LabelledLead,
@@ -32,6 +32,7 @@ from connectors.records import (
 from connectors.retry import Retrier, RetryPolicy
 from connectors.salesforce import mapping as m
 from connectors.salesforce.bulk import ingest_update
+from connectors.salesforce.errors import SALESFORCE, from_salesforce
 from connectors.salesforce.session import build_session, login, metadata_api, refresher
 from connectors.salesforce.settings import FieldNames, SalesforceSettings
 from connectors.usage import UsageMeter
@@ -54,7 +55,7 @@ CUSTOM_FIELDS: dict[str, tuple[str, dict[str, Any], str]] = {
 
 
 class SalesforceConnector:
-    """``Connector`` for Salesforce Leads. Build with ``sync.wiring.connector.make_connector``."""
+    """``Connector`` for Salesforce Leads. Built by ``connectors.salesforce.connect``."""
 
     crm = "salesforce"
 
@@ -204,7 +205,7 @@ class SalesforceConnector:
         yield from self._leads(self._query(soql))
 
     def iter_history(self, until: datetime | None = None, label: str | None = None) -> Iterator[LabelledLead]:
-        """Past leads with a known outcome; the rule is ``mapping_salesforce.label_lead``.
+        """Past leads with a known outcome; the rule is ``mapping.label_lead``.
 
         ``label``: "converted" (default; converted → 1) or "won" (its opportunity closed won → 1).
         """
@@ -278,14 +279,9 @@ class SalesforceConnector:
 
         On a fault that stops the write (e.g. ``StopCycle``) the raised error carries ``.report``.
         """
-        before = sum(self.meter.snapshot().values())
-        report = write_in_rounds(
-            updates, self._send_collection, COLLECTION_SIZE,
-            pause=lambda rnd: self.sleep(self.retrier.policy.delay(rnd, self.retrier.rng)),
-            big_send=self._send_bulk, big_threshold=self.settings.bulk_threshold,
-        )
-        report.api_calls = sum(self.meter.snapshot().values()) - before
-        return report
+        return metered_write(updates, self._send_collection, COLLECTION_SIZE, meter=self.meter,
+                             retrier=self.retrier, big_send=self._send_bulk,
+                             big_threshold=self.settings.bulk_threshold)
 
     def _send_collection(self, batch: list[LeadUpdate]) -> list[WriteResult]:
         body = {"allOrNone": False, "records": [m.collection_record(u, self.fmap, self.max_reasons) for u in batch]}
@@ -298,19 +294,14 @@ class SalesforceConnector:
             err = (r.get("errors") or [{}])[0]
             code = str(err.get("statusCode") or "UNKNOWN_EXCEPTION")
             results.append(WriteResult(u.lead_id, False, code, str(err.get("message") or code),
-                                       transient=_transient(code)))
+                                       transient=SALESFORCE.worth_resending(code)))
         return results
 
     def _send_bulk(self, batch: list[LeadUpdate]) -> list[WriteResult]:
         columns = ["Id", *dict.fromkeys(k for u in batch for k in m.update_values(u, self.fmap, self.max_reasons))]
         rows = [m.bulk_row(u, self.fmap, columns, self.max_reasons) for u in batch]
-        return ingest_update(lambda: self.sf, rows, columns, self._call, self.sleep, _transient)
+        return ingest_update(lambda: self.sf, rows, columns, self._call, self.sleep)
 
     def api_usage(self) -> dict[str, int]:
         return self.meter.snapshot()
 
-
-def _transient(code: str) -> bool:
-    """Per-record codes worth sending again in a later batch (UNABLE_TO_LOCK_ROW …)."""
-    rule = RULES.get(("salesforce", code))
-    return rule is not None and rule.action is Action.RETRY

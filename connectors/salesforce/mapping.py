@@ -12,7 +12,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from connectors.records import LEAD_ATTRIBUTES, LabelledLead, Lead, LeadUpdate, Outcome, Rep
+from connectors.records import (
+    LEAD_ATTRIBUTES,
+    NUMERIC_ATTRIBUTES,
+    WRITTEN_FIELDS,
+    LabelledLead,
+    Lead,
+    LeadUpdate,
+    Outcome,
+    Rep,
+)
 from connectors.values import (
     MappingError,
     iso_utc,
@@ -35,8 +44,6 @@ DEFAULT_SOURCE_FIELDS: dict[str, str] = {
     "status": "Status",
     "email": "Email",
 }
-NUMERIC = ("employees", "revenue")
-WRITTEN = ("score", "grade", "opportunity", "reasons", "model_version", "scored_at")
 # Lead statuses that mean "not an opportunity" for training labels (standard picklist values)
 DISQUALIFIED_STATUSES = ("Unqualified", "Closed - Not Converted", "Disqualified", "Junk")
 
@@ -62,7 +69,7 @@ class FieldMap:
     def select_fields(self) -> list[str]:
         """Every field a lead query needs, each once, in a stable order."""
         names = ["Id", "CreatedDate", "SystemModstamp", "OwnerId", "IsConverted", "ConvertedOpportunityId",
-                 *self.source.values(), *self.text, *(self.written[k] for k in WRITTEN)]
+                 *self.source.values(), *self.text, *(self.written[k] for k in WRITTEN_FIELDS)]
         return list(dict.fromkeys(names))
 
 
@@ -75,8 +82,8 @@ def lead_from_record(rec: Mapping[str, Any], fmap: FieldMap) -> Lead:
     attrs: dict[str, Any] = {}
     for attr in (*LEAD_ATTRIBUTES, "email"):
         value = rec.get(fmap.source[attr])
-        attrs[attr] = to_number(value) if attr in NUMERIC else to_text(value)
-    written = {k: rec[fmap.written[k]] for k in WRITTEN if fmap.written[k] in rec}
+        attrs[attr] = to_number(value) if attr in NUMERIC_ATTRIBUTES else to_text(value)
+    written = {k: rec[fmap.written[k]] for k in WRITTEN_FIELDS if fmap.written[k] in rec}
     return Lead(
         id=rid,
         created_at=to_datetime(rec.get("CreatedDate")),

@@ -1,8 +1,9 @@
 """Salesforce settings: auth modes (a discriminated union), the login host, API limits, the Lead
-fields leadpilot reads and the fields it writes.
+fields leadpilot reads and the fields it writes, and the checks pydantic cannot express
+(``SalesforceSettings.problems``).
 
 Sections of the settings root in ``sync.config.settings``: ``LEADPILOT_SALESFORCE__…`` and
-``LEADPILOT_FIELDS__…``.
+``LEADPILOT_FIELDS__…``. Messages name variables from the prefix the root passes in.
 """
 
 from __future__ import annotations
@@ -83,6 +84,35 @@ class SalesforceSettings(FrozenModel):
     source_fields: dict[str, str] = Field(default_factory=dict)
     text_fields: tuple[str, ...] = ("Title", "Company", "Industry", "Description")
     ca_bundle: Path | None = None
+
+    @property
+    def has_credentials(self) -> bool:
+        """An auth mode is configured."""
+        return self.auth is not None
+
+    def problems(self, env_prefix: str, required_by: str | None = None) -> list[str]:
+        """Problems a valid-looking section can still have, one line each (``VARIABLE: what is
+        wrong; e.g. VARIABLE=valid``). ``env_prefix``: this section's variable prefix
+        (``LEADPILOT_SALESFORCE__``); ``required_by``: the setting that chose this CRM
+        (``LEADPILOT_CRM=salesforce``), ``None`` when Salesforce is not the configured CRM."""
+        out: list[str] = []
+        auth, p = self.auth, env_prefix
+        if required_by and auth is None:
+            out.append(
+                f"{p}AUTH__KIND: not set but {required_by} needs an auth mode "
+                f"(jwt | client_credentials | password | token); e.g. {p}AUTH__KIND=jwt"
+            )
+        if isinstance(auth, SalesforceJWT) and not auth.private_key_file.is_file():
+            out.append(
+                f"{p}AUTH__PRIVATE_KEY_FILE: {str(auth.private_key_file)!r} is not a readable "
+                f"file; e.g. {p}AUTH__PRIVATE_KEY_FILE=/etc/leadpilot/salesforce.key"
+            )
+        if isinstance(auth, SalesforceClientCredentials) and self.domain in ("login", "test") and not self.login_url:
+            out.append(
+                f"{p}DOMAIN: the client-credentials flow needs the org's My Domain, not "
+                f"{self.domain!r}; e.g. {p}DOMAIN=acme.my"
+            )
+        return out
 
 
 class FieldNames(FrozenModel):

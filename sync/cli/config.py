@@ -7,7 +7,6 @@ CRM cannot be reached or refuses us.
 
 from __future__ import annotations
 
-import importlib
 import os
 from pathlib import Path
 from typing import Any
@@ -136,15 +135,10 @@ def _check_crm(settings: Any, routing_file: Path | None) -> bool:
     if settings.crm not in ("salesforce", "hubspot"):
         typer.echo(f"crm: {settings.crm}: nothing to connect to (`leadpilot demo` starts its own sandbox)")
         return True
+    from sync.wiring.connector import make_connector
+
     try:
-        factory = importlib.import_module("sync.wiring.connector")
-    except ModuleNotFoundError as exc:
-        if exc.name != "sync.wiring.connector":
-            raise
-        typer.echo("crm: connector not installed in this build; skipped")
-        return True
-    try:
-        connector = factory.make_connector(settings)
+        connector = make_connector(settings)
         result = connector.check()
     except Exception as exc:  # CRMError, auth and network faults: messages carry no secrets
         typer.echo(f"crm: {settings.crm}: cannot connect: {type(exc).__name__}: {exc}", err=True)

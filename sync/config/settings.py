@@ -20,14 +20,10 @@ from pydantic_settings import (
 )
 
 from connectors.hubspot.settings import HubSpotPropertyNames, HubSpotSettings
-from connectors.salesforce.settings import (
-    FieldNames,
-    SalesforceClientCredentials,
-    SalesforceJWT,
-    SalesforceSettings,
-)
+from connectors.registry import CRMS
+from connectors.salesforce.settings import FieldNames, SalesforceSettings
 from connectors.settings import FrozenModel as _Model
-from sync.config.sources import ENV_PREFIX, NESTED, FileSecretsSource, WithoutSecretFileKeys
+from sync.config.sources import ENV_PREFIX, NESTED, FileSecretsSource, WithoutSecretFileKeys, env_name
 
 
 class ScoringSettings(_Model):
@@ -189,35 +185,14 @@ class Settings(BaseSettings):
 
     def problems(self) -> list[str]:
         """Cross-field problems a valid-looking configuration can still have, one line each
-        (``VARIABLE: what is wrong; e.g. VARIABLE=valid``). Empty: nothing to fix."""
+        (``VARIABLE: what is wrong; e.g. VARIABLE=valid``). Empty: nothing to fix.
+
+        Each registered CRM's section checks itself (``SalesforceSettings.problems`` …); the
+        section of the configured ``crm`` must also hold its credentials."""
         out: list[str] = []
-        sf, auth = self.salesforce, self.salesforce.auth
-        if self.crm == "salesforce" and auth is None:
-            out.append(
-                "LEADPILOT_SALESFORCE__AUTH__KIND: not set but LEADPILOT_CRM=salesforce needs an auth mode "
-                "(jwt | client_credentials | password | token); e.g. LEADPILOT_SALESFORCE__AUTH__KIND=jwt"
-            )
-        if isinstance(auth, SalesforceJWT) and not auth.private_key_file.is_file():
-            out.append(
-                f"LEADPILOT_SALESFORCE__AUTH__PRIVATE_KEY_FILE: {str(auth.private_key_file)!r} is not a readable "
-                "file; e.g. LEADPILOT_SALESFORCE__AUTH__PRIVATE_KEY_FILE=/etc/leadpilot/salesforce.key"
-            )
-        if (
-            isinstance(auth, SalesforceClientCredentials)
-            and sf.domain in ("login", "test")
-            and not sf.login_url
-        ):
-            out.append(
-                f"LEADPILOT_SALESFORCE__DOMAIN: the client-credentials flow needs the org's My Domain, not "
-                f"{sf.domain!r}; e.g. LEADPILOT_SALESFORCE__DOMAIN=acme.my"
-            )
-        if self.crm == "hubspot" and not (
-            self.hubspot.access_token and self.hubspot.access_token.get_secret_value()
-        ):
-            out.append(
-                "LEADPILOT_HUBSPOT__ACCESS_TOKEN: not set but LEADPILOT_CRM=hubspot needs a private-app token; "
-                "e.g. LEADPILOT_HUBSPOT__ACCESS_TOKEN_FILE=/run/credentials/leadpilot.service/hubspot"
-            )
+        for name, crm in CRMS.items():
+            required_by = f"{env_name(['crm'])}={name}" if self.crm == name else None
+            out += getattr(self, crm.section).problems(env_name([crm.section]) + NESTED, required_by)
         return out
 
     @classmethod

@@ -1,52 +1,63 @@
 """``make_connector(settings)``: the one place a Connector is built from settings.
 
-``settings.crm`` picks the CRM. For ``"sandbox"`` the caller fills ``settings.salesforce``
-(``login_url``/``instance_url`` and ``ca_bundle`` pointing at the sandbox) or
-``settings.hubspot`` (``host``, ``ca_bundle``) and passes ``crm="salesforce"|"hubspot"``;
-without it the Salesforce dialect is used when Salesforce auth is configured.
+``settings.crm`` (or ``crm``) names the CRM; ``connectors.registry`` says which package builds
+its connector and which attributes of the settings root hold its section and written-field
+names. This module adds what only the daemon knows: the section's environment-variable
+prefix and the files its secret ``*_FILE`` variables name (re-read by the connector while
+running, e.g. a rotated HubSpot token), so connectors never read ``LEADPILOT_`` variables.
+
+For ``"sandbox"`` the caller fills ``settings.salesforce`` (``login_url``/``instance_url`` and
+``ca_bundle`` pointing at the sandbox) or ``settings.hubspot`` (``host``, ``ca_bundle``) and
+passes ``crm="salesforce"|"hubspot"``; without it the first CRM whose section has credentials
+is used (Salesforce when its auth is configured), else ``registry.SANDBOX_FALLBACK``.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from connectors.base import Connector
-from connectors.hubspot.connector import HubSpotConnector
-from connectors.salesforce.connector import SalesforceConnector
-from sync.config.settings import ENV_PREFIX, Settings
+from connectors.registry import CRMS, SANDBOX_FALLBACK
+from sync.config.settings import Settings
+from sync.config.sources import FILE_SUFFIX, NESTED, env_name, secret_paths
 
-TOKEN_FILE_VAR = f"{ENV_PREFIX}HUBSPOT__ACCESS_TOKEN_FILE"
+SANDBOX = "sandbox"
 
 
-def _hubspot_token_provider(settings: Settings) -> Any:
-    """Re-reads a rotated token file on each 401 (systemd credentials / docker secrets)."""
-    path = os.environ.get(TOKEN_FILE_VAR)
-    static = settings.hubspot.access_token.get_secret_value() if settings.hubspot.access_token else None
-    if not path:
-        if static is None:
-            raise ValueError(f"HubSpot access token is not set: {ENV_PREFIX}HUBSPOT__ACCESS_TOKEN or {TOKEN_FILE_VAR}")
-        return lambda: static
+def secret_files(section_name: str, section: BaseModel) -> dict[str, str]:
+    """Secret field path (``"access_token"``, ``"auth.password"``) → the file its ``*_FILE``
+    variable names in the environment (``LEADPILOT_HUBSPOT__ACCESS_TOKEN_FILE``), for those set."""
+    out: dict[str, str] = {}
+    for path in sorted(secret_paths(type(section))):
+        file = os.environ.get(env_name((section_name, *path)) + FILE_SUFFIX)
+        if file:
+            out[".".join(path)] = file
+    return out
 
-    def read() -> str:
-        try:
-            return Path(path).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ValueError(f"{TOKEN_FILE_VAR}: cannot read {path!r}: {exc.strerror}") from exc
 
-    return read
+def crm_name(settings: Settings, crm: str | None = None) -> str:
+    """The CRM to connect to: ``crm`` or ``settings.crm``, with ``"sandbox"`` resolved to a dialect."""
+    which = crm or settings.crm
+    if which == SANDBOX:
+        configured = (name for name, entry in CRMS.items() if getattr(settings, entry.section).has_credentials)
+        which = next(configured, SANDBOX_FALLBACK)
+    return which
 
 
 def make_connector(settings: Settings, crm: str | None = None, **kwargs: Any) -> Connector:
     """The configured connector. ``kwargs`` (sleep, now, rng, policy) are passed through (tests)."""
-    which = crm or settings.crm
-    if which == "sandbox":
-        which = "salesforce" if settings.salesforce.auth is not None else "hubspot"
-    if which == "salesforce":
-        return SalesforceConnector(settings.salesforce, settings.fields,
-                                   max_reasons=settings.scoring.max_reasons_chars, **kwargs)
-    if which == "hubspot":
-        return HubSpotConnector(settings.hubspot, settings.hubspot_properties,
-                                token_provider=_hubspot_token_provider(settings), **kwargs)
-    raise ValueError(f"unknown CRM {which!r}: set LEADPILOT_CRM to salesforce, hubspot or sandbox")
+    which = crm_name(settings, crm)
+    entry = CRMS.get(which)
+    if entry is None:
+        raise ValueError(f"unknown CRM {which!r}: set {env_name(['crm'])} to {', '.join(CRMS)} or {SANDBOX}")
+    section = getattr(settings, entry.section)
+    return entry.load()(
+        section, getattr(settings, entry.written),
+        env_prefix=env_name([entry.section]) + NESTED,
+        max_reasons=settings.scoring.max_reasons_chars,
+        secret_files=secret_files(entry.section, section),
+        **kwargs,
+    )

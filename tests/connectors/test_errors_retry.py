@@ -1,4 +1,4 @@
-"""The error table, typed errors without secrets, and the retry policy (injected sleep)."""
+"""The error tables (shared rows + each CRM's), typed errors without secrets, and the retry policy (injected sleep)."""
 
 from __future__ import annotations
 
@@ -13,18 +13,12 @@ from simple_salesforce.exceptions import (
     SalesforceRefusedRequest,
 )
 
-from connectors.errors import (
-    Action,
-    AuthError,
-    CRMError,
-    Kind,
-    StopCycle,
-    classify,
-    from_hubspot,
-    from_salesforce,
-    redact,
-)
+from connectors.errors import Action, AuthError, CRMError, ErrorTable, Kind, StopCycle, redact
+from connectors.hubspot.errors import HUBSPOT, from_hubspot
 from connectors.retry import Retrier, RetryPolicy
+from connectors.salesforce.errors import SALESFORCE, from_salesforce
+
+TABLES: dict[str, ErrorTable] = {"salesforce": SALESFORCE, "hubspot": HUBSPOT}
 
 NOW = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
 
@@ -48,7 +42,7 @@ NOW = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
     ("hubspot", None, None, Action.RETRY, Kind.TRANSIENT),  # no response at all: network
 ])
 def test_the_one_table(crm: str, status: int | None, code: str | None, action: Action, kind: Kind) -> None:
-    rule = classify(crm, status, code)
+    rule = TABLES[crm].classify(status, code)
     assert (rule.action, rule.kind) == (action, kind)
 
 

@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 from connectors.batching import unique_updates, write_in_rounds
-from connectors.errors import StopCycle, make_error
+from connectors.errors import StopCycle
 from connectors.hubspot.client import BurstPacer, search_all
 from connectors.records import LeadUpdate, WriteResult
+from connectors.salesforce.errors import SALESFORCE
 from connectors.usage import UsageMeter, parse_hubspot_headers, parse_sforce_limit_info
 from connectors.window import Dedup, SearchWindow, must_rewindow, query_start
 
@@ -119,7 +120,7 @@ def test_given_locked_rows_when_writing_then_they_go_again_together_in_a_later_r
 def test_given_a_budget_stop_mid_write_when_writing_then_every_lead_is_accounted_for() -> None:
     def send(batch: list[LeadUpdate]) -> list[WriteResult]:
         if batch[0].lead_id == "L200":
-            raise make_error("salesforce", "write", 403, "REQUEST_LIMIT_EXCEEDED", "limit", now=T0)
+            raise SALESFORCE.make_error("write", 403, "REQUEST_LIMIT_EXCEEDED", "limit", now=T0)
         return [WriteResult(u.lead_id, True) for u in batch]
 
     with pytest.raises(StopCycle) as info:
