@@ -132,7 +132,9 @@ def _check_store(settings: Any) -> bool:
 
 def _check_crm(settings: Any, routing_file: Path | None) -> bool:
     """Log in to the CRM through the real connector and print what it says about our budget."""
-    if settings.crm not in ("salesforce", "hubspot"):
+    from connectors.registry import CRMS
+
+    if settings.crm not in CRMS:
         typer.echo(f"crm: {settings.crm}: nothing to connect to (`leadpilot demo` starts its own sandbox)")
         return True
     from sync.wiring.connector import make_connector
