@@ -45,11 +45,13 @@ class Connect(Protocol):
 @dataclass(frozen=True, slots=True)
 class CRMEntry:
     """One CRM: the package exposing ``connect``, and the settings root's attributes holding
-    its section (``section``) and the names of the fields leadpilot writes (``written``)."""
+    its section (``section``) and the names of the fields leadpilot writes (``written``);
+    ``loggers``: its client libraries' loggers, whose debug output echoes headers with tokens."""
 
     module: str
     section: str
     written: str
+    loggers: tuple[str, ...] = ()
 
     def load(self) -> Connect:
         """The package's ``connect``; its connector and client library load when ``connect`` runs."""
@@ -58,8 +60,10 @@ class CRMEntry:
 
 
 CRMS: dict[str, CRMEntry] = {
-    "salesforce": CRMEntry(module="connectors.salesforce", section="salesforce", written="fields"),
-    "hubspot": CRMEntry(module="connectors.hubspot", section="hubspot", written="hubspot_properties"),
+    "salesforce": CRMEntry(module="connectors.salesforce", section="salesforce", written="fields",
+                           loggers=("simple_salesforce", "zeep")),
+    "hubspot": CRMEntry(module="connectors.hubspot", section="hubspot", written="hubspot_properties",
+                        loggers=("hubspot",)),
 }
 # ``crm = "sandbox"``: the first CRM (in ``CRMS`` order) whose section has credentials; with none,
 # this one, whose ``connect`` says at once which credential is missing.

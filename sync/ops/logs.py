@@ -16,6 +16,8 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
+from connectors.registry import CRMS
+
 MASK = "***"
 _PATTERNS = (
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/!=-]{8,}"),
@@ -100,7 +102,7 @@ def configure_logging(level: str = "INFO", fmt: str = "text", stream: Any = None
             root.removeHandler(h)
     root.addHandler(handler)
     root.setLevel(level.upper())
-    # urllib3/zeep debug logs echo headers with tokens; keep them at WARNING
-    for noisy in ("urllib3", "zeep", "simple_salesforce", "hubspot"):
+    # urllib3's and the CRM clients' debug logs echo headers with tokens; keep them at WARNING
+    for noisy in ("urllib3", *(name for crm in CRMS.values() for name in crm.loggers)):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     return handler
