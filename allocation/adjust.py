@@ -32,10 +32,10 @@ class Adjuster:
         self.queues: dict[str, float] = {}
         self.prices: dict[str, float] = {}
 
-    def bonus(self, eligible: Sequence[str], options: PolicyOptions, fairness_scale: float) -> np.ndarray | None:
+    def bonus(self, eligible: Sequence[str], options: PolicyOptions, fairness_scale: float, capacity_price: float) -> np.ndarray | None:
         """What to add to each eligible rep's score (None when nothing applies)."""
         fair = options.fairness_floor > 0
-        priced = options.capacity_price > 0 and bool(self.prices)
+        priced = capacity_price > 0 and bool(self.prices)
         if not fair and not priced:
             return None
         out = np.zeros(len(eligible))
@@ -45,8 +45,10 @@ class Adjuster:
             out -= np.array([self.prices.get(r, 0.0) for r in eligible])
         return out
 
-    def update(self, eligible: Sequence[str], chosen: str, reps: Mapping[str, RepConfig], load: Mapping[str, int], options: PolicyOptions) -> None:
-        """After a decision: the chosen rep pays one lead back; prices follow the open load."""
+    def update(
+        self, eligible: Sequence[str], chosen: str, reps: Mapping[str, RepConfig], load: Mapping[str, int], options: PolicyOptions, capacity_price: float
+    ) -> None:
+        """After a decision: the chosen rep pays one lead back; prices follow the open load (``capacity_price``: η, the policy's)."""
         floor = options.fairness_floor
         if floor > 0:
             # each decision owes every eligible rep its floor share (by weight); reps that were
@@ -55,7 +57,7 @@ class Adjuster:
             for r in eligible:
                 self.queues[r] = self.queues.get(r, 0.0) + floor * reps[r].weight / total
             self.queues[chosen] = max(self.queues[chosen] - 1.0, 0.0)
-        eta = options.capacity_price
+        eta = capacity_price
         if eta > 0:
             for rid, rep in reps.items():
                 if rep.max_open:

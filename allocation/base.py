@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 import numpy as np
+
+from allocation.options import PolicyOptions
 
 Context = Mapping[str, Any]
 
@@ -52,57 +54,6 @@ class BetaIndex:
 Index = Deterministic | GaussianIndex | BetaIndex
 
 
-@dataclass(frozen=True)
-class PolicyOptions:
-    """Options every policy accepts (validated here so a typo fails at construction).
-
-    exploration_floor: each eligible rep is chosen with probability at least
-        ``exploration_floor / K`` (K = eligible reps); keeps logged propensities positive so
-        off-policy evaluation stays possible.
-    fairness_floor: each eligible rep should receive at least ``fairness_floor × 1/K`` of the
-        leads it was eligible for; enforced by a virtual queue per rep whose length is added
-        to the rep's score (``fairness_scale`` per lead owed).
-    posterior_exploration: for a greedy policy with a posterior (contextual, greedy mode), the
-        share of choices drawn by Thompson sampling instead of the posterior mean: exploration
-        spent on reps that may really be best for this lead, not spread evenly over all of
-        them. Its propensities are exact like the rest; with the exploration floor on top the
-        greedy share is ``1 - exploration_floor - posterior_exploration``.
-    discount: per-day forgetting factor for past observations (1.0 = remember all; 0.99 gives
-        a half-life of ~69 days) for drifting skills.
-    capacity_price: step η of the capacity price (``allocation.adjust``), in score units per
-        decision; 0 turns it off. capacity_target: the open load / max_open (ρ) above which a
-        rep's price rises.
-    """
-
-    seed: int = 0
-    exploration_floor: float = 0.0
-    fairness_floor: float = 0.0
-    fairness_scale: float | None = None
-    posterior_exploration: float = 0.0
-    discount: float = 1.0
-    capacity_price: float = 0.0
-    capacity_target: float = 0.9
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.exploration_floor < 1.0:
-            raise ValueError(f"exploration_floor must be in [0, 1), got {self.exploration_floor}")
-        if not 0.0 <= self.posterior_exploration < 1.0 or self.exploration_floor + self.posterior_exploration >= 1.0:
-            raise ValueError(
-                f"posterior_exploration must be in [0, 1) and leave a greedy share beside exploration_floor, got "
-                f"{self.posterior_exploration} with exploration_floor {self.exploration_floor}"
-            )
-        if not 0.0 <= self.fairness_floor < 1.0:
-            raise ValueError(f"fairness_floor must be in [0, 1) (a share of the equal share), got {self.fairness_floor}")
-        if not 0.0 < self.discount <= 1.0:
-            raise ValueError(f"discount must be in (0, 1] (per-day forgetting factor), got {self.discount}")
-        if self.capacity_price < 0:
-            raise ValueError(f"capacity_price must be >= 0 (0 = off), got {self.capacity_price}")
-        if not 0.0 < self.capacity_target <= 1.0:
-            raise ValueError(f"capacity_target must be in (0, 1] (a share of max_open), got {self.capacity_target}")
-        if self.fairness_scale is not None and self.fairness_scale <= 0:
-            raise ValueError(f"fairness_scale must be positive, got {self.fairness_scale}")
-
-
 @dataclass
 class Observations:
     """What the router has learned so far, one row per assignment it can learn from.
@@ -128,14 +79,25 @@ class Policy(ABC):
     name: str = "policy"
     # Typical spread of this policy's index; one lead owed by the fairness queue adds this much.
     default_fairness_scale: float = 0.1
+    # The capacity price step when the options leave it unset (None).
+    default_capacity_price: float = 0.0
 
     def __init__(self, options: PolicyOptions) -> None:
+        # Resolved here, so options (and a saved state) always say which price the policy runs.
+        if options.capacity_price is None:
+            options = replace(options, capacity_price=self.default_capacity_price)
         self.options = options
 
     @property
     def fairness_scale(self) -> float:
         """Score bonus per lead owed to a rep by its fairness queue."""
         return self.options.fairness_scale or self.default_fairness_scale
+
+    @property
+    def capacity_price(self) -> float:
+        """Step of the capacity price (0: off)."""
+        price = self.options.capacity_price
+        return self.default_capacity_price if price is None else price
 
     @abstractmethod
     def index(self, reps: Sequence[str], context: Context) -> Index:

@@ -6,6 +6,7 @@ why a rep was left out: territory, capacity, daily cap, working hours, out of of
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -13,6 +14,19 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_HOURS = re.compile(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d")
+
+
+def parse_working_hours(span: str | Sequence[str]) -> tuple[time, time]:
+    """``"HH:MM-HH:MM"`` (or a ``(start, end)`` pair of ``"HH:MM"``) as local start and end times.
+
+    A span runs within one day, start before end (a night shift is not supported); anything
+    else raises ``ValueError`` with one message that shows the span and the expected form.
+    """
+    text = span if isinstance(span, str) else "-".join(str(t) for t in span)
+    if not _HOURS.fullmatch(text) or text[:5] >= text[6:]:
+        raise ValueError(f"{text!r} is not a daytime span HH:MM-HH:MM with start before end")
+    return time.fromisoformat(text[:5]), time.fromisoformat(text[6:])
 
 
 @dataclass(frozen=True)
@@ -105,10 +119,9 @@ class RepConfig:
         object.__setattr__(self, "out_of_office", tuple((_as_date(a), _as_date(b)) for a, b in self.out_of_office))
         if self.working_hours is not None:
             try:
-                start, end = (time.fromisoformat(t) for t in self.working_hours)
+                object.__setattr__(self, "_hours", parse_working_hours(self.working_hours))
             except ValueError as exc:
-                raise ValueError(f"rep {self.id}: working_hours must be two 'HH:MM' strings, got {self.working_hours}") from exc
-            object.__setattr__(self, "_hours", (start, end))
+                raise ValueError(f"rep {self.id}: working_hours {exc}") from exc
 
     def local(self, now: datetime) -> datetime:
         """``now`` in the rep's time zone."""

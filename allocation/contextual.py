@@ -5,13 +5,14 @@ Each rep's win probability for a lead is σ(x·θ_rep), x the encoded lead conte
 rep with few closed deals borrows strength from everyone (hierarchical shrinkage); τ (one for
 the rep's baseline, one for the rep × segment terms) is re-estimated by empirical Bayes on
 every refit, so on data without real rep differences it shrinks and the policy behaves like a
-fair rotation instead of chasing noise. Posteriors are Laplace approximations; the choice is
-Thompson sampling by default (``temperature`` < 1 narrows the sampled posterior;
-``mode="greedy"`` takes the posterior mean).
+fair rotation instead of chasing noise. Posteriors are Laplace approximations; the choice takes
+the posterior mean by default (``mode="greedy"``) or samples it (``mode="thompson"``;
+``temperature`` < 1 narrows the sampled posterior).
 
 Measured on benchmarks/routing.py (30 reps, fairness floor 0.8): greedy with an exploration
 floor of 0.05 and ``fairness_scale=0.1`` converts best; Thompson over 30 reps explores far
-too much (half the captured uplift), tempered Thompson (0.3) sits in between.
+too much (half the captured uplift), tempered Thompson (0.3) sits in between. Those are the
+defaults (``allocation.options``), with a capacity price of ``CONTEXTUAL_CAPACITY_PRICE``.
 """
 
 from __future__ import annotations
@@ -25,20 +26,22 @@ import numpy as np
 from allocation.base import Context, Deterministic, GaussianIndex, Index, Observations, Policy, PolicyOptions
 from allocation.features import FeatureEncoder
 from allocation.logistic import fit_laplace
+from allocation.options import CONTEXTUAL_CAPACITY_PRICE, CONTEXTUAL_MODE
 
 _TAU_BOUNDS = (0.03, 1.5)
 
 
 class ContextualPolicy(Policy):
-    """Per-rep Bayesian logistic regression with Thompson (or greedy) choice."""
+    """Per-rep Bayesian logistic regression with greedy (or Thompson) choice."""
 
     name = "contextual"
     default_fairness_scale = 0.1
+    default_capacity_price = CONTEXTUAL_CAPACITY_PRICE
 
     def __init__(
         self,
         options: PolicyOptions,
-        mode: str = "thompson",
+        mode: str = CONTEXTUAL_MODE,
         tau: float = 0.3,
         prior_sd: float = 2.0,
         min_count: int = 5,

@@ -26,7 +26,7 @@ import numpy as np
 
 from allocation.base import Observations, Policy
 from allocation.propensity import choice_probabilities
-from allocation.registry import make_policy
+from allocation.registry import bare_policy
 
 TargetPolicy = Callable[[Mapping[str, Any], Sequence[str]], Mapping[str, float]]
 RewardModel = Callable[[Mapping[str, Any], Sequence[str]], Sequence[float]]
@@ -146,7 +146,7 @@ def cross_fitted_rewards(logged: Sequence[LoggedDecision], folds: int = 2, seed:
     fold = np.random.default_rng(seed).permutation(len(logged)) % folds
     out: list[np.ndarray] = [np.zeros(0)] * len(logged)
     for k in range(folds):
-        model = make_policy("contextual", seed=seed, mode="greedy")
+        model = bare_policy("contextual", seed=seed, mode="greedy")
         train = [r for r, f in zip(logged, fold, strict=True) if f != k]
         model.fit(_observations(train), datetime.now(UTC))
         for i in np.flatnonzero(fold == k).tolist():
@@ -253,7 +253,8 @@ def evaluate_named(logged: Sequence[LoggedDecision], name: str, *, train_fractio
 
     The log (oldest first) is split in time: the candidate learns from the first
     ``train_fraction`` and is evaluated on the rest, so it is not graded on the data it fit.
-    This is what ``leadpilot evaluate-policy --policy NAME`` runs.
+    This is what ``leadpilot evaluate-policy --policy NAME`` runs. The candidate is the textbook
+    policy (``bare_policy``: no floors, contextual by Thompson sampling) unless ``options`` say otherwise.
     """
     from datetime import UTC, datetime
 
@@ -262,7 +263,7 @@ def evaluate_named(logged: Sequence[LoggedDecision], name: str, *, train_fractio
     cut = int(len(logged) * train_fraction)
     if cut == 0 or cut == len(logged):
         raise OPERefused(f"need decisions on both sides of the split; got {len(logged)} logged decisions")
-    policy = make_policy(name, **options)
+    policy = bare_policy(name, **options)
     policy.fit(_observations(logged[:cut]), datetime.now(UTC))
     target = greedy_target(policy) if greedy else policy_target(policy)
     return evaluate(logged[cut:], target)

@@ -138,7 +138,7 @@ class Router:
         self.ledger.add(lead_id, chosen, context, ts, float(probs[k]))
         self._open[chosen] += 1
         load[chosen] += 1
-        self.adjust.update(eligible, chosen, self.reps, load, self.policy.options)
+        self.adjust.update(eligible, chosen, self.reps, load, self.policy.options, self.policy.capacity_price)
         if self.reps[chosen].max_per_day is not None:
             day, count = self._today(self.reps[chosen], now)
             self.day_counts[chosen] = (day, count + 1)
@@ -150,7 +150,7 @@ class Router:
         opts = self.policy.options
         probs = choice_probabilities(
             self.policy.index(eligible, context),
-            self.adjust.bonus(eligible, opts, self.policy.fairness_scale),
+            self.adjust.bonus(eligible, opts, self.policy.fairness_scale, self.policy.capacity_price),
             opts.exploration_floor,
             posterior_share=opts.posterior_exploration,
             method=self.propensity_method,

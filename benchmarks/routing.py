@@ -14,7 +14,7 @@ outcome draws (common random numbers), so differences are the policies', not the
     --first-seed K      settings were chosen on worlds 10-25, never on the reported 0-9
     --policies ...,oracle_same_rules   perfect knowledge under the contextual run's fairness
                         floor / capacity price: what the rules themselves cost
-    --contextual-options JSON   make_policy options (plus Router's open_prior, proxy_weight)
+    --contextual-options JSON   bare_policy options (plus Router's open_prior, proxy_weight)
     --evaluation-floor F        exploration floor of the evaluation-logging run (default 0.3)
 
 Two logs feed the DR check. ``contextual`` is the production setting (exploration floor 0.05):
@@ -49,7 +49,16 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from allocation import DelayModel, LoggedDecision, RepConfig, Router, evaluate, greedy_target, make_policy  # noqa: E402
+from allocation import (  # noqa: E402
+    BARE_OPTIONS,
+    DelayModel,
+    LoggedDecision,
+    RepConfig,
+    Router,
+    bare_policy,
+    evaluate,
+    greedy_target,
+)
 from allocation.base import Observations, Policy, PolicyOptions  # noqa: E402
 from allocation.ope import OPERefused  # noqa: E402
 from benchmarks.routing_world import (  # noqa: E402
@@ -104,6 +113,8 @@ ROUTER_OPTIONS = ("open_prior", "proxy_weight")  # --contextual-options keys mea
 # contextual_evaluation, upper95 worlds 100-199: floor 0.3 DR error 5.6 % +- 0.9 (median 4.9 %,
 # bound 7.9 %, 97/100 covered), uplift 26.5 %; floor 0.4: 5.7 % (bound 6.9 %), uplift 23.0 %;
 # floor 0.6: 4.6 % +- 0.7 (median 3.8 %, bound 5.7 %), uplift 15.2 %.
+# These are allocation's defaults (allocation.options, the daemon's too), spelled out so a run
+# states what it measured and --contextual-options edits them key by key.
 CONTEXTUAL_OPTIONS: dict[str, Any] = {
     "mode": "greedy",
     "fairness_floor": 0.8,
@@ -122,14 +133,14 @@ def run_policy(name: str, world: dict[str, Any], sample: Sample, seed: int, capa
         policy: Policy = Oracle(truth)
     elif name == "oracle_same_rules":  # diagnostic: perfect knowledge under the contextual run's floors / price
         rules = {k: CONTEXTUAL_OPTIONS[k] for k in ("fairness_floor", "fairness_scale", "capacity_price", "capacity_target") if k in CONTEXTUAL_OPTIONS}
-        policy = Oracle(truth, PolicyOptions(seed=seed, **rules))
+        policy = Oracle(truth, PolicyOptions(**{**BARE_OPTIONS, "seed": seed, **rules}))
     elif name in LOGGED:
         options = {k: v for k, v in CONTEXTUAL_OPTIONS.items() if k not in ROUTER_OPTIONS}
         if name == "contextual_evaluation":
             options["exploration_floor"] = evaluation_floor
-        policy = make_policy("contextual", seed=seed, **options)
-    else:
-        policy = make_policy(name, seed=seed)
+        policy = bare_policy("contextual", seed=seed, **options)
+    else:  # the textbook baselines: no floors, no capacity price
+        policy = bare_policy(name, seed=seed)
     reps = [RepConfig(id=r, max_open=capacity) for r in world["reps"]]
     router_options = {k: v for k, v in CONTEXTUAL_OPTIONS.items() if k in ROUTER_OPTIONS and name in LOGGED}
     router = Router(policy=policy, reps=reps, delay_model=DelayModel(sample.won_days, sample.lost_days), **router_options)
@@ -206,7 +217,7 @@ def dr_check(log: list[tuple[LoggedDecision, float, dict[str, float]]], seed: in
     (winner's curse) and every estimator then reads high — measured here: +14% to +30%.
     """
     cut = int(len(log) * train_fraction)
-    model = make_policy("contextual", seed=seed, mode="greedy")
+    model = bare_policy("contextual", seed=seed, mode="greedy")
     train = [row for row, _, _ in log[:cut]]
     model.fit(Observations([str(i) for i in range(cut)], [r.chosen for r in train], [r.context for r in train], np.array([r.reward for r in train]), np.ones(cut)), START)
     target = greedy_target(model)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from allocation import DelayModel
+from allocation import BARE_OPTIONS, DelayModel
 from allocation.base import Deterministic, Index, PolicyOptions, StatelessPolicy
 from allocation.rewards import delay_corrected_rate
 
@@ -57,14 +57,15 @@ class Oracle(StatelessPolicy):
     """Knows the truth: the eligible rep with the highest true win probability.
 
     Scores are true logits, so with ``options`` (fairness floor, capacity price at the
-    contextual policy's settings) it shows what perfect knowledge achieves under the same rules.
+    contextual policy's settings) it shows what perfect knowledge achieves under the same rules;
+    without, it follows no rule at all (``BARE_OPTIONS``: no floors, no price).
     """
 
     name = "oracle"
     default_fairness_scale = 0.5
 
     def __init__(self, truth: Mapping[tuple[str, str, str], float], options: PolicyOptions | None = None) -> None:
-        super().__init__(options or PolicyOptions())
+        super().__init__(options or PolicyOptions(**BARE_OPTIONS))
         self.truth = {k: math.log(v / (1 - v)) for k, v in truth.items()}
 
     def index(self, reps: Sequence[str], context: Mapping[str, Any]) -> Index:

@@ -27,12 +27,12 @@ from pydantic import (
     model_validator,
 )
 
+from allocation.constraints import parse_working_hours
 from connectors.records import Rep
 from sync.config.routing_problems import EXAMPLES, ProblemWriter, cross_checks
 from sync.config.toml_lines import key_lines
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-_HOURS = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
 
 
 class RoutingError(ValueError):
@@ -118,8 +118,8 @@ class _Availability(_Strict):
     @field_validator("working_hours")
     @classmethod
     def _hours(cls, v: str | None) -> str | None:
-        if v is not None and (not _HOURS.match(v) or v[:5] >= v[6:]):
-            raise ValueError(f"{v!r} is not a daytime span HH:MM-HH:MM with start before end")
+        if v is not None:
+            parse_working_hours(v)  # its ValueError says what a valid span looks like
         return v
 
 

@@ -19,6 +19,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from allocation.options import CONTEXTUAL_MODE, PolicyOptions
 from connectors.hubspot.settings import HubSpotPropertyNames, HubSpotSettings
 from connectors.registry import CRMS
 from connectors.salesforce.settings import FieldNames, SalesforceSettings
@@ -70,7 +71,7 @@ class ScheduleSettings(_Model):
         return v
 
 
-CONTEXTUAL_CAPACITY_PRICE = 0.002  # benchmarks/routing.py CONTEXTUAL_OPTIONS
+_POLICY = PolicyOptions()  # allocation's defaults, the measured ones: the policy fields below take theirs
 ROUTING_CONTEXT_FIELDS = ("size_band", "region", "title", "industry", "employees", "revenue", "country", "source")
 
 
@@ -79,37 +80,31 @@ class RoutingSettings(_Model):
 
     file: Path = Path("routing.toml")
     policy: Literal["round_robin", "ucb1", "thompson", "contextual"] = "contextual"
-    fairness_floor: float = Field(default=0.8, ge=0, le=1)
-    exploration_floor: float = Field(default=0.05, ge=0, lt=1)
+    fairness_floor: float = Field(default=_POLICY.fairness_floor, ge=0, le=1)
+    exploration_floor: float = Field(default=_POLICY.exploration_floor, ge=0, lt=1)
     # contextual only: greedy on the posterior mean (measured ~2x the uplift of Thompson in
     # benchmarks/routing.py; the floors keep exploring) or Thompson sampling
-    contextual_mode: Literal["greedy", "thompson"] = "greedy"
+    contextual_mode: Literal["greedy", "thompson"] = CONTEXTUAL_MODE
     # greedy contextual only: share of leads routed by Thompson sampling, i.e. exploration
     # spent on reps that may really be best for the lead. It buys accurate off-policy
     # evaluation with conversions (benchmarks/routing.py: 0.2 brings plain DR's error from
     # ~16 % to ~5 % and costs ~15 % of the learned uplift); 0 = off
-    posterior_exploration: float = Field(default=0.0, ge=0, lt=1)
+    posterior_exploration: float = Field(default=_POLICY.posterior_exploration, ge=0, lt=1)
     # Reps with max_open only: a price per rep that rises while its open load is above
     # capacity_target x max_open, so a nearly full rep keeps its slots for the leads where it is
     # most ahead of the others (benchmarks/routing.py: +1.9 points of the oracle's uplift); 0 = off.
-    # Unset: 0.002 for the contextual policy (measured), 0 for the others (round robin rotates)
-    capacity_price: float | None = Field(default=None, ge=0)
-    capacity_target: float = Field(default=0.9, gt=0, le=1)
+    # Unset: 0.002 for the contextual policy (measured), 0 for the others (round robin rotates);
+    # each policy resolves it (allocation.options.CONTEXTUAL_CAPACITY_PRICE)
+    capacity_price: float | None = Field(default=_POLICY.capacity_price, ge=0)
+    capacity_target: float = Field(default=_POLICY.capacity_target, gt=0, le=1)
     # What the policy sees of a lead besides its score: lead attributes and the derived
     # size_band (SMB / MidMarket / Enterprise) and region (Americas / EMEA / APAC)
     context_fields: tuple[str, ...] = ("size_band", "region", "industry")
-    seed: int = 0
+    seed: int = _POLICY.seed
     # Reassign leads owned by these owner ids (queues, the integration user) — empty owner always counts
     reassign_from: tuple[str, ...] = ()
     # Never take a lead away from a human owner unless this is set
     reassign_human_owned: bool = False
-
-    @property
-    def effective_capacity_price(self) -> float:
-        """``capacity_price``, or the measured default for the configured policy when unset."""
-        if self.capacity_price is not None:
-            return self.capacity_price
-        return CONTEXTUAL_CAPACITY_PRICE if self.policy == "contextual" else 0.0
 
     @field_validator("posterior_exploration")
     @classmethod

@@ -141,7 +141,9 @@ def _summarise(srv: Any, deps: Any, crm: str, seed: int, days: int, history: int
     leads = sum(deps.store.count_leads().values())
     api = deps.connector.api_usage()
     api_total = sum(int(v) for v in api.values())
-    champion = deps.store.champion()
+    from sync.wiring.scorers import champion_model
+
+    champion = champion_model(deps.settings, deps.store)  # the registry's, as `leadpilot status` shows it
     per_rep = Counter(a.rep_id for a in decisions)
     names = {cid(uid): r.name for uid, r in world.reps.items()}
     summary: dict[str, Any] = {
@@ -158,7 +160,7 @@ def _summarise(srv: Any, deps: Any, crm: str, seed: int, days: int, history: int
         "rewards_applied": int(totals["rewards_applied"]) + int(totals["disqualified"]),
         "early_rewards": {"disqualified": int(totals["disqualified"]), "converted": int(totals["converted"])},
         "api_calls": api, "api_calls_per_1000_leads": round(1000 * api_total / leads, 1) if leads else None,
-        "roc_auc": auc, "model": champion.version if champion else "cold start",
+        "roc_auc": auc, "model": champion[0] if champion else "cold start",
         "model_validation": {k: trained.metrics.get(k) for k in ("roc_auc", "pr_auc", "brier", "ece",
                                                                   "lift_top_decile") if k in trained.metrics},
         "assignments_per_rep": {names.get(r, r): n for r, n in sorted(per_rep.items())},

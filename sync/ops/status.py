@@ -8,6 +8,7 @@ from typing import Any
 
 from sync.config.settings import Settings
 from sync.ops.report import ReportData
+from sync.wiring.scorers import champion_model
 
 
 def collect_status(settings: Settings, store: Any, connector: Any = None, runs: int = 10) -> dict[str, Any]:
@@ -21,7 +22,7 @@ def collect_status(settings: Settings, store: Any, connector: Any = None, runs: 
             won[a.rep_id] += a.outcome == "won"
     load = store.rep_load()
     reps = sorted(set(load) | set(closed))
-    champion = store.champion()
+    champion = champion_model(settings, store)  # the registry's: `leadpilot model promote` changes it
     policy_name = f"routing:{settings.routing.policy}"
     versions = store.policy_versions(policy_name)
     data: dict[str, Any] = {
@@ -38,7 +39,7 @@ def collect_status(settings: Settings, store: Any, connector: Any = None, runs: 
                    for s in store.list_parked()],
         "reps": {r: {"open": load.get(r, 0), "closed": closed[r],
                      "win_rate": round(won[r] / closed[r], 4) if closed[r] else None} for r in reps},
-        "model": {"version": champion.version, "metrics": champion.metrics} if champion else
+        "model": {"version": champion[0], "metrics": champion[1]} if champion else
                  {"version": None, "note": "cold start: no trained model yet"},
         "policy": {"name": settings.routing.policy, "version": versions[-1][0] if versions else 0},
         "watermarks": {s: (w.isoformat() if (w := store.get_watermark(s)) else None)
@@ -99,12 +100,12 @@ def report_data(settings: Settings, store: Any) -> ReportData:
         by_day[day][1] += won * (1.0 / len(eligible)) / a.propensity
     days = sorted(by_day)
     learned, rr = _cumsum([by_day[d][0] for d in days]), _cumsum([by_day[d][1] for d in days])
-    champion = store.champion()
+    champion = champion_model(settings, store)
     return ReportData(
         title=f"leadpilot report ({settings.crm})",
         summary={"assignments": len(assignments), "closed": len(closed),
                  "won": sum(a.outcome == "won" for a in closed),
-                 "model": champion.version if champion else "cold start"},
+                 "model": champion[0] if champion else "cold start"},
         y_true=[int(a.outcome == "won") for a in closed],
         y_prob=[float(scores[a.lead_id].score or 0.0) for a in closed],
         days=days, conversions_learned=learned, conversions_round_robin=rr,

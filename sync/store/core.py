@@ -272,11 +272,13 @@ class Store:
         with self._read() as conn:
             return history.recent_runs(conn, limit, kind)
 
-    # ------------------------------------------------------------ model registry
+    # ------------------------------------------------------------ trained-model log
+    # Which model is champion is the registry's to say (scoring.registry; `leadpilot model
+    # promote | rollback`; read through sync.wiring.scorers.champion_model)
     def add_model(
         self, version: str, path: str, metrics: Mapping[str, Any], now: datetime, status: str = "challenger"
     ) -> ModelEntry:
-        """Register a trained model. Adding one as ``champion`` retires the previous champion."""
+        """Log a trained model. Adding one as ``champion`` retires the previous champion."""
         with self._tx() as conn:
             return history.add_model(conn, version, path, metrics, status, now)
 
@@ -291,13 +293,13 @@ class Store:
             return history.list_models(conn, status)
 
     def champion(self) -> ModelEntry | None:
-        """The model currently in use, or None (cold start)."""
+        """The last model logged as champion, or None; the registry's champion is the one in use."""
         found = self.list_models("champion")
         return found[0] if found else None
 
     def set_model_status(self, version: str, status: str, now: datetime) -> ModelEntry:
-        """Change a model's status; making one ``champion`` retires the current champion atomically
-        (this is promote and rollback). Raises KeyError for an unknown version."""
+        """Change a logged model's status; making one ``champion`` retires the logged champion
+        atomically. Raises KeyError for an unknown version."""
         with self._tx() as conn:
             return history.set_model_status(conn, version, status, now)
 

@@ -142,10 +142,11 @@ def build_router_box(settings: Settings, store: Any, crm_reps: Sequence[Rep], in
     r = settings.routing
 
     def factory() -> Any:
+        # Every option passed; their defaults are allocation's (an unset capacity price: the policy's own)
         own = {"mode": r.contextual_mode} if r.policy == "contextual" else {}
         policy = make_policy(r.policy, seed=r.seed, fairness_floor=r.fairness_floor,
                              exploration_floor=r.exploration_floor, posterior_exploration=r.posterior_exploration,
-                             capacity_price=r.effective_capacity_price, capacity_target=r.capacity_target, **own)
+                             capacity_price=r.capacity_price, capacity_target=r.capacity_target, **own)
         return Router(policy=policy, reps=reps, fallback=fallback)
 
     return RouterBox(store, f"routing:{r.policy}", factory, fallback)

@@ -4,6 +4,12 @@
 when the champion changes), or in cold start the zero-shot model when one is configured,
 else ``PriorScorer``. ``train(history, now)`` trains a challenger from labelled history and
 lets the registry decide whether it replaces the champion.
+
+The registry (``scoring.registry``, ``<state_dir>/models``) is the one truth about which
+model is champion: it holds the model files, decides champion/challenger and is what
+``leadpilot model promote | rollback`` change. The store keeps a log of the models the daemon
+trained (metrics, and the decision taken then); ``champion_model`` is what status, the report
+and the demo show.
 """
 
 from __future__ import annotations
@@ -61,7 +67,7 @@ class ModelScorers:
     def __init__(self, settings: Settings, store: Any, *, clock: Callable[[], datetime] = utcnow,
                  encoder: Any = None, seed: int = 0) -> None:
         self.settings, self.store, self.clock, self.seed = settings, store, clock, seed
-        self.model_dir = Path(settings.state_dir) / "models"
+        self.model_dir = model_dir(settings)
         self._encoder = encoder
         self._loaded: tuple[str, Scorer] | None = None
         self._cold: Scorer | None = None
@@ -127,11 +133,38 @@ class ModelScorers:
             return TrainOutcome(None, False, "dry run: model trained, not registered", metrics)
         decision = self._registry().challenge(scorer, report, now=now, encoder=self.encoder())
         version = str(decision.version)
-        # The store mirrors the registry so that `leadpilot status` and reports see it.
+        # The store logs the training run (metrics, the decision taken now); which model is
+        # champion later (after `leadpilot model promote / rollback`) only the registry says.
         self.store.add_model(version, str(self._registry().path(version)), _json_safe(metrics), now,
                              status="champion" if decision.promoted else "challenger")
         log.info("retrain: %s", decision.reason)
         return TrainOutcome(version, bool(decision.promoted), str(decision.reason), metrics)
+
+
+def model_dir(settings: Settings) -> Path:
+    """The deployment's model registry directory."""
+    return Path(settings.state_dir) / "models"
+
+
+def champion_model(settings: Settings, store: Any) -> tuple[str, dict[str, Any]] | None:
+    """The champion's version and metrics as the registry says now, or None in cold start.
+
+    The metrics are those the store logged when the daemon trained that version; a model it
+    did not train (``leadpilot train --csv``) shows the validation metrics the registry keeps.
+    """
+    from scoring.registry import ModelRegistry
+
+    registry = ModelRegistry(model_dir(settings))
+    version = registry.champion_version()
+    if version is None:
+        return None
+    logged = store.get_model(version)
+    if logged is not None:
+        return version, dict(logged.metrics)
+    try:
+        return version, _json_safe(registry.metadata(version).get("metrics", {}))
+    except KeyError:  # registry.json names a version whose folder is gone: still the champion it reports
+        return version, {}
 
 
 def _json_safe(metrics: Mapping[str, Any]) -> dict[str, Any]:

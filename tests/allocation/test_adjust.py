@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from allocation import DelayModel, Observations, RepConfig, Router, make_policy
+from allocation import BARE_OPTIONS, DelayModel, Observations, RepConfig, Router, bare_policy, make_policy
 from allocation.base import Deterministic, Index, PolicyOptions, StatelessPolicy
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -20,7 +20,7 @@ T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
 def _trained_router(**options: Any) -> Router:
     reps = [RepConfig(id=f"r{i}", max_open=12) for i in range(1, 6)]
-    router = Router(policy=make_policy("contextual", seed=5, **options), reps=reps, delay_model=DelayModel([20, 40, 60], [3, 7, 14]))
+    router = Router(policy=bare_policy("contextual", seed=5, **options), reps=reps, delay_model=DelayModel([20, 40, 60], [3, 7, 14]))
     for i in range(80):
         now = T0 + timedelta(hours=6 * i)
         d = router.assign(f"L{i}", {"sector": "ab"[i % 2]}, now)
@@ -52,6 +52,11 @@ def test_given_one_state_when_choice_rerun_many_times_then_frequencies_match_log
         assert abs(counts[rep] / draws - p) <= 4 * se + 1e-3, (rep, counts[rep], p)
 
 
+def _bare(**options: Any) -> PolicyOptions:
+    """No floors, no price unless given: the exact sequences below are worked out for that."""
+    return PolicyOptions(**{**BARE_OPTIONS, **options})
+
+
 class _Fixed(StatelessPolicy):
     """Known scores; records what it was fitted on; predicts fixed rates per rep."""
 
@@ -74,7 +79,7 @@ class _Fixed(StatelessPolicy):
 
 def test_given_capacity_price_when_best_rep_fills_up_then_price_rises_and_leads_move_early() -> None:
     def run(eta: float) -> tuple[list[str | None], dict[str, float]]:
-        policy = _Fixed(PolicyOptions(capacity_price=eta, capacity_target=0.5), {"r1": 1.0, "r2": 0.7})
+        policy = _Fixed(_bare(capacity_price=eta, capacity_target=0.5), {"r1": 1.0, "r2": 0.7})
         router = Router(policy=policy, reps=[RepConfig(id="r1", max_open=8), RepConfig(id="r2", max_open=8)])
         return [router.assign(f"L{i}", {}, T0).rep for i in range(10)], dict(router.adjust.prices)
 
@@ -91,7 +96,7 @@ def test_given_capacity_price_when_best_rep_fills_up_then_price_rises_and_leads_
 def test_given_model_prior_when_tick_then_open_labels_use_each_leads_prediction() -> None:
     delays = DelayModel([20, 40, 60], [3, 7, 14])
     for prior, rates in (("model", {"r1": 0.9, "r2": 0.3}), ("rate", None)):
-        policy = _Fixed(PolicyOptions(), {"r1": 1.0, "r2": 0.0}, rates)
+        policy = _Fixed(_bare(), {"r1": 1.0, "r2": 0.0}, rates)
         router = Router(policy=policy, reps=[RepConfig(id="r1", max_open=1), RepConfig(id="r2")], delay_model=delays, open_prior=prior)
         router.assign("A", {}, T0)  # r1, then r1 is full
         router.assign("B", {}, T0)  # r2

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import pytest
 
-from allocation import DelayModel, RepConfig, Router, TerritoryRule, make_policy
+from allocation import DelayModel, RepConfig, Router, TerritoryRule, bare_policy
 from allocation.base import BetaIndex, Deterministic, GaussianIndex, PolicyOptions
 from allocation.propensity import choice_probabilities
 
@@ -20,7 +20,7 @@ def _reps(n: int = 3, **kw: object) -> list[RepConfig]:
 
 
 def test_given_round_robin_when_assigning_then_rotates_in_order() -> None:
-    router = Router(policy=make_policy("round_robin"), reps=_reps())
+    router = Router(policy=bare_policy("round_robin"), reps=_reps())
     chosen = [router.assign(f"L{i}", {}, T0 + timedelta(minutes=i)).rep for i in range(7)]
     assert chosen == ["r1", "r2", "r3", "r1", "r2", "r3", "r1"]
     assert router.assign("L7", {}, T0).propensity == 1.0
@@ -28,7 +28,7 @@ def test_given_round_robin_when_assigning_then_rotates_in_order() -> None:
 
 def test_given_rep_back_from_vacation_when_round_robin_then_one_lead_not_a_burst() -> None:
     reps = [RepConfig(id="r1"), RepConfig(id="r2", out_of_office=((date(2026, 3, 2), date(2026, 3, 2)),)), RepConfig(id="r3")]
-    router = Router(policy=make_policy("round_robin"), reps=reps)
+    router = Router(policy=bare_policy("round_robin"), reps=reps)
     away = [router.assign(f"A{i}", {}, T0).rep for i in range(6)]
     assert away == ["r1", "r3"] * 3
     back = [router.assign(f"B{i}", {}, T0 + timedelta(days=1)).rep for i in range(6)]
@@ -36,7 +36,7 @@ def test_given_rep_back_from_vacation_when_round_robin_then_one_lead_not_a_burst
 
 
 def test_given_unseen_reps_when_ucb1_then_unseen_first_then_mean_plus_bonus() -> None:
-    router = Router(policy=make_policy("ucb1", c=1.0), reps=_reps())
+    router = Router(policy=bare_policy("ucb1", c=1.0), reps=_reps())
     first = [router.assign(f"L{i}", {}, T0).rep for i in range(3)]
     assert first == ["r1", "r1", "r1"]  # nothing learned before a tick: all unseen, first wins
     for lead, won in [("L0", True), ("L1", False), ("L2", False)]:
@@ -49,7 +49,7 @@ def test_given_unseen_reps_when_ucb1_then_unseen_first_then_mean_plus_bonus() ->
 
 def test_given_same_seed_when_thompson_then_same_choices_and_counts() -> None:
     def run(seed: int) -> list[str | None]:
-        router = Router(policy=make_policy("thompson", seed=seed), reps=_reps(4))
+        router = Router(policy=bare_policy("thompson", seed=seed), reps=_reps(4))
         out = []
         for i in range(200):
             now = T0 + timedelta(hours=i)
@@ -95,7 +95,7 @@ def test_given_posterior_exploration_when_greedy_then_mixture_of_argmax_thompson
 
 
 def test_given_contextual_decision_then_probabilities_sum_to_one_and_propensity_is_chosen_entry() -> None:
-    router = Router(policy=make_policy("contextual", seed=1, fairness_floor=0.8, exploration_floor=0.1), reps=_reps(5))
+    router = Router(policy=bare_policy("contextual", seed=1, fairness_floor=0.8, exploration_floor=0.1), reps=_reps(5))
     for i in range(60):
         d = router.assign(f"L{i}", {"sector": "retail" if i % 2 else "tech", "employees": float(i)}, T0 + timedelta(hours=i))
         assert sum(d.probabilities.values()) == pytest.approx(1.0)
@@ -114,7 +114,7 @@ def test_given_constraints_when_assigning_then_each_exclusion_has_its_reason() -
         RepConfig(id="away", out_of_office=(("2026-03-01", "2026-03-05"),)),
         RepConfig(id="gone", active=False),
     ]
-    router = Router(policy=make_policy("round_robin"), reps=reps, fallback="queue:triage")
+    router = Router(policy=bare_policy("round_robin"), reps=reps, fallback="queue:triage")
     router.sync_open({"full": 1})
     router.day_counts["daily"] = ("2026-03-02", 1)
     d = router.assign("L1", {"country": "de", "employees": 100.0}, T0)
@@ -133,7 +133,7 @@ def test_given_constraints_when_assigning_then_each_exclusion_has_its_reason() -
 
 
 def test_given_outcome_when_recorded_twice_then_applied_once_and_capacity_freed() -> None:
-    router = Router(policy=make_policy("round_robin"), reps=_reps(1, max_open=1))
+    router = Router(policy=bare_policy("round_robin"), reps=_reps(1, max_open=1))
     assert router.assign("L1", {}, T0).rep == "r1"
     assert router.assign("L2", {}, T0).rep is None
     assert router.record_outcome("L1", True, T0) is True
@@ -147,7 +147,7 @@ def test_given_outcome_when_recorded_twice_then_applied_once_and_capacity_freed(
 
 
 def test_given_fairness_floor_when_one_rep_dominates_then_every_rep_gets_its_floor() -> None:
-    router = Router(policy=make_policy("ucb1", fairness_floor=0.8, fairness_scale=0.05), reps=_reps(4))
+    router = Router(policy=bare_policy("ucb1", fairness_floor=0.8, fairness_scale=0.05), reps=_reps(4))
     counts = dict.fromkeys(["r1", "r2", "r3", "r4"], 0)
     for i in range(800):
         now = T0 + timedelta(hours=i)
@@ -163,7 +163,7 @@ def test_given_fairness_floor_when_one_rep_dominates_then_every_rep_gets_its_flo
 
 def test_given_state_when_round_tripped_through_json_then_router_continues_identically() -> None:
     delays = DelayModel([30, 60, 90], [5, 10, 20])
-    policy = make_policy("contextual", seed=4, mode="greedy", fairness_floor=0.5, exploration_floor=0.05, posterior_exploration=0.2)
+    policy = bare_policy("contextual", seed=4, mode="greedy", fairness_floor=0.5, exploration_floor=0.05, posterior_exploration=0.2)
     router = Router(policy=policy, reps=_reps(3, max_open=40), delay_model=delays)
     for i in range(40):
         now = T0 + timedelta(hours=i)
@@ -185,7 +185,7 @@ def test_given_state_when_round_tripped_through_json_then_router_continues_ident
 def test_given_daemon_store_when_restoring_open_then_capacity_counts_them_and_proxy_applies_once() -> None:
     from allocation import OpenAssignment
 
-    router = Router(policy=make_policy("round_robin"), reps=_reps(2, max_open=1))
+    router = Router(policy=bare_policy("round_robin"), reps=_reps(2, max_open=1))
     assert router.restore_open([OpenAssignment("X1", "r1", T0 - timedelta(days=3))]) == 1
     assert router.restore_open([OpenAssignment("X1", "r1", T0 - timedelta(days=3))]) == 0
     assert router.open_load() == {"r1": 1, "r2": 0}
