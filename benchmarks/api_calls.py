@@ -30,21 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from connectors.records import Lead, LeadUpdate  # noqa: E402
 from sandbox.server import SandboxServer  # noqa: E402
-from sync.config.settings import Settings  # noqa: E402
+from sync.ops.demo import sandbox_settings  # noqa: E402
 from sync.wiring.connector import make_connector  # noqa: E402
-
-
-def settings_for(server: SandboxServer, crm: str) -> Settings:
-    info = server.info
-    sf = info["salesforce"]
-    return Settings(
-        crm=crm,  # type: ignore[arg-type]
-        salesforce={"auth": {"kind": "password", "username": sf["username"], "password": sf["password"],
-                             "consumer_key": sf["client_id"], "consumer_secret": sf["client_secret"]},
-                    "login_url": sf["instance_url"], "ca_bundle": info["ca_cert"]},
-        hubspot={"access_token": info["hubspot"]["access_token"], "host": info["hubspot"]["host"],
-                 "ca_bundle": info["ca_cert"]},
-    )
 
 
 def update_for(lead: Lead, scored_at: Any) -> LeadUpdate:
@@ -65,7 +52,7 @@ def diff(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
 def run(crm: str, leads: int, seed: int = 0) -> dict[str, Any]:
     t0 = time.perf_counter()
     with SandboxServer(seed=seed, leads=leads) as server:
-        connector = make_connector(settings_for(server, crm), crm=crm)
+        connector = make_connector(sandbox_settings(crm, server.info), crm=crm)
         clock = server.store.clock
         connector.ensure_fields()
         lookback = connector.settings.lookback_seconds

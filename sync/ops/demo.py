@@ -22,20 +22,28 @@ from connectors.salesforce.settings import SalesforcePassword, SalesforceSetting
 from sync.config.settings import RoutingSettings, Settings
 
 
-def sandbox_settings(crm: str, info: dict[str, Any], state_dir: Path, **overrides: Any) -> Settings:
-    """Settings that point leadpilot at a running sandbox (ignores ``.env``; no routing file)."""
+def sandbox_settings(crm: str, info: dict[str, Any], state_dir: Path | None = None, **overrides: Any) -> Settings:
+    """Settings that point leadpilot's ``crm`` connector at a running sandbox (``info``: its JSON line).
+
+    The one place sandbox details become ``Settings``: the demo, the tests and the benchmarks use
+    it. ``.env`` is ignored. ``state_dir`` holds the store and the routing file (absent unless
+    written there). A dict given for the CRM's section (``salesforce={"bulk_threshold": 5}``) is
+    merged into the sandbox's values; any other override replaces the setting.
+    """
     ca = Path(info["ca_bundle"])
     sf = info["salesforce"]
-    base: dict[str, Any] = {"crm": crm, "state_dir": state_dir, "metrics_port": 0,
-                            "routing": RoutingSettings(file=state_dir / "routing.toml")}
+    base: dict[str, Any] = {"crm": crm, "metrics_port": 0}
+    if state_dir is not None:
+        base.update(state_dir=state_dir, routing=RoutingSettings(file=state_dir / "routing.toml"))
     if crm == "salesforce":
         auth = SalesforcePassword(username=sf["username"], password=sf["password"],
                                   security_token=sf["security_token"], consumer_key=sf["client_id"],
                                   consumer_secret=sf["client_secret"])
-        base["salesforce"] = SalesforceSettings(auth=auth, login_url=sf["instance_url"], ca_bundle=ca)
+        section: dict[str, Any] = {"auth": auth, "login_url": sf["instance_url"], "ca_bundle": ca}
+        base["salesforce"] = SalesforceSettings(**{**section, **overrides.pop("salesforce", {})})
     else:
-        base["hubspot"] = HubSpotSettings(access_token=info["hubspot"]["access_token"],
-                                          host=info["hubspot"]["host"], ca_bundle=ca)
+        section = {"access_token": info["hubspot"]["access_token"], "host": info["hubspot"]["host"], "ca_bundle": ca}
+        base["hubspot"] = HubSpotSettings(**{**section, **overrides.pop("hubspot", {})})
     base.update(overrides)
     return Settings(_env_file=None, **base)  # type: ignore[call-arg]
 

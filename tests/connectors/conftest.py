@@ -6,7 +6,6 @@ import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,34 +37,14 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-def sandbox_settings(server: Any, crm: str, **overrides: Any) -> Any:
-    """leadpilot Settings pointing the given CRM's connector at ``server`` (OAuth password flow)."""
-    from sync.config.settings import Settings
-
-    info = server.info
-    sf = info["salesforce"]
-    ca = Path(info["ca_cert"])
-    values: dict[str, Any] = {
-        "crm": crm,
-        "salesforce": {
-            "auth": {"kind": "password", "username": sf["username"], "password": sf["password"],
-                     "consumer_key": sf["client_id"], "consumer_secret": sf["client_secret"]},
-            "login_url": sf["instance_url"], "ca_bundle": ca, **overrides.pop("salesforce", {}),
-        },
-        "hubspot": {"access_token": info["hubspot"]["access_token"], "host": info["hubspot"]["host"],
-                    "ca_bundle": ca, **overrides.pop("hubspot", {})},
-        **overrides,
-    }
-    return Settings(**values)
-
-
 @pytest.fixture
 def make(clock: FakeClock) -> Callable[..., Any]:
     """``make(server, "hubspot"|"salesforce", **settings_overrides)`` → a connector with fake time."""
+    from sync.ops.demo import sandbox_settings
     from sync.wiring.connector import make_connector
 
     def build(server: Any, crm: str, policy: RetryPolicy | None = None, **overrides: Any) -> Any:
-        settings = sandbox_settings(server, crm, **overrides)
+        settings = sandbox_settings(crm, server.info, **overrides)
         kw: dict[str, Any] = {"sleep": clock.sleep, "now": clock.now, "rng": random.Random(7),
                               "policy": policy or RetryPolicy(max_attempts=8, max_total_delay=600)}
         if crm == "hubspot":
