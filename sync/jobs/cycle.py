@@ -4,12 +4,17 @@
 wherever the process dies:
 
 * a decision is recorded (with the policy state that made it, in one transaction) before
-  it is written, and the CRM's current owner is re-checked before an owner is overwritten;
+  it is written, and the CRM's current owner is re-checked before an owner is overwritten
+  (``owners``);
 * a lead has at most one decision (the store's unique key; an existing decision is reused);
 * a lead that cannot be processed is parked with its reason and retried with backoff;
   until it succeeds (or runs out of attempts) it holds the watermark back, so it is pulled
   again — nothing is lost;
-* the watermark advances only over leads fully handled, capped at the cycle's start.
+* the watermark advances only over leads fully handled, capped at the cycle's start
+  (``watermark``), and is committed only after the writes it covers.
+
+The routing context a decision is made from is built in ``lead_context``; opening and
+closing the run (run history, API calls, job metrics) in ``report``.
 
 Modes: ``dry_run`` computes and logs everything and writes nothing (CRM, decisions, policy
 state, watermark); ``shadow`` writes scores but records owners only as shadow decisions.
@@ -19,20 +24,22 @@ from __future__ import annotations
 
 import itertools
 import logging
-import math
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import ClassVar
 
 from connectors.errors import StopCycle
 from connectors.records import Lead, LeadUpdate
 from scoring.types import Score
-from sync.jobs.geo import region
+from sync.jobs.lead_context import size_band as size_band  # re-exported: tests/connectors import it from here
+from sync.jobs.owners import decide_owners, recheck_owners
+from sync.jobs.report import JobReport, job_run
 from sync.jobs.rewards import apply_lead_stages
+from sync.jobs.watermark import Watermark
 from sync.store.records import Assignment, Decision, LeadState, LeadStatus
-from sync.wiring.deps import Deps, api_calls_since, close_run
+from sync.wiring.deps import Deps
+from sync.wiring.routing import RouterBox
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +47,13 @@ STREAM = "leads"
 
 
 @dataclass
-class CycleReport:
+class CycleReport(JobReport):
     """What one cycle did (counts are leads, not API calls)."""
 
-    started_at: datetime
+    COUNTS: ClassVar[tuple[str, ...]] = ("pulled", "skipped", "scored", "flagged", "assigned", "written", "parked",
+                                         "owner_conflicts", "disqualified", "converted")
+
     mode: str = "live"
-    finished_at: datetime | None = None
     pulled: int = 0
     skipped: int = 0
     scored: int = 0
@@ -56,54 +64,34 @@ class CycleReport:
     owner_conflicts: int = 0
     disqualified: int = 0  # routed leads closed unconverted: losses applied to the policy
     converted: int = 0  # routed leads turned into opportunities: early proxy rewards
-    api_calls: dict[str, int] = field(default_factory=dict)
     watermark_before: datetime | None = None
     watermark_after: datetime | None = None
-    stopped: str | None = None  # why the cycle ended early (signal, API budget), None if it ran through
-    error: str | None = None
-    seconds: float = 0.0
     assignments: dict[str, int] = field(default_factory=dict)  # rep id -> leads assigned this cycle
 
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    def counts(self) -> dict[str, int]:
-        names = ("pulled", "skipped", "scored", "flagged", "assigned", "written", "parked", "owner_conflicts",
-                 "disqualified", "converted")
-        return {n: int(getattr(self, n)) for n in names}
-
-
-class _Watermark:
-    """Tracks how far the leads seen so far were fully handled (leads arrive in modstamp order)."""
-
-    def __init__(self) -> None:
-        self.max_done: datetime | None = None
-        self.hold_at: datetime | None = None
-
-    def done(self, stamp: datetime) -> None:
-        self.max_done = stamp if self.max_done is None else max(self.max_done, stamp)
-
-    def hold(self, stamp: datetime) -> None:
-        self.hold_at = stamp if self.hold_at is None else min(self.hold_at, stamp)
-
-    def value(self, cap: datetime, old: datetime | None) -> datetime | None:
-        new = self.hold_at if self.hold_at is not None else self.max_done
-        if new is None:
-            return old
-        new = min(new, cap)
-        return new if old is None else max(new, old)
+    def count_assigned(self, decisions: Iterable[Decision]) -> None:
+        for d in decisions:
+            self.assigned += 1
+            self.assignments[d.rep_id or "(fallback)"] = self.assignments.get(d.rep_id or "(fallback)", 0) + 1
 
 
 def run_cycle(deps: Deps) -> CycleReport:
     """Run one sync cycle; never raises for CRM or scoring faults (they end up in the report)."""
-    t0 = time.monotonic()
     started = deps.clock()
     mode = "dry-run" if deps.dry_run else "shadow" if deps.shadow else "live"
     report = CycleReport(started_at=started, mode=mode)
-    api_before = dict(deps.connector.api_usage())
-    run_id = None if deps.dry_run else deps.store.start_run("sync", started)
-    mark = _Watermark()
+    with job_run(deps, report, "sync"):
+        _run(deps, report)
+    if deps.metrics is not None:
+        deps.metrics.observe_leads(deps.crm, report.counts())
+    log.info("sync %s: %s api=%s watermark=%s%s", report.mode, report.counts(), report.api_calls,
+             report.watermark_after.isoformat() if report.watermark_after else None,
+             f" stopped: {report.stopped}" if report.stopped else "")
+    return report
+
+
+def _run(deps: Deps, report: CycleReport) -> None:
+    started = report.started_at
+    mark = Watermark()
     report.watermark_before = deps.store.get_watermark(STREAM)
     router = deps.router.scratch() if deps.dry_run else deps.router
     page: list[Lead] = []
@@ -136,8 +124,7 @@ def run_cycle(deps: Deps) -> CycleReport:
         log.exception("sync cycle failed")
     for lead in page:  # pulled but never handled: pull them again next time
         mark.hold(lead.modified_at)
-    _finish(deps, report, mark, started, api_before, run_id, t0)
-    return report
+    _advance_watermark(deps, report, mark)
 
 
 def _read_chunk(deps: Deps, since: datetime | None) -> list[Lead]:
@@ -150,32 +137,17 @@ def _read_chunk(deps: Deps, since: datetime | None) -> list[Lead]:
             close()
 
 
-def _finish(
-    deps: Deps, report: CycleReport, mark: _Watermark, started: datetime,
-    api_before: Mapping[str, int], run_id: int | None, t0: float,
-) -> None:
-    report.api_calls = api_calls_since(deps, api_before)
+def _advance_watermark(deps: Deps, report: CycleReport, mark: Watermark) -> None:
     report.watermark_after = report.watermark_before
     if not deps.dry_run:
-        new = mark.value(started, report.watermark_before)
+        new = mark.value(report.started_at, report.watermark_before)
         if new is not None and new != report.watermark_before:
             deps.store.set_watermark(STREAM, new, deps.clock())
         report.watermark_after = new
-    report.finished_at = deps.clock()
-    report.seconds = time.monotonic() - t0
-    close_run(deps, run_id, report, report.stopped)
-    if deps.metrics is not None:
-        m = deps.metrics
-        m.observe_leads(deps.crm, report.counts())
-        m.observe_api(deps.crm, report.api_calls)
-        m.observe_job("sync", report.seconds, report.ok, report.finished_at.timestamp())
-    log.info("sync %s: %s api=%s watermark=%s%s", report.mode, report.counts(), report.api_calls,
-             report.watermark_after.isoformat() if report.watermark_after else None,
-             f" stopped: {report.stopped}" if report.stopped else "")
 
 
 # ---------------------------------------------------------------- one page of pulled leads
-def _page(deps: Deps, router: Any, leads: Sequence[Lead], report: CycleReport, mark: _Watermark) -> None:
+def _page(deps: Deps, router: RouterBox, leads: Sequence[Lead], report: CycleReport, mark: Watermark) -> None:
     """Decide which leads of a page need work, and do it."""
     now = deps.clock()
     leads = list({lead.id: lead for lead in leads}.values())  # the overlap window may repeat a lead
@@ -219,8 +191,8 @@ def _triage(deps: Deps, lead: Lead, state: LeadState | None, has_decision: bool,
 
 
 def _handle(
-    deps: Deps, router: Any, leads: list[Lead], states: Mapping[str, LeadState],
-    assigned: Mapping[str, Assignment], report: CycleReport, mark: _Watermark, now: datetime,
+    deps: Deps, router: RouterBox, leads: list[Lead], states: Mapping[str, LeadState],
+    assigned: Mapping[str, Assignment], report: CycleReport, mark: Watermark, now: datetime,
 ) -> None:
     try:
         scores = deps.scorers.current().score([lead.features() for lead in leads])
@@ -230,22 +202,23 @@ def _handle(
         return
     report.scored += len(leads)
     report.flagged += sum(1 for s in scores if s.opportunity)
-    decisions = _decide(deps, router, leads, scores, assigned, now)
+    decisions = decide_owners(router, deps.owner_rules, leads, scores, assigned, now,
+                              context_fields=deps.settings.routing.context_fields, shadow=deps.shadow)
     if deps.dry_run:
-        report.assigned += len(decisions)
-        for d in decisions:
-            report.assignments[d.rep_id or "(fallback)"] = report.assignments.get(d.rep_id or "(fallback)", 0) + 1
+        report.count_assigned(decisions)
         for lead in leads:
             mark.done(lead.modified_at)
         return
     new = _record(deps, router, leads, scores, states, decisions, now)
-    report.assigned += len(new)
-    for d in new:
-        report.assignments[d.rep_id or "(fallback)"] = report.assignments.get(d.rep_id or "(fallback)", 0) + 1
+    report.count_assigned(new)
     owners = {**{lid: a.rep_id for lid, a in assigned.items() if a.written_at is None and not a.shadow},
               **{d.lead_id: d.rep_id for d in new if not d.shadow}}
     owners = {lid: deps.router.owner_for(rep) for lid, rep in owners.items()}
-    owners, conflicts = _recheck_owners(deps, {k: v for k, v in owners.items() if v}, report)
+    owners, conflicting = recheck_owners(deps.connector, deps.owner_rules, {k: v for k, v in owners.items() if v})
+    for lid, owner in conflicting.items():
+        report.owner_conflicts += 1
+        log.info("lead %s: owner changed to %s in the CRM before our write; leaving it", lid, owner)
+    conflicts = set(conflicting)
     updates = [_update(lead, score, owners.get(lead.id), now) for lead, score in zip(leads, scores, strict=True)]
     result = deps.connector.write(updates)
     ok = set(result.succeeded)
@@ -259,35 +232,14 @@ def _handle(
     by_id = {lead.id: lead for lead in leads}
     for lid in ok:
         mark.done(by_id[lid].modified_at)
-    failed = [r for r in result.failed]
-    for r in failed:
+    for r in result.failed:
         lead = by_id[r.lead_id]
         reason = f"write failed: {r.error_code or 'error'}: {r.message or ''}".strip()
         _park(deps, [lead], states, reason, report, mark, now)
 
 
-def _decide(
-    deps: Deps, router: Any, leads: Sequence[Lead], scores: Sequence[Score],
-    assigned: Mapping[str, Assignment], now: datetime,
-) -> list[Decision]:
-    """New routing decisions for leads that need an owner and have none recorded."""
-    out: list[Decision] = []
-    for lead, score in zip(leads, scores, strict=True):
-        if lead.id in assigned or lead.stage is not None or not deps.owner_rules.needs_owner(lead.owner_id):
-            continue  # decided before, owned by a human, or already closed (nothing left to route)
-        context = routing_context(lead, score, deps.settings.routing.context_fields)
-        d = router.assign(lead.id, context, now)
-        out.append(Decision(
-            lead_id=lead.id, rep_id=d.rep, policy_name=router.policy_name, policy_version=router.version,
-            propensity=max(min(float(d.propensity), 1.0), 1e-9), decided_at=now,
-            considered={r: d.excluded.get(r) for r in d.considered},
-            context=context, shadow=deps.shadow, probabilities=dict(d.probabilities) if d.rep else None,
-        ))
-    return out
-
-
 def _record(
-    deps: Deps, router: Any, leads: Sequence[Lead], scores: Sequence[Score],
+    deps: Deps, router: RouterBox, leads: Sequence[Lead], scores: Sequence[Score],
     states: Mapping[str, LeadState], decisions: Sequence[Decision], now: datetime,
 ) -> list[Decision]:
     """Scores, decisions and the policy state that made them, in one transaction."""
@@ -308,31 +260,9 @@ def _record(
     return new
 
 
-def _recheck_owners(
-    deps: Deps, owners: dict[str, str | None], report: CycleReport
-) -> tuple[dict[str, str | None], set[str]]:
-    """Drop owner writes where a human took the lead meanwhile; skip ones already written."""
-    if not owners:
-        return {}, set()
-    current = deps.connector.get_owners(list(owners))
-    keep: dict[str, str | None] = {}
-    conflicts: set[str] = set()
-    for lid, rep in owners.items():
-        cur = current.get(lid)
-        if cur == rep:
-            continue  # written before a crash: nothing to change
-        if deps.owner_rules.needs_owner(cur):
-            keep[lid] = rep
-        else:
-            conflicts.add(lid)
-            report.owner_conflicts += 1
-            log.info("lead %s: owner changed to %s in the CRM before our write; leaving it", lid, cur)
-    return keep, conflicts
-
-
 def _park(
     deps: Deps, leads: Iterable[Lead], states: Mapping[str, LeadState], reason: str,
-    report: CycleReport, mark: _Watermark, now: datetime,
+    report: CycleReport, mark: Watermark, now: datetime,
 ) -> None:
     for lead in leads:
         report.parked += 1
@@ -364,28 +294,3 @@ def _update(lead: Lead, s: Score, owner: str | None, now: datetime) -> LeadUpdat
     return LeadUpdate(lead_id=lead.id, score=s.score, grade=s.grade, opportunity=s.opportunity,
                       reasons=s.reasons, model_version=s.model_version, scored_at=now,
                       owner_id=owner)
-
-
-# Company-size bands as sales teams segment (and as territories are usually cut): a rep's
-# edge is per segment, and a raw head count's long tail hides it from a linear model.
-SIZE_BANDS = ((100, "SMB"), (1000, "MidMarket"))
-
-
-def size_band(employees: float | None) -> str | None:
-    """``SMB`` (< 100 employees), ``MidMarket`` (< 1,000), ``Enterprise``; None when unknown."""
-    if employees is None or math.isnan(employees) or employees < 0:
-        return None
-    return next((name for limit, name in SIZE_BANDS if employees < limit), "Enterprise")
-
-
-def routing_context(lead: Lead, s: Score | None, fields: Sequence[str] | None = None) -> dict[str, Any]:
-    """What the routing policy sees of a lead: the configured ``fields`` (all structured
-    attributes plus ``size_band`` and ``region`` when None) and its score."""
-    attrs: dict[str, Any] = {k: v for k, v in lead.features().items() if k != "text"}
-    attrs["size_band"] = size_band(lead.employees)
-    attrs["region"] = region(lead.country)
-    keep = attrs if fields is None else {k: attrs.get(k) for k in fields}
-    ctx = {k: v for k, v in keep.items() if v is not None}
-    if s is not None:
-        ctx["score"] = float(s.probability)
-    return ctx

@@ -10,23 +10,22 @@ the new model only if it is not worse than the champion on the same validation d
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from connectors.errors import StopCycle
-from sync.wiring.deps import Deps, api_calls_since, close_run
+from sync.jobs.report import JobReport, job_run
+from sync.wiring.deps import Deps
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class RetrainReport:
-    """What one retrain run did."""
+class RetrainReport(JobReport):
+    """What one retrain run did (a stop signal or the API budget ending it is an ``error``)."""
 
-    started_at: datetime
-    finished_at: datetime | None = None
+    COUNTS: ClassVar[tuple[str, ...]] = ("history", "positives", "promoted", "cold_start")
+
     history: int = 0
     positives: int = 0
     cold_start: bool = False
@@ -35,26 +34,26 @@ class RetrainReport:
     champion: str | None = None  # the champion after this run
     reason: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)
-    api_calls: dict[str, int] = field(default_factory=dict)
-    error: str | None = None
-    seconds: float = 0.0
 
     @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    def counts(self) -> dict[str, int]:
-        return {"history": self.history, "positives": self.positives, "promoted": int(self.promoted),
-                "cold_start": int(self.cold_start)}
+    def note(self) -> str | None:
+        """The run history keeps why a model was (not) trained or promoted."""
+        return self.reason
 
 
 def run_retrain(deps: Deps) -> RetrainReport:
     """Train from the CRM's labelled history and let the registry decide champion vs challenger."""
-    t0 = time.monotonic()
-    started = deps.clock()
-    report = RetrainReport(started_at=started)
-    api_before = dict(deps.connector.api_usage())
-    run_id = None if deps.dry_run else deps.store.start_run("train", started)
+    report = RetrainReport(started_at=deps.clock())
+    with job_run(deps, report, "train", job="retrain"):
+        _train(deps, report)
+    if deps.metrics is not None and report.champion:
+        deps.metrics.set_versions(model_version=report.champion)
+    log.info("retrain: %s%s", report.reason or "done", f" (error: {report.error})" if report.error else "")
+    return report
+
+
+def _train(deps: Deps, report: RetrainReport) -> None:
+    started = report.started_at
     try:
         history = list(deps.connector.iter_history(until=started))
         report.history = len(history)
@@ -76,14 +75,3 @@ def run_retrain(deps: Deps) -> RetrainReport:
     except Exception as exc:  # noqa: BLE001 - the champion stays; the next run tries again
         report.error = f"{type(exc).__name__}: {exc}"
         log.exception("retrain failed")
-    report.api_calls = api_calls_since(deps, api_before)
-    report.finished_at = deps.clock()
-    report.seconds = time.monotonic() - t0
-    close_run(deps, run_id, report, report.reason)
-    if deps.metrics is not None:
-        deps.metrics.observe_api(deps.crm, report.api_calls)
-        deps.metrics.observe_job("retrain", report.seconds, report.ok, report.finished_at.timestamp())
-        if report.champion:
-            deps.metrics.set_versions(model_version=report.champion)
-    log.info("retrain: %s%s", report.reason or "done", f" (error: {report.error})" if report.error else "")
-    return report

@@ -15,16 +15,17 @@ call of their own: the sync cycle sees them on its pull and hands them to
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import ClassVar
 
 from connectors.errors import StopCycle
 from connectors.records import STAGES, Lead, Outcome
+from sync.jobs.report import JobReport, job_run
 from sync.store.records import Assignment
-from sync.wiring.deps import Deps, api_calls_since, close_run
+from sync.wiring.deps import Deps
+from sync.wiring.routing import RouterBox
 
 log = logging.getLogger(__name__)
 
@@ -34,38 +35,30 @@ TICK_EVERY = timedelta(days=1)
 
 
 @dataclass
-class RewardsReport:
+class RewardsReport(JobReport):
     """What one rewards run did."""
 
-    started_at: datetime
-    finished_at: datetime | None = None
+    COUNTS: ClassVar[tuple[str, ...]] = ("outcomes", "applied", "already_applied", "unmatched", "won")
+
     outcomes: int = 0  # outcomes pulled
     applied: int = 0  # rewards applied to the policy now
     already_applied: int = 0  # seen before (the overlap window, a re-run): not applied again
     unmatched: int = 0  # no written, non-shadow assignment of ours for that lead
     won: int = 0
     ticked: bool = False
-    api_calls: dict[str, int] = field(default_factory=dict)
-    stopped: str | None = None
-    error: str | None = None
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    def counts(self) -> dict[str, int]:
-        names = ("outcomes", "applied", "already_applied", "unmatched", "won")
-        return {n: int(getattr(self, n)) for n in names}
 
 
 def run_rewards(deps: Deps) -> RewardsReport:
     """Apply every newly closed outcome to the policy exactly once; tick the policy daily."""
-    t0 = time.monotonic()
-    started = deps.clock()
-    report = RewardsReport(started_at=started)
-    api_before = dict(deps.connector.api_usage())
-    run_id = None if deps.dry_run else deps.store.start_run("rewards", started)
+    report = RewardsReport(started_at=deps.clock())
+    with job_run(deps, report, "rewards"):
+        _run(deps, report)
+    log.info("rewards: %s api=%s", report.counts(), report.api_calls)
+    return report
+
+
+def _run(deps: Deps, report: RewardsReport) -> None:
+    started = report.started_at
     since = deps.store.get_watermark(STREAM)
     newest: datetime | None = None
     hold: datetime | None = None  # an outcome whose assignment's write is not confirmed yet
@@ -95,15 +88,6 @@ def run_rewards(deps: Deps) -> RewardsReport:
         new = min(newest, started) if hold is None else min(hold, started)
         if since is None or new > since:
             deps.store.set_watermark(STREAM, new, deps.clock())
-    report.api_calls = api_calls_since(deps, api_before)
-    report.finished_at = deps.clock()
-    report.seconds = time.monotonic() - t0
-    close_run(deps, run_id, report, report.stopped)
-    if deps.metrics is not None:
-        deps.metrics.observe_api(deps.crm, report.api_calls)
-        deps.metrics.observe_job("rewards", report.seconds, report.ok, report.finished_at.timestamp())
-    log.info("rewards: %s api=%s", report.counts(), report.api_calls)
-    return report
 
 
 def _apply(deps: Deps, outcomes: list[Outcome], report: RewardsReport) -> tuple[datetime | None, datetime | None]:
@@ -149,7 +133,7 @@ def _apply(deps: Deps, outcomes: list[Outcome], report: RewardsReport) -> tuple[
     return newest, hold
 
 
-def apply_lead_stages(deps: Deps, router: Any, leads: Sequence[Lead], assigned: Mapping[str, Assignment],
+def apply_lead_stages(deps: Deps, router: RouterBox, leads: Sequence[Lead], assigned: Mapping[str, Assignment],
                       now: datetime) -> tuple[int, int]:
     """Lead-level outcomes seen on the sync pull, fed to the policy weeks before any deal closes.
 

@@ -16,30 +16,18 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from connectors.base import Connector
-from connectors.records import Rep
 from scoring.types import Score
 from sync.config.settings import Settings
+from sync.jobs.owners import OwnerRules
 from sync.ops.metrics import Metrics
+from sync.store import Store, open_store
+from sync.wiring.routing import RouterBox, build_router_box, integration_user_id
 
 log = logging.getLogger(__name__)
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def api_calls_since(deps: Deps, before: Mapping[str, int]) -> dict[str, int]:
-    """API calls the connector made since ``before`` (a copy of an earlier ``api_usage()``), by kind."""
-    after = deps.connector.api_usage()
-    return {k: int(after.get(k, 0)) - int(before.get(k, 0)) for k in after}
-
-
-def close_run(deps: Deps, run_id: int | None, report: Any, note: str | None) -> None:
-    """Record a job's end in the run history: ``failed``, ``stopped`` (ended early) or ``ok``."""
-    if run_id is None:
-        return
-    status = "failed" if report.error else "stopped" if getattr(report, "stopped", None) else "ok"
-    deps.store.finish_run(run_id, report.finished_at, status, report.counts(), report.api_calls, report.error or note)
 
 
 class Scorer(Protocol):
@@ -62,44 +50,20 @@ class ScorerProvider(Protocol):
 
 
 @dataclass
-class OwnerRules:
-    """Which current owners mean "this lead needs an owner" (empty always does).
-
-    ``reassign_from``: queues and the integration user, from settings plus what the CRM
-    reports as queues. A human owner is never replaced unless ``reassign_human_owned``.
-    """
-
-    reassign_from: frozenset[str] = frozenset()
-    reassign_human_owned: bool = False
-
-    def needs_owner(self, owner_id: str | None) -> bool:
-        if not owner_id:
-            return True
-        return owner_id in self.reassign_from or self.reassign_human_owned
-
-    @classmethod
-    def build(cls, settings: Settings, reps: Sequence[Rep], integration_user: str | None) -> OwnerRules:
-        ids = set(settings.routing.reassign_from)
-        ids.update(r.id for r in reps if r.is_queue)
-        if integration_user:
-            ids.add(integration_user)
-        return cls(frozenset(ids), settings.routing.reassign_human_owned)
-
-
-@dataclass
 class Deps:
     """The injected world of one daemon process (or one test).
 
-    ``router`` is a ``sync.policy.RouterBox`` (routing config + persisted policy state);
+    ``router`` is the routing config plus the persisted policy state; ``owner_rules`` says
+    which current owners mean "needs an owner" (``sync.jobs.owners``).
     ``stop`` is set by SIGTERM/SIGINT: job bodies finish the batch in hand and return.
     ``heartbeat`` is called once per batch (the daemon feeds the systemd watchdog from it).
     """
 
     settings: Settings
-    store: Any  # sync.store.Store
+    store: Store
     connector: Connector
     scorers: ScorerProvider
-    router: Any  # sync.policy.RouterBox
+    router: RouterBox
     owner_rules: OwnerRules = field(default_factory=OwnerRules)
     clock: Callable[[], datetime] = utcnow
     sleep: Callable[[float], None] = time.sleep
@@ -131,17 +95,15 @@ class Deps:
 def build_deps(
     settings: Settings,
     *,
-    store: Any = None,
+    store: Store | None = None,
     connector: Connector | None = None,
     clock: Callable[[], datetime] = utcnow,
     metrics: Metrics | None = None,
     scorers: ScorerProvider | None = None,
 ) -> Deps:
     """Wire a ``Deps`` from settings: open the store, connect to the CRM, load the policy and the model."""
-    from sync.store import open_store
     from sync.wiring.connector import make_connector
-    from sync.wiring.routing import build_router_box, integration_user_id
-    from sync.wiring.scorers import ModelScorers
+    from sync.wiring.scorers import ModelScorers  # imports this module
 
     store = store if store is not None else open_store(settings)
     connector = connector if connector is not None else make_connector(settings)

@@ -12,10 +12,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connectors.records import Rep
 from sync.config.settings import Settings
+from sync.store import Store
+
+if TYPE_CHECKING:  # at run time allocation is imported where it is used, as below
+    from allocation import Choice, Router
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +31,13 @@ KEEP_VERSIONS = 20
 class RouterBox:
     """A ``Router`` with load/save against the state store. ``name`` keys its saved states."""
 
-    def __init__(self, store: Any, name: str, factory: Callable[[], Any], fallback_owner: str | None = None,
+    router: Router  # set by reload()
+
+    def __init__(self, store: Store, name: str, factory: Callable[[], Router], fallback_owner: str | None = None,
                  *, persist: bool = True) -> None:
         self.store, self.name, self.factory = store, name, factory
         self.fallback_owner = fallback_owner
         self.persist = persist
-        self.router: Any = None
         self.version = 0
         self.reload()
 
@@ -76,7 +81,7 @@ class RouterBox:
         return box
 
     # ------------------------------------------------------------ delegation
-    def assign(self, lead_id: str, context: Mapping[str, Any], now: datetime) -> Any:
+    def assign(self, lead_id: str, context: Mapping[str, Any], now: datetime) -> Choice:
         return self.router.assign(lead_id, context, now)
 
     def record_outcome(self, lead_id: str, won: bool, now: datetime) -> None:

@@ -10,8 +10,7 @@ from pydantic import ValidationError
 from connectors.records import Lead
 from scoring.types import Score
 from sync.config.settings import RoutingSettings
-from sync.jobs.cycle import routing_context
-from sync.jobs.geo import region
+from sync.jobs.lead_context import region, routing_context
 
 LEAD = Lead(id="L1", created_at=None, modified_at=datetime(2026, 1, 5, tzinfo=UTC), owner_id=None, title="CTO",
             company="Acme", industry="Finance", employees=250.0, revenue=None, country="Germany",

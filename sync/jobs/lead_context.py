@@ -1,12 +1,21 @@
-"""Sales regions (Americas / EMEA / APAC) from a lead's country, for routing.
+"""What the routing policy sees of a lead: ``routing_context`` and the segments it derives.
 
-Territories and rep specialisms are usually cut by region, not by country: a per-rep model
-over three regions learns from four times as many leads per cell as one over a dozen
-countries. Names and ISO 3166 alpha-2 codes are both accepted, case-insensitively; an
-unknown or empty country gives ``None`` (the routing policy then ignores the attribute).
+A rep's edge is per segment, and territories are cut the same way, so besides the lead's own
+attributes the policy sees two derived ones: ``size_band`` (company size, as sales teams
+segment it) and ``region`` (Americas / EMEA / APAC). A per-rep model over three regions
+learns from four times as many leads per cell as one over a dozen countries. Country names
+and ISO 3166 alpha-2 codes are both accepted, case-insensitively; an unknown or empty value
+gives ``None`` (the routing policy then ignores the attribute).
 """
 
 from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from connectors.records import Lead
+from scoring.types import Score
 
 _AMERICAS = {
     "united states": "us", "usa": "us", "united states of america": "us", "canada": "ca", "mexico": "mx",
@@ -41,3 +50,28 @@ def region(country: str | None) -> str | None:
     if not country:
         return None
     return REGION_OF.get(country.strip().casefold())
+
+
+# Company-size bands as sales teams segment (and as territories are usually cut): a rep's
+# edge is per segment, and a raw head count's long tail hides it from a linear model.
+SIZE_BANDS = ((100, "SMB"), (1000, "MidMarket"))
+
+
+def size_band(employees: float | None) -> str | None:
+    """``SMB`` (< 100 employees), ``MidMarket`` (< 1,000), ``Enterprise``; None when unknown."""
+    if employees is None or math.isnan(employees) or employees < 0:
+        return None
+    return next((name for limit, name in SIZE_BANDS if employees < limit), "Enterprise")
+
+
+def routing_context(lead: Lead, s: Score | None, fields: Sequence[str] | None = None) -> dict[str, Any]:
+    """What the routing policy sees of a lead: the configured ``fields`` (all structured
+    attributes plus ``size_band`` and ``region`` when None) and its score."""
+    attrs: dict[str, Any] = {k: v for k, v in lead.features().items() if k != "text"}
+    attrs["size_band"] = size_band(lead.employees)
+    attrs["region"] = region(lead.country)
+    keep = attrs if fields is None else {k: attrs.get(k) for k in fields}
+    ctx = {k: v for k, v in keep.items() if v is not None}
+    if s is not None:
+        ctx["score"] = float(s.probability)
+    return ctx
