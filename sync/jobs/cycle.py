@@ -32,7 +32,6 @@ from typing import ClassVar
 from connectors.errors import StopCycle
 from connectors.records import Lead, LeadUpdate
 from scoring.types import Score
-from sync.jobs.lead_context import size_band as size_band  # re-exported: tests/connectors import it from here
 from sync.jobs.owners import decide_owners, recheck_owners
 from sync.jobs.report import JobReport, job_run
 from sync.jobs.rewards import apply_lead_stages

@@ -138,17 +138,6 @@ def test_given_hubspot_lifecycle_when_mapped_then_stage_says_converted_disqualif
     assert mh.lead_stage(props, props.get("hs_lead_status")) == stage
 
 
-@pytest.mark.parametrize(("employees", "band"), [
-    (None, None), (float("nan"), None), (-1.0, None), (0.0, "SMB"), (99.0, "SMB"), (100.0, "MidMarket"),
-    (999.0, "MidMarket"), (1000.0, "Enterprise"), (250_000.0, "Enterprise"),
-])
-def test_given_head_count_when_banding_for_routing_then_smb_midmarket_enterprise(employees: float | None,
-                                                                                 band: str | None) -> None:
-    from sync.jobs.cycle import size_band
-
-    assert size_band(employees) == band
-
-
 def test_given_an_update_when_mapped_then_only_set_fields_are_written_in_api_types() -> None:
     u = LeadUpdate("00Q1", score=87, opportunity=False, reasons="x" * 50, scored_at=T0, owner_id="005X")
     rec = ms.collection_record(u, sf_map(), max_reasons=10)

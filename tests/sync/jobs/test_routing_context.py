@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from connectors.records import Lead
 from scoring.types import Score
 from sync.config.settings import RoutingSettings
-from sync.jobs.lead_context import region, routing_context
+from sync.jobs.lead_context import region, routing_context, size_band
 
 LEAD = Lead(id="L1", created_at=None, modified_at=datetime(2026, 1, 5, tzinfo=UTC), owner_id=None, title="CTO",
             company="Acme", industry="Finance", employees=250.0, revenue=None, country="Germany",
@@ -40,3 +40,12 @@ def test_given_no_field_list_when_building_the_context_then_every_known_attribut
 def test_given_an_unknown_context_field_when_configured_then_the_error_lists_valid_ones() -> None:
     with pytest.raises(ValidationError, match="unknown routing context field.*'segment'.*size_band"):
         RoutingSettings(context_fields=("segment",))
+
+
+@pytest.mark.parametrize(("employees", "band"), [
+    (None, None), (float("nan"), None), (-1.0, None), (0.0, "SMB"), (99.0, "SMB"), (100.0, "MidMarket"),
+    (999.0, "MidMarket"), (1000.0, "Enterprise"), (250_000.0, "Enterprise"),
+])
+def test_given_head_count_when_banding_for_routing_then_smb_midmarket_enterprise(employees: float | None,
+                                                                                 band: str | None) -> None:
+    assert size_band(employees) == band
