@@ -1,6 +1,6 @@
 """CRM name → the package building its connector, loaded lazily. Adding a CRM takes three steps:
-1. a subpackage ``connectors/<crm>/`` with its settings (a section with ``problems(env_prefix,
-   required_by)`` and ``has_credentials``), mapping, errors (an ``ErrorTable``) and connector;
+1. a subpackage ``connectors/<crm>/`` with its settings (a section meeting
+   ``connectors.settings.CRMSection``), mapping, errors (an ``ErrorTable``) and connector;
    its ``__init__`` exposes ``connect`` (see ``Connect``), importing the connector only when called;
 2. one line in ``CRMS`` below; 3. one settings section (+ its written names) in ``sync.config.settings``.
 

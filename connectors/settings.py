@@ -1,6 +1,9 @@
-"""The base of every settings section (each CRM's, and the sections ``sync.config.settings`` adds)."""
+"""The base of every settings section (each CRM's, and the sections ``sync.config.settings`` adds),
+and what the rest of leadpilot asks of a CRM's section."""
 
 from __future__ import annotations
+
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -9,3 +12,21 @@ class FrozenModel(BaseModel):
     """Settings sections: unknown keys are errors, values are immutable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CRMSection(Protocol):
+    """A CRM's settings section, as the wiring and ``leadpilot check`` use it."""
+
+    @property
+    def has_credentials(self) -> bool:
+        """Credentials are configured (``crm = "sandbox"`` picks the first CRM that has them)."""
+        ...
+
+    @property
+    def login_username(self) -> str | None:
+        """The CRM user leadpilot logs in as, when its auth names one (never routed to)."""
+        ...
+
+    def problems(self, env_prefix: str, required_by: str | None = None) -> list[str]:
+        """Problems a valid-looking section can still have, one line each, naming the variable."""
+        ...

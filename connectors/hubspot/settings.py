@@ -32,6 +32,11 @@ class HubSpotSettings(FrozenModel):
         """An access token is configured (from the variable or its ``_FILE``)."""
         return self.access_token is not None
 
+    @property
+    def login_username(self) -> str | None:
+        """A private-app token belongs to no user."""
+        return None
+
     def problems(self, env_prefix: str, required_by: str | None = None) -> list[str]:
         """Problems a valid-looking section can still have, one line each (``VARIABLE: what is
         wrong; e.g. VARIABLE=valid``). ``env_prefix``: this section's variable prefix

@@ -150,7 +150,7 @@ class SalesforceConnector:
         return CheckResult(not problems, self.crm, self._user(), self.meter.budget, tuple(problems))
 
     def _user(self) -> str | None:
-        return getattr(self.settings.auth, "username", None)
+        return self.settings.login_username
 
     def _lead_field_names(self) -> set[str]:
         sf: Any = self.sf

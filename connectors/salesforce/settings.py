@@ -90,6 +90,11 @@ class SalesforceSettings(FrozenModel):
         """An auth mode is configured."""
         return self.auth is not None
 
+    @property
+    def login_username(self) -> str | None:
+        """The user leadpilot logs in as, when the auth mode names one (jwt, password)."""
+        return getattr(self.auth, "username", None)
+
     def problems(self, env_prefix: str, required_by: str | None = None) -> list[str]:
         """Problems a valid-looking section can still have, one line each (``VARIABLE: what is
         wrong; e.g. VARIABLE=valid``). ``env_prefix``: this section's variable prefix

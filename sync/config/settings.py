@@ -23,6 +23,7 @@ from allocation.options import CONTEXTUAL_MODE, PolicyOptions
 from connectors.hubspot.settings import HubSpotPropertyNames, HubSpotSettings
 from connectors.registry import CRMS
 from connectors.salesforce.settings import FieldNames, SalesforceSettings
+from connectors.settings import CRMSection
 from connectors.settings import FrozenModel as _Model
 from sync.config.sources import ENV_PREFIX, NESTED, FileSecretsSource, WithoutSecretFileKeys, env_name
 
@@ -178,6 +179,11 @@ class Settings(BaseSettings):
             return self.store_url.get_secret_value()
         return f"sqlite:///{(self.state_dir / 'leadpilot.db').as_posix()}"
 
+    def crm_section(self, crm: str) -> CRMSection:
+        """The settings section of the registered CRM called ``crm``."""
+        section: CRMSection = getattr(self, CRMS[crm].section)
+        return section
+
     def problems(self) -> list[str]:
         """Cross-field problems a valid-looking configuration can still have, one line each
         (``VARIABLE: what is wrong; e.g. VARIABLE=valid``). Empty: nothing to fix.
@@ -187,7 +193,7 @@ class Settings(BaseSettings):
         out: list[str] = []
         for name, crm in CRMS.items():
             required_by = f"{env_name(['crm'])}={name}" if self.crm == name else None
-            out += getattr(self, crm.section).problems(env_name([crm.section]) + NESTED, required_by)
+            out += self.crm_section(name).problems(env_name([crm.section]) + NESTED, required_by)
         return out
 
     @classmethod

@@ -42,7 +42,7 @@ def crm_name(settings: Settings, crm: str | None = None) -> str:
     """The CRM to connect to: ``crm`` or ``settings.crm``, with ``"sandbox"`` resolved to a dialect."""
     which = crm or settings.crm
     if which == SANDBOX:
-        configured = (name for name, entry in CRMS.items() if getattr(settings, entry.section).has_credentials)
+        configured = (name for name in CRMS if settings.crm_section(name).has_credentials)
         which = next(configured, SANDBOX_FALLBACK)
     return which
 
@@ -53,7 +53,7 @@ def make_connector(settings: Settings, crm: str | None = None, **kwargs: Any) ->
     entry = CRMS.get(which)
     if entry is None:
         raise ValueError(f"unknown CRM {which!r}: set {env_name(['crm'])} to {', '.join(CRMS)} or {SANDBOX}")
-    section = getattr(settings, entry.section)
+    section = getattr(settings, entry.section)  # a pydantic model: its secret fields name *_FILE variables
     return entry.load()(
         section, getattr(settings, entry.written),
         env_prefix=env_name([entry.section]) + NESTED,

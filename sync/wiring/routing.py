@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from connectors.records import Rep
+from connectors.registry import CRMS
 from sync.config.settings import Settings
 from sync.store import Store
 
@@ -125,8 +126,7 @@ def routed_reps(settings: Settings, crm_reps: Sequence[Rep], integration_user: s
 
 def integration_user_id(settings: Settings, crm_reps: Sequence[Rep]) -> str | None:
     """The CRM user leadpilot itself logs in as (its leads are up for routing, it is never a rep)."""
-    auth = settings.salesforce.auth
-    username = getattr(auth, "username", None) if settings.crm == "salesforce" else None
+    username = settings.crm_section(settings.crm).login_username if settings.crm in CRMS else None
     if username:
         for r in crm_reps:
             if r.email and r.email.lower() == username.lower():
