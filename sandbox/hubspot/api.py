@@ -1,8 +1,8 @@
 """The HubSpot CRM dialect: ``handle(ctx, req)`` for every path under ``/crm/``.
 
 Authentication, rate limits and error bodies live here; objects (search, batch, single
-records, associations) in ``hs_objects`` and schema (owners, properties, groups) in
-``hs_schema``. Shapes follow ../shared/research/crm-apis.md §3, as seen on the wire from
+records, associations) in ``objects`` and schema (owners, properties, groups) in
+``schema``. Shapes follow ../shared/research/crm-apis.md §3, as seen on the wire from
 hubspot-api-client 12.
 """
 
@@ -96,26 +96,26 @@ def _rate_limited(ctx: SandboxContext, st: HubSpotState) -> tuple[Response | Non
 
 _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     (m, re.compile(p), name) for m, p, name in [
-        ("POST", r"^/crm/v3/objects/(?P<t>[\w-]+)/search/?$", "hs_objects.search"),
-        ("POST", r"^/crm/v3/objects/(?P<t>[\w-]+)/batch/read/?$", "hs_objects.batch_read"),
-        ("POST", r"^/crm/v3/objects/(?P<t>[\w-]+)/batch/update/?$", "hs_objects.batch_update"),
-        ("GET", r"^/crm/v3/objects/(?P<t>[\w-]+)/?$", "hs_objects.list_page"),
-        ("GET", r"^/crm/v3/objects/(?P<t>[\w-]+)/(?P<id>[^/]+)/?$", "hs_objects.get_one"),
-        ("PATCH", r"^/crm/v3/objects/(?P<t>[\w-]+)/(?P<id>[^/]+)/?$", "hs_objects.update_one"),
-        ("POST", r"^/crm/v4/associations/(?P<t>[\w-]+)/(?P<to>[\w-]+)/batch/read/?$", "hs_objects.associations"),
-        ("GET", r"^/crm/v3/owners/?$", "hs_schema.owners"),
-        ("GET", r"^/crm/v3/owners/(?P<id>\d+)/?$", "hs_schema.owner"),
-        ("GET", r"^/crm/v3/properties/(?P<t>[\w-]+)/groups/?$", "hs_schema.list_groups"),
-        ("POST", r"^/crm/v3/properties/(?P<t>[\w-]+)/groups/?$", "hs_schema.create_group"),
-        ("GET", r"^/crm/v3/properties/(?P<t>[\w-]+)/groups/(?P<name>[^/]+)/?$", "hs_schema.get_group"),
-        ("GET", r"^/crm/v3/properties/(?P<t>[\w-]+)/?$", "hs_schema.list_props"),
-        ("POST", r"^/crm/v3/properties/(?P<t>[\w-]+)/?$", "hs_schema.create_prop"),
-        ("GET", r"^/crm/v3/properties/(?P<t>[\w-]+)/(?P<name>[^/]+)/?$", "hs_schema.get_prop"),
+        ("POST", r"^/crm/v3/objects/(?P<t>[\w-]+)/search/?$", "objects.search"),
+        ("POST", r"^/crm/v3/objects/(?P<t>[\w-]+)/batch/read/?$", "objects.batch_read"),
+        ("POST", r"^/crm/v3/objects/(?P<t>[\w-]+)/batch/update/?$", "objects.batch_update"),
+        ("GET", r"^/crm/v3/objects/(?P<t>[\w-]+)/?$", "objects.list_page"),
+        ("GET", r"^/crm/v3/objects/(?P<t>[\w-]+)/(?P<id>[^/]+)/?$", "objects.get_one"),
+        ("PATCH", r"^/crm/v3/objects/(?P<t>[\w-]+)/(?P<id>[^/]+)/?$", "objects.update_one"),
+        ("POST", r"^/crm/v4/associations/(?P<t>[\w-]+)/(?P<to>[\w-]+)/batch/read/?$", "objects.associations"),
+        ("GET", r"^/crm/v3/owners/?$", "schema.owners"),
+        ("GET", r"^/crm/v3/owners/(?P<id>\d+)/?$", "schema.owner"),
+        ("GET", r"^/crm/v3/properties/(?P<t>[\w-]+)/groups/?$", "schema.list_groups"),
+        ("POST", r"^/crm/v3/properties/(?P<t>[\w-]+)/groups/?$", "schema.create_group"),
+        ("GET", r"^/crm/v3/properties/(?P<t>[\w-]+)/groups/(?P<name>[^/]+)/?$", "schema.get_group"),
+        ("GET", r"^/crm/v3/properties/(?P<t>[\w-]+)/?$", "schema.list_props"),
+        ("POST", r"^/crm/v3/properties/(?P<t>[\w-]+)/?$", "schema.create_prop"),
+        ("GET", r"^/crm/v3/properties/(?P<t>[\w-]+)/(?P<name>[^/]+)/?$", "schema.get_prop"),
     ]
 ]
 OBJECT_ALIASES = {"contacts": "contacts", "contact": "contacts", "0-1": "contacts", "deals": "deals", "deal": "deals",
                   "0-3": "deals", "leads": "leads", "lead": "leads", "0-136": "leads"}
-SEARCH_ROUTE = "hs_objects.search"
+SEARCH_ROUTE = "objects.search"
 
 
 def handle(ctx: SandboxContext, req: Request) -> Response:
@@ -147,10 +147,9 @@ def handle(ctx: SandboxContext, req: Request) -> Response:
 
 
 def _call(name: str, ctx: SandboxContext, req: Request, params: dict[str, str]) -> Response:
-    from sandbox.hubspot import objects as hs_objects
-    from sandbox.hubspot import schema as hs_schema
+    from sandbox.hubspot import objects, schema
     module, func = name.split(".")
-    target = {"hs_objects": hs_objects, "hs_schema": hs_schema}[module]
+    target = {"objects": objects, "schema": schema}[module]
     try:
         body = req.json() if req.body else None
     except ValueError:

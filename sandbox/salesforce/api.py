@@ -2,11 +2,11 @@
 
 | path | module |
 |---|---|
-| ``POST /services/oauth2/token`` (password, client credentials, JWT bearer) | ``sf_oauth`` |
-| ``POST /services/Soap/u/{ver}`` (partner ``login``) | ``sf_oauth`` |
-| ``POST /services/Soap/m/{ver}/`` (Metadata ``createMetadata`` / ``readMetadata``) | ``sf_metadata`` |
-| ``/services/data/v{ver}/jobs/{ingest,query}…`` (Bulk API 2.0) | ``sf_bulk`` |
-| ``/services/data/v{ver}/{query,queryAll,composite/sobjects,sobjects,limits}…`` | ``sf_rest`` |
+| ``POST /services/oauth2/token`` (password, client credentials, JWT bearer) | ``oauth`` |
+| ``POST /services/Soap/u/{ver}`` (partner ``login``) | ``oauth`` |
+| ``POST /services/Soap/m/{ver}/`` (Metadata ``createMetadata`` / ``readMetadata``) | ``metadata`` |
+| ``/services/data/v{ver}/jobs/{ingest,query}…`` (Bulk API 2.0) | ``bulk`` |
+| ``/services/data/v{ver}/{query,queryAll,composite/sobjects,sobjects,limits}…`` | ``rest`` |
 
 Every ``/services/data`` call needs a live bearer token (else 401 ``INVALID_SESSION_ID``,
 list body — the faults' ``token_expiry_after_calls`` retires tokens), counts against
@@ -22,10 +22,7 @@ from datetime import datetime, timedelta
 
 from sandbox.context import SandboxContext
 from sandbox.http import Request, Response
-from sandbox.salesforce import bulk as sf_bulk
-from sandbox.salesforce import metadata as sf_metadata
-from sandbox.salesforce import oauth as sf_oauth
-from sandbox.salesforce import rest as sf_rest
+from sandbox.salesforce import bulk, metadata, oauth, rest
 
 API_VERSIONS = ("57.0", "58.0", "59.0", "60.0", "61.0", "62.0")
 _DATA = re.compile(r"^/services/data/v(\d+\.\d)(/.*)?$")
@@ -42,28 +39,28 @@ def handle(ctx: SandboxContext, req: Request) -> Response:
     """Serve one request under ``/services/``."""
     path = req.path
     if path.rstrip("/") == "/services/oauth2/token":
-        return sf_oauth.token(ctx, req)
+        return oauth.token(ctx, req)
     soap = _SOAP.match(path)
     if soap is not None and req.method == "POST":
         if soap.group(1) == "u":
-            return sf_oauth.soap_login(ctx, req, soap.group(2))
-        return sf_metadata.handle(ctx, req, lambda: _spend(ctx))
+            return oauth.soap_login(ctx, req, soap.group(2))
+        return metadata.handle(ctx, req, lambda: _spend(ctx))
     if path.rstrip("/") == "/services/data":
         return Response.json(200, [{"label": f"v{v}", "url": f"/services/data/v{v}", "version": v}
                                    for v in API_VERSIONS])
     data = _DATA.match(path)
     if data is None:
         return error(404, "NOT_FOUND", "The requested resource does not exist")
-    version, rest = data.group(1), (data.group(2) or "/").lstrip("/")
+    version, tail = data.group(1), (data.group(2) or "/").lstrip("/")
     if not ctx.use_token(req.bearer):
         return error(401, "INVALID_SESSION_ID", "Session expired or invalid", _limit_header(ctx))
     used = _spend(ctx)
     if used is None:
         return error(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.", _limit_header(ctx))
-    if rest.startswith("jobs/"):
-        resp = sf_bulk.handle(ctx, req, version, rest[len("jobs/"):])
+    if tail.startswith("jobs/"):
+        resp = bulk.handle(ctx, req, version, tail[len("jobs/"):])
     else:
-        resp = sf_rest.handle(ctx, req, version, rest, remaining=ctx.faults.sf_daily_budget - used)
+        resp = rest.handle(ctx, req, version, tail, remaining=ctx.faults.sf_daily_budget - used)
     resp.headers["Sforce-Limit-Info"] = f"api-usage={used}/{ctx.faults.sf_daily_budget}"
     return resp
 

@@ -1,6 +1,6 @@
 """Record reads and writes as the Salesforce API sees them: ids, JSON records, and the
 per-record checks a real org makes before it saves (unknown / read-only fields, value
-types, owner ids). Used by the REST (``sf_rest``) and Bulk 2.0 (``sf_bulk``) handlers.
+types, owner ids). Used by the REST (``rest``) and Bulk 2.0 (``bulk``) handlers.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The store keeps Python values (``datetime`` aware in UTC, ``date``, ``int``/``float``,
 ``bool``, ``str``); this module turns them into Salesforce's JSON and CSV spellings and
 turns written JSON / CSV values back into store values, by the field's describe type.
-Shared by the REST (``sf_rest``), Bulk 2.0 (``sf_bulk``) and SOQL (``soql``) modules.
+Shared by the REST (``rest``), Bulk 2.0 (``bulk``) and SOQL (``soql``) modules.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ Seeded and driven by the store's simulated clock: leads arrive as a Poisson proc
 anyone, through either dialect) its outcome is drawn from a ground-truth probability
 that depends on the lead and on that rep's skill for the lead's segment; converted leads
 become opportunities that close won or lost after delays fitted from real data
-(``world_params``). Each lead uses its own random stream and one uniform draw for
+(``world.params``). Each lead uses its own random stream and one uniform draw for
 "converts?", so outcomes do not depend on the order things happen in, and a better rep
 converts every lead a worse rep would (common random numbers; good for evaluation).
 """
