@@ -1,7 +1,7 @@
 """A 10,000-lead SOQL page-through with the real client (5 pages of 2,000).
 
 Timing is reported by ``benchmarks``-style measurement, not asserted: see the module's
-``__main__`` block (``python tests/sandbox/test_salesforce_scale.py``)."""
+``__main__`` block (``python tests/sandbox/salesforce/test_salesforce_scale.py``)."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def test_given_ten_thousand_leads_when_paging_through_then_every_lead_once(big_s
     assert pages == 5
 
 
-if __name__ == "__main__":  # measure: python tests/sandbox/test_salesforce_scale.py
+if __name__ == "__main__":  # measure: python tests/sandbox/salesforce/test_salesforce_scale.py
     sys.path.insert(0, "tests/sandbox")
     t0 = time.perf_counter()
     with SandboxServer(seed=7, leads=10_000, scenario="flat") as srv:

@@ -86,7 +86,7 @@ def test_given_a_sandbox_crm_when_the_admin_runs_each_command_then_each_does_its
         assert text.exit_code == 0 and "doubly robust" in text.output and "effective sample size" in text.output
         assert "made contextual's choice with probability" in text.output
         # `train` without --csv is the retrain job once; below the configured minimum history it
-        # keeps the cold-start scorer and says why (training itself: tests/sync/test_retrain_e2e.py).
+        # keeps the cold-start scorer and says why (training itself: tests/sync/jobs/test_retrain_e2e.py).
         env["LEADPILOT_SCORING__MIN_HISTORY"] = "100000"
         cold = _json(cli("train", "--json"))
         assert cold["cold_start"] == 1 and cold["version"] is None and "cold start" in cold["reason"]
