@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from connectors.preflight import CheckItem
 from connectors.records import CheckResult, LabelledLead, Lead, LeadUpdate, Outcome, Rep, WriteReport
 
 
@@ -49,6 +50,13 @@ class Connector(Protocol):
 
     def get_owners(self, lead_ids: Iterable[str]) -> dict[str, str | None]:
         """Current owner of each lead (to re-check before overwriting an owner)."""
+        ...
+
+    def preflight(self, *, user_ids: Sequence[str] = ()) -> list[CheckItem]:
+        """The live checklist for ``leadpilot check`` (see ``connectors.preflight``): credentials and
+        API access, every read field visible and every written field editable for the integration
+        user, outcome objects readable, users readable, each of ``user_ids`` (fallback owner, routing
+        file reps) existing and active, and the permissions/scopes leadpilot needs."""
         ...
 
     def api_usage(self) -> dict[str, int]:
