@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from allocation.base import Observations, Policy
-    from allocation.constraints import RepConfig, TerritoryRule, parse_working_hours
+    from allocation.constraints import AssignmentRule, RepConfig, Territory, TerritoryRule, parse_working_hours
     from allocation.decision import Choice, OpenAssignment
     from allocation.ope import LoggedDecision, OPERefused, OPEReport, evaluate, greedy_target
     from allocation.options import BARE_OPTIONS, PolicyOptions
@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 
 _HOME = {
     "Observations": "base", "Policy": "base",
-    "RepConfig": "constraints", "TerritoryRule": "constraints", "parse_working_hours": "constraints",
+    "AssignmentRule": "constraints", "RepConfig": "constraints", "Territory": "constraints",
+    "TerritoryRule": "constraints", "parse_working_hours": "constraints",
     "Choice": "decision", "OpenAssignment": "decision",
     "LoggedDecision": "ope", "OPERefused": "ope", "OPEReport": "ope", "evaluate": "ope", "greedy_target": "ope",
     "BARE_OPTIONS": "options", "PolicyOptions": "options",
@@ -41,6 +42,7 @@ _HOME = {
 }
 
 __all__ = [
+    "AssignmentRule",
     "BARE_OPTIONS",
     "POLICIES",
     "Choice",
@@ -54,6 +56,7 @@ __all__ = [
     "PolicyOptions",
     "RepConfig",
     "Router",
+    "Territory",
     "TerritoryRule",
     "WinRateEstimate",
     "bare_policy",

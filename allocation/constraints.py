@@ -1,7 +1,10 @@
 """Who may get a lead at all: rep configuration and the checks made before any policy runs.
 
 Every check returns a reason in words (``None`` when the rep passes) so each decision can say
-why a rep was left out: territory, capacity, daily cap, working hours, out of office.
+why a rep was left out: an assignment rule, territory, capacity, daily cap, working hours, out
+of office. Territories and rules read the lead's own attributes (title, company, country,
+state, employees, … and any CRM field the connector pulled), never the policy's context:
+what the policy learns from must not decide who may get a lead.
 """
 
 from __future__ import annotations
@@ -9,9 +12,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from dataclasses import field as dataclass_field
 from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from allocation import places
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HOURS = re.compile(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d")
@@ -29,34 +35,45 @@ def parse_working_hours(span: str | Sequence[str]) -> tuple[time, time]:
     return time.fromisoformat(text[:5]), time.fromisoformat(text[6:])
 
 
+# Attributes compared as places (ISO codes), not as text.
+PLACE_FIELDS = ("country", "state")
+
+
 @dataclass(frozen=True)
 class TerritoryRule:
-    """One territory predicate over a lead attribute.
+    """One predicate over a lead attribute, read from the lead itself (``Router.assign``'s ``attrs``).
 
-    ``values``: the attribute must equal one of them (case-insensitive); ``min``/``max``: a
-    numeric attribute must lie in [min, max]. A lead without the attribute does not match.
+    ``values``: the attribute must equal one of them (case-insensitive; a ``country`` by name or
+    ISO code, a ``state`` by name or ISO 3166-2 code, see ``allocation.places``); ``min``/``max``:
+    a numeric attribute must lie in [min, max]. A lead without the attribute does not match.
     """
 
     field: str
     values: tuple[str, ...] | None = None
     min: float | None = None
     max: float | None = None
+    _keys: frozenset[str] = dataclass_field(default=frozenset(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.values is None and self.min is None and self.max is None:
             raise ValueError(f"territory rule on {self.field!r} needs values or a min/max range")
         if self.values is not None:
             object.__setattr__(self, "values", tuple(str(v) for v in self.values))
+            keys: set[str] = set()
+            for v in self.values:
+                keys.update(_keys(self.field, v, None))
+            object.__setattr__(self, "_keys", frozenset(keys))
 
-    def mismatch(self, context: Mapping[str, Any]) -> str | None:
+    def mismatch(self, lead: Mapping[str, Any]) -> str | None:
         """Why the lead falls outside this rule, or None if it matches."""
-        value = context.get(self.field)
+        value = lead.get(self.field)
         if value is None or value == "":
             return f"lead has no {self.field}"
         if self.values is not None:
-            allowed = {v.casefold() for v in self.values}
-            if str(value).casefold() not in allowed:
-                return f"{self.field} {value} not in territory ({', '.join(self.values)})"
+            country = lead.get("country") if self.field == "state" else None
+            countries = frozenset({c}) if isinstance(country, str) and (c := places.country_code(country)) else None
+            if not _keys(self.field, str(value), countries) & self._keys:
+                return f"{self.field} {value} not in ({', '.join(self.values)})"
         if self.min is not None or self.max is not None:
             try:
                 number = float(value)
@@ -65,7 +82,7 @@ class TerritoryRule:
             lo = -float("inf") if self.min is None else self.min
             hi = float("inf") if self.max is None else self.max
             if not lo <= number <= hi:
-                return f"{self.field} {number:g} outside territory range [{_fmt(self.min)}, {_fmt(self.max)}]"
+                return f"{self.field} {number:g} outside [{_fmt(self.min)}, {_fmt(self.max)}]"
         return None
 
     def to_dict(self) -> dict[str, Any]:
@@ -73,8 +90,77 @@ class TerritoryRule:
         return {"field": self.field, "values": list(self.values) if self.values else None, "min": self.min, "max": self.max}
 
 
+def _keys(name: str, value: str, countries: frozenset[str] | None) -> frozenset[str]:
+    """What a value compares as: ISO codes for places (plus the text itself), else the text."""
+    text = " ".join(value.split()).casefold()
+    if name == "country":
+        code = places.country_code(value)
+        return frozenset({text, code}) if code else frozenset({text})
+    if name == "state":
+        return frozenset({text}) | places.subdivision_codes(value, countries)
+    return frozenset({text})
+
+
 def _fmt(bound: float | None) -> str:
     return "-" if bound is None else f"{bound:g}"
+
+
+@dataclass(frozen=True)
+class Territory:
+    """A named set of predicates; a lead is in it when every predicate matches."""
+
+    name: str
+    rules: tuple[TerritoryRule, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rules", tuple(TerritoryRule(**r) if isinstance(r, Mapping) else r for r in self.rules))
+
+    def mismatch(self, lead: Mapping[str, Any]) -> str | None:
+        """Why the lead is outside this territory (the first predicate that fails), or None."""
+        for rule in self.rules:
+            why = rule.mismatch(lead)
+            if why:
+                return why
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "rules": [r.to_dict() for r in self.rules]}
+
+
+@dataclass(frozen=True)
+class AssignmentRule:
+    """One ordered assignment rule: leads matching ``when`` (every predicate; none: every lead)
+    may go only to ``reps`` (rep ids, teams already resolved). The first matching rule wins,
+    as in Salesforce assignment rules; a lead no rule matches may go to any rep."""
+
+    number: int
+    name: str
+    when: tuple[TerritoryRule, ...]
+    reps: frozenset[str]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "when", tuple(TerritoryRule(**r) if isinstance(r, Mapping) else r for r in self.when))
+        object.__setattr__(self, "reps", frozenset(self.reps))
+
+    def matches(self, lead: Mapping[str, Any]) -> bool:
+        return all(rule.mismatch(lead) is None for rule in self.when)
+
+    @property
+    def label(self) -> str:
+        """``rule 2 ("enterprise to the enterprise team")`` for messages."""
+        return f"rule {self.number}" + (f" ({self.name})" if self.name else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"number": self.number, "name": self.name, "when": [r.to_dict() for r in self.when], "reps": sorted(self.reps)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AssignmentRule:
+        return cls(int(data["number"]), str(data.get("name") or ""), tuple(data.get("when") or ()), frozenset(data.get("reps") or ()))
+
+
+def first_rule(rules: Sequence[AssignmentRule], lead: Mapping[str, Any]) -> AssignmentRule | None:
+    """The first rule (in file order) whose conditions the lead meets, or None."""
+    return next((r for r in rules if r.matches(lead)), None)
 
 
 @dataclass(frozen=True)
@@ -82,7 +168,8 @@ class RepConfig:
     """A rep as the router sees it. Only ``id`` is required.
 
     max_open: open (unclosed) assignments allowed at once; max_per_day: assignments per local
-    day; territory: rules that must all match; timezone + working_hours (local "HH:MM" start,
+    day; territories: the rep takes a lead in any one of them (none: any lead); teams: names
+    assignment rules may use; timezone + working_hours (local "HH:MM" start,
     end) + working_days: when the rep takes leads; out_of_office: inclusive (start, end) local
     date ranges; weight: relative share for round robin and the fairness floor.
     """
@@ -90,7 +177,8 @@ class RepConfig:
     id: str
     max_open: int | None = None
     max_per_day: int | None = None
-    territory: tuple[TerritoryRule, ...] = ()
+    territories: tuple[Territory, ...] = ()
+    teams: tuple[str, ...] = ()
     timezone: str = "UTC"
     working_hours: tuple[str, str] | None = None
     working_days: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri")
@@ -115,7 +203,8 @@ class RepConfig:
         bad_days = [d for d in self.working_days if d not in WEEKDAYS]
         if bad_days:
             raise ValueError(f"rep {self.id}: working_days {bad_days} are not in {WEEKDAYS}")
-        object.__setattr__(self, "territory", tuple(self.territory))
+        object.__setattr__(self, "territories", tuple(Territory(**t) if isinstance(t, Mapping) else t for t in self.territories))
+        object.__setattr__(self, "teams", tuple(self.teams))
         object.__setattr__(self, "out_of_office", tuple((_as_date(a), _as_date(b)) for a, b in self.out_of_office))
         if self.working_hours is not None:
             try:
@@ -150,7 +239,8 @@ class RepConfig:
             "id": self.id,
             "max_open": self.max_open,
             "max_per_day": self.max_per_day,
-            "territory": [r.to_dict() for r in self.territory],
+            "territories": [t.to_dict() for t in self.territories],
+            "teams": list(self.teams),
             "timezone": self.timezone,
             "working_hours": list(self.working_hours) if self.working_hours else None,
             "working_days": list(self.working_days),
@@ -162,12 +252,17 @@ class RepConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RepConfig:
         """Build from a mapping (routing file entry or state); unknown keys are an error."""
-        known = {"id", "max_open", "max_per_day", "territory", "timezone", "working_hours", "working_days", "out_of_office", "weight", "active"}
+        known = {"id", "max_open", "max_per_day", "territories", "teams", "territory", "timezone", "working_hours", "working_days", "out_of_office", "weight", "active"}
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"rep {data.get('id')!r}: unknown settings {sorted(unknown)}; known: {sorted(known)}")
         kwargs = dict(data)
-        kwargs["territory"] = tuple(TerritoryRule(**r) if isinstance(r, Mapping) else r for r in data.get("territory") or ())
+        territories = [Territory(**t) if isinstance(t, Mapping) else t for t in data.get("territories") or ()]
+        legacy = kwargs.pop("territory", None)  # state saved before several territories per rep
+        if legacy:
+            territories.append(Territory("territory", tuple(legacy)))
+        kwargs["territories"] = tuple(territories)
+        kwargs["teams"] = tuple(data.get("teams") or ())
         if data.get("working_hours") is not None:
             kwargs["working_hours"] = tuple(data["working_hours"])
         if "working_days" in data:
@@ -182,17 +277,38 @@ def _as_date(value: date | str) -> date:
     return value if isinstance(value, date) else date.fromisoformat(value)
 
 
-def exclusion_reason(rep: RepConfig, context: Mapping[str, Any], now: datetime, open_count: int, today_count: int) -> str | None:
+def territory_mismatch(rep: RepConfig, lead: Mapping[str, Any]) -> str | None:
+    """Why the lead is in none of the rep's territories (None: in one of them, or the rep has none)."""
+    if not rep.territories:
+        return None
+    misses = []
+    for t in rep.territories:
+        why = t.mismatch(lead)
+        if why is None:
+            return None
+        misses.append((t.name, why))
+    if len(misses) == 1:
+        return f"outside territory {misses[0][0]}: {misses[0][1]}"
+    return "outside territories: " + "; ".join(f"{name}: {why}" for name, why in misses)
+
+
+def exclusion_reason(
+    rep: RepConfig, lead: Mapping[str, Any], now: datetime, open_count: int, today_count: int,
+    rule: AssignmentRule | None = None,
+) -> str | None:
     """The first reason this rep cannot take this lead now, or None if eligible.
 
-    Order matters only for the message: inactive, territory, availability, capacity, daily cap.
+    ``lead``: the lead's own attributes (territories read them); ``rule``: the assignment rule
+    the lead matched, if any. Order matters only for the message: inactive, rule, territory,
+    availability, capacity, daily cap.
     """
     if not rep.active:
         return "inactive"
-    for rule in rep.territory:
-        why = rule.mismatch(context)
-        if why:
-            return f"outside territory: {why}"
+    if rule is not None and rep.id not in rule.reps:
+        return f"not eligible under {rule.label}"
+    why = territory_mismatch(rep, lead)
+    if why:
+        return why
     why = rep.unavailable(now)
     if why:
         return why

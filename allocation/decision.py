@@ -29,6 +29,7 @@ class Choice:
     at: datetime
     reason: str
     fallback: str | None = None
+    rule: str | None = None  # the assignment rule the lead matched ("rule 2 (enterprise)"), if any
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form for the decision log."""

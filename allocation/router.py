@@ -19,7 +19,7 @@ import numpy as np
 
 from allocation.adjust import Adjuster
 from allocation.base import Observations, Policy
-from allocation.constraints import RepConfig, check_unique, exclusion_reason
+from allocation.constraints import AssignmentRule, RepConfig, check_unique, exclusion_reason, first_rule
 from allocation.decision import Choice, OpenAssignment, check_context, timestamp
 from allocation.ledger import LOST, OPEN, WON, Ledger
 from allocation.propensity import choice_probabilities
@@ -37,6 +37,7 @@ class Router:
         reps: Sequence[RepConfig],
         *,
         fallback: str | None = None,
+        rules: Sequence[AssignmentRule] = (),
         delay_model: DelayModel | None = None,
         proxy_weight: float = 0.25,
         maturity_days: float = 180.0,
@@ -65,16 +66,20 @@ class Router:
         self.rng = np.random.default_rng(policy.options.seed)
         self.last_tick: datetime | None = None
         self.reps: dict[str, RepConfig] = {}
-        self.update_reps(reps)
+        self.rules: tuple[AssignmentRule, ...] = ()
+        self.update_reps(reps, rules)
         self._open = self.ledger.open_counts()
 
     # -- configuration ---------------------------------------------------------------------
-    def update_reps(self, reps: Sequence[RepConfig]) -> None:
-        """Replace the rep list (churn): learned state and open load of known reps are kept."""
+    def update_reps(self, reps: Sequence[RepConfig], rules: Sequence[AssignmentRule] | None = None) -> None:
+        """Replace the rep list (churn) and, when given, the ordered assignment rules: learned
+        state and open load of known reps are kept."""
         check_unique(reps)
         if not reps:
             raise ValueError("the router needs at least one rep (RepConfig) to route to")
         self.reps = {r.id: r for r in reps}
+        if rules is not None:
+            self.rules = tuple(sorted(rules, key=lambda r: r.number))
         self.policy.configure_reps({r.id: r.weight for r in reps})
 
     def open_load(self) -> dict[str, int]:
@@ -112,18 +117,25 @@ class Router:
         seen_day, count = self.day_counts.get(rep.id, (day, 0))
         return day, count if seen_day == day else 0
 
-    def assign(self, lead_id: str, context: Mapping[str, Any], now: datetime) -> Choice:
-        """Choose a rep for this lead (or the fallback) and remember the open assignment."""
+    def assign(self, lead_id: str, context: Mapping[str, Any], now: datetime, attrs: Mapping[str, Any] | None = None) -> Choice:
+        """Choose a rep for this lead (or the fallback) and remember the open assignment.
+
+        ``context``: what the policy learns from; ``attrs``: the lead's own attributes, which
+        territories and assignment rules read (``context`` when not given). The policy chooses
+        only among the reps these leave eligible.
+        """
         ts = timestamp(now)
+        lead = context if attrs is None else attrs
         check_context(context)
         if lead_id in self.ledger.row:
             i = self.ledger.row[lead_id]
             raise ValueError(f"lead {lead_id!r} was already assigned to {self.ledger.reps[i]!r}; assign each lead once")
         load = self.open_load()
         excluded: dict[str, str] = {}
+        rule = first_rule(self.rules, lead)
         for rep in self.reps.values():
             today = self._today(rep, now)[1] if rep.max_per_day is not None else 0
-            why = exclusion_reason(rep, context, now, load[rep.id], today)
+            why = exclusion_reason(rep, lead, now, load[rep.id], today, rule)
             if why:
                 excluded[rep.id] = why
         considered = tuple(self.reps)
@@ -131,7 +143,8 @@ class Router:
         name = self.policy.name
         if not eligible:
             where = f"sent to fallback queue {self.fallback!r}" if self.fallback else "left unassigned (no fallback configured)"
-            return Choice(lead_id, None, 1.0, considered, (), excluded, {}, name, now, f"no eligible rep among {len(considered)}; {where}", self.fallback)
+            return Choice(lead_id, None, 1.0, considered, (), excluded, {}, name, now,
+                          f"no eligible rep among {len(considered)}; {where}", self.fallback, rule.label if rule else None)
         probs = self._probabilities(eligible, context)
         k = int(self.rng.choice(len(eligible), p=probs))
         chosen = eligible[k]
@@ -144,7 +157,8 @@ class Router:
             self.day_counts[chosen] = (day, count + 1)
         self.policy.on_assign(chosen, context, now)
         reason = f"{name} chose {chosen} with probability {probs[k]:.3f} among {len(eligible)} eligible of {len(considered)} reps"
-        return Choice(lead_id, chosen, float(probs[k]), considered, eligible, excluded, dict(zip(eligible, probs.tolist(), strict=True)), name, now, reason)
+        return Choice(lead_id, chosen, float(probs[k]), considered, eligible, excluded, dict(zip(eligible, probs.tolist(), strict=True)),
+                      name, now, reason, rule=rule.label if rule else None)
 
     def _probabilities(self, eligible: tuple[str, ...], context: Mapping[str, Any]) -> np.ndarray:
         opts = self.policy.options

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from allocation.constraints import RepConfig
+from allocation.constraints import AssignmentRule, RepConfig
 from allocation.ledger import Ledger
 from allocation.registry import policy_from_state, policy_to_state
 from allocation.rewards import DelayModel
@@ -51,6 +51,7 @@ def router_to_state(router: Router) -> dict[str, Any]:
         "policy": policy_to_state(router.policy),
         "reps": [r.to_dict() for r in router.reps.values()],
         "fallback": router.fallback,
+        "rules": [r.to_dict() for r in router.rules],
         "delay_model": router.delay_model.to_state() if router.delay_model else None,
         "proxy_weight": router.proxy_weight,
         "maturity_days": router.maturity_days,
@@ -81,6 +82,7 @@ def router_from_state(state: Mapping[str, Any]) -> Router:
         policy_from_state(state["policy"]),
         [RepConfig.from_dict(r) for r in state["reps"]],
         fallback=state.get("fallback"),
+        rules=[AssignmentRule.from_dict(r) for r in state.get("rules") or ()],
         delay_model=DelayModel.from_state(delay) if delay else None,
         proxy_weight=float(state["proxy_weight"]),
         maturity_days=float(state["maturity_days"]),

@@ -23,6 +23,7 @@ from pydantic import (
     Field,
     Tag,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -79,23 +80,56 @@ Numeric = Annotated[Annotated[Range, Tag("range")] | Annotated[Values, Tag("valu
 
 
 class Territory(_Strict):
-    """Predicates over lead attributes; a lead is in the territory when every given one matches
-    (a list: the attribute equals one of the values, case-insensitive; a range: lies within it)."""
+    """Predicates over the lead's own attributes; a lead is in the territory when every given one
+    matches (a list: the attribute equals one of the values, case-insensitive — a country by name
+    or ISO code, a state/province by name or ISO 3166-2 code; a range: lies within it).
+    ``fields``: predicates over any other CRM field the connector reads, by its CRM name."""
 
     title: Values | None = None
     company: Values | None = None
     industry: Values | None = None
     country: Values | None = None
+    state: Values | None = None
     source: Values | None = None
     status: Values | None = None
     employees: Numeric | None = None
     revenue: Numeric | None = None
+    fields: dict[str, Numeric] | None = None
 
     @model_validator(mode="after")
     def _not_empty(self) -> Territory:
         if not self.model_fields_set:
-            raise ValueError('a territory needs at least one predicate, e.g. country = ["DE"]')
+            raise ValueError('a territory needs at least one predicate, e.g. country = ["Germany", "AT"]')
         return self
+
+    @field_validator("country")
+    @classmethod
+    def _countries(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        from allocation.places import country_code, country_suggestion
+
+        for name in v or ():
+            if country_code(name) is None:
+                close = country_suggestion(name)
+                hint = f"did you mean {close!r}? " if close else ""
+                raise ValueError(f"unknown country {name!r}; {hint}use a country name or ISO code (\"Germany\" or \"DE\")")
+        return v
+
+    @field_validator("state")
+    @classmethod
+    def _states(cls, v: tuple[str, ...] | None, info: ValidationInfo) -> tuple[str, ...] | None:
+        from allocation.places import country_code, subdivision_codes
+
+        countries = frozenset(c for c in (country_code(n) for n in info.data.get("country") or ()) if c) or None
+        for name in v or ():
+            codes = subdivision_codes(name, countries)
+            if not codes:
+                where = f" in {', '.join(sorted(countries))}" if countries else ""
+                raise ValueError(f"unknown state/province {name!r}{where}; use its name or ISO 3166-2 code "
+                                 f"(\"California\" or \"US-CA\")")
+            if len(codes) > 1:
+                raise ValueError(f"state {name!r} could be any of {', '.join(sorted(codes)[:6])}; write the "
+                                 f"full code (e.g. {sorted(codes)[0]!r}) or add the country to this territory")
+        return v
 
 
 class _Availability(_Strict):
@@ -136,7 +170,9 @@ class RepEntry(_Availability):
     id: str | None = None
     email: str | None = None
     name: str | None = None
-    territory: str | None = None
+    territory: str | None = None  # one territory, or:
+    territories: tuple[str, ...] = ()  # several: the rep takes a lead in any of them
+    teams: tuple[str, ...] = ()  # team names assignment rules may use
     out_of_office: tuple[tuple[date, date], ...] = ()
     weight: float = Field(default=1.0, gt=0)
     active: bool = True
@@ -175,6 +211,23 @@ def _date_range(item: Any) -> Any:
     return item
 
 
+class Rule(_Strict):
+    """An assignment rule: which reps (or teams) may get the leads it matches. Rules are tried
+    in file order and the first match wins; a lead no rule matches may go to any rep."""
+
+    name: str | None = None
+    when: Territory | None = None  # predicates (as in a territory); none: every lead
+    territory: str | None = None  # or/and: the leads of a named territory
+    reps: tuple[str, ...] = ()  # rep ids or emails, as under [[reps]]
+    teams: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _names_someone(self) -> Rule:
+        if not (self.reps or self.teams):
+            raise ValueError("a rule needs reps or teams to send its leads to")
+        return self
+
+
 class Fallback(_Strict):
     """Who gets a lead no rep can take (a queue or a user; id or email). None: leave the owner."""
 
@@ -191,6 +244,7 @@ class RoutingConfig(_Strict):
     defaults: Defaults = Field(default_factory=Defaults)
     territories: dict[str, Territory] = Field(default_factory=dict)
     reps: tuple[RepEntry, ...] = ()
+    rules: tuple[Rule, ...] = ()
 
 
 _SECTIONS: dict[str, type[BaseModel]] = {
@@ -198,6 +252,8 @@ _SECTIONS: dict[str, type[BaseModel]] = {
     "territories": Territory,
     "defaults": Defaults,
     "fallback": Fallback,
+    "rules": Rule,
+    "when": Territory,
 }
 
 
@@ -249,7 +305,7 @@ def rep_configs(config: RoutingConfig, crm_reps: Sequence[Rep], exclude: Collect
     """``allocation.RepConfig`` for every routable rep: listed reps found active in the CRM, plus
     (``unlisted_reps = "include"``) every other active, non-queue CRM user with the defaults.
     ``exclude``: owner ids never routed to (e.g. the integration user)."""
-    from allocation import RepConfig, TerritoryRule
+    from allocation import RepConfig, Territory, TerritoryRule
 
     by_id = {r.id: r for r in crm_reps}
     by_email = {r.email.lower(): r for r in crm_reps if r.email}
@@ -263,14 +319,16 @@ def rep_configs(config: RoutingConfig, crm_reps: Sequence[Rep], exclude: Collect
         listed.add(rep.id)
         if not (entry.active and rep.active) or rep.id in exclude:
             continue
-        territory = config.territories.get(entry.territory or "")
+        names = ([entry.territory] if entry.territory else []) + [t for t in entry.territories if t != entry.territory]
         hours = entry.working_hours or d.working_hours
         out.append(
             RepConfig(
                 id=rep.id,
                 max_open=entry.max_open if entry.max_open is not None else d.max_open,
                 max_per_day=entry.max_per_day if entry.max_per_day is not None else d.max_per_day,
-                territory=tuple(_rules(territory, TerritoryRule)) if territory else (),
+                territories=tuple(Territory(n, tuple(_rules(config.territories[n], TerritoryRule)))
+                                  for n in names if n in config.territories),
+                teams=entry.teams,
                 timezone=entry.timezone or d.timezone or "UTC",
                 working_hours=(hours[:5], hours[6:]) if hours else None,
                 working_days=entry.working_days or d.working_days or ("mon", "tue", "wed", "thu", "fri"),
@@ -286,13 +344,46 @@ def rep_configs(config: RoutingConfig, crm_reps: Sequence[Rep], exclude: Collect
 
 
 def _rules(territory: Territory, rule: Any) -> list[Any]:
+    """``allocation.TerritoryRule`` values for a territory's predicates (CRM fields by their name)."""
     out = []
-    for name in sorted(territory.model_fields_set):
-        value = getattr(territory, name)
+    named: list[tuple[str, Any]] = [(n, getattr(territory, n)) for n in sorted(territory.model_fields_set) if n != "fields"]
+    named += sorted((territory.fields or {}).items())
+    for name, value in named:
         if isinstance(value, Range):
             out.append(rule(field=name, min=value.min, max=value.max))
         elif value is not None:
             out.append(rule(field=name, values=tuple(value)))
+    return out
+
+
+def assignment_rules(config: RoutingConfig, crm_reps: Sequence[Rep], routed: Sequence[Any]) -> list[Any]:
+    """``allocation.AssignmentRule`` for each ``[[rules]]`` entry, numbered from 1 in file order,
+    naming the routed reps (``rep_configs``) it allows: those listed by id or email and every
+    member of its teams. A rule whose reps are all inactive leaves its leads to the fallback."""
+    from allocation import AssignmentRule, TerritoryRule
+
+    by_id = {r.id: r for r in crm_reps}
+    by_email = {r.email.lower(): r for r in crm_reps if r.email}
+    routed_ids = {r.id for r in routed}
+    team_of: dict[str, set[str]] = {}
+    for entry in config.reps:
+        rep = _resolve(entry, by_id, by_email)
+        for team in entry.teams:
+            if rep is not None:
+                team_of.setdefault(team, set()).add(rep.id)
+    out = []
+    for number, rule in enumerate(config.rules, start=1):
+        ids: set[str] = set()
+        for key in rule.reps:
+            rep = by_id.get(key) or by_email.get(key.lower())
+            if rep is not None:
+                ids.add(rep.id)
+        for team in rule.teams:
+            ids |= team_of.get(team, set())
+        when = _rules(rule.when, TerritoryRule) if rule.when else []
+        if rule.territory and rule.territory in config.territories:
+            when += _rules(config.territories[rule.territory], TerritoryRule)
+        out.append(AssignmentRule(number, rule.name or "", tuple(when), frozenset(ids & routed_ids)))
     return out
 
 

@@ -21,6 +21,15 @@ EXAMPLES: dict[str, str] = {
     "email": 'email = "ana@acme.com"',
     "name": 'name = "Ana Weber"',
     "territory": 'territory = "dach"',
+    "territories": 'territories = ["dach", "enterprise"]',
+    "teams": 'teams = ["enterprise"]',
+    "country": 'country = ["Germany", "AT", "CH"]',
+    "state": 'state = ["California", "US-NY"]',
+    "fields": 'fields = { Region__c = ["North"] }',
+    "when": 'when = { country = ["China", "JP"] }',
+    "rules.reps": 'reps = ["ana@acme.com", "0055g00000A1CCC"]',
+    "rules.territory": 'territory = "dach"',
+    "rules.name": 'name = "enterprise leads to the enterprise team"',
     "max_open": "max_open = 40",
     "max_per_day": "max_per_day = 10",
     "timezone": 'timezone = "Europe/Berlin"',
@@ -34,7 +43,7 @@ EXAMPLES: dict[str, str] = {
     "min": "employees = { min = 50, max = 1000 }",
     "max": "employees = { min = 50, max = 1000 }",
     "reps": '[[reps]] followed by id = "0055g00000A1AAA"',
-    "territories": '[territories.dach] followed by country = ["DE", "AT", "CH"]',
+    "rules": '[[rules]] followed by when = { country = ["China"] } and teams = ["apac"]',
     "fallback": '[fallback] followed by owner = "00G5g000001QueueA"',
     "defaults": "[defaults] followed by max_open = 50",
 }
@@ -80,27 +89,55 @@ class ProblemWriter:
             msg = f"unknown key {loc[-1]!r}" + (f"; did you mean {close[0]!r}?" if close else "")
             msg += f" (keys here: {', '.join(choices)})"
             key = close[0] if close else None
-        example = EXAMPLES.get(key or "") or (LIST_EXAMPLE.format(key=key) if key in self.list_keys else None)
+        scoped = f"{loc[0]}.{key}" if loc and key else ""
+        example = EXAMPLES.get(scoped) or EXAMPLES.get(key or "") or (LIST_EXAMPLE.format(key=key) if key in self.list_keys else None)
         return line, f"{self.filename}:{line}: {where}: {msg}" + (f"; e.g. {example}" if example else "")
 
 
+def _names(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
 def cross_checks(raw: Mapping[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
-    """References between sections, checked on the raw document so they show up with the rest."""
+    """References between sections, checked on the raw document so they show up with the rest:
+    territories a rep or rule names, reps and teams a rule names, reps listed twice."""
     out: list[tuple[tuple[str | int, ...], str]] = []
     territories = raw.get("territories")
     names = set(territories) if isinstance(territories, dict) else set()
+    known = ", ".join(sorted(names)) or "none defined"
     reps = raw.get("reps")
     seen: dict[str, int] = {}
+    teams: set[str] = set()
     for index, rep in enumerate(reps if isinstance(reps, list) else []):
         if not isinstance(rep, dict):
             continue
-        territory = rep.get("territory")
-        if isinstance(territory, str) and territory not in names:
-            known = ", ".join(sorted(names)) or "none defined"
-            out.append((("reps", index, "territory"), f"unknown territory {territory!r} (known: {known})"))
+        for key in ("territory", "territories"):
+            for territory in _names(rep.get(key)):
+                if territory not in names:
+                    out.append((("reps", index, key), f"unknown territory {territory!r} (known: {known})"))
+        teams.update(_names(rep.get("teams")))
         for name in (rep.get("id"), str(rep.get("email") or "").lower() or None):
             if isinstance(name, str) and name in seen:
                 out.append((("reps", index), f"rep {name!r} is listed twice (also reps[{seen[name]}])"))
             elif isinstance(name, str):
                 seen[name] = index
+    rules = raw.get("rules")
+    for index, rule in enumerate(rules if isinstance(rules, list) else []):
+        if not isinstance(rule, dict):
+            continue
+        territory = rule.get("territory")
+        if isinstance(territory, str) and territory not in names:
+            out.append((("rules", index, "territory"), f"unknown territory {territory!r} (known: {known})"))
+        for rep in _names(rule.get("reps")):
+            if rep not in seen and rep.lower() not in seen:
+                close = difflib.get_close_matches(rep, list(seen), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                out.append((("rules", index, "reps"), f"unknown rep {rep!r}: a rule names reps listed under [[reps]] "
+                                                        f"by id or email{hint}"))
+        for team in _names(rule.get("teams")):
+            if team not in teams:
+                listed = ", ".join(sorted(teams)) or "none: give reps teams = [...]"
+                out.append((("rules", index, "teams"), f"unknown team {team!r} (teams of the reps: {listed})"))
     return out

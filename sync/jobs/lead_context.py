@@ -64,6 +64,23 @@ def size_band(employees: float | None) -> str | None:
     return next((name for limit, name in SIZE_BANDS if employees < limit), "Enterprise")
 
 
+# Where a lead's state/province sits in the record the connector pulled (Salesforce ``State``,
+# HubSpot ``state``), when the org's query or property list includes it.
+STATE_FIELDS = ("State", "state", "StateCode")
+
+
+def lead_attributes(lead: Lead) -> dict[str, Any]:
+    """What territories and assignment rules read: the lead's own fields, whatever the policy
+    learns from (``routing_context``). Every structured attribute (title, company, industry,
+    employees, revenue, country, source, status), ``state`` when the record has one, and every
+    other plain field of the pulled record under its CRM name (custom fields like ``Region__c``)."""
+    out: dict[str, Any] = {k: v for k, v in lead.raw.items() if isinstance(v, str | int | float | bool)}
+    out.update({k: v for k, v in lead.features().items() if k != "text"})
+    state = next((lead.raw[k] for k in STATE_FIELDS if isinstance(lead.raw.get(k), str) and lead.raw[k].strip()), None)
+    out["state"] = state
+    return {k: v for k, v in out.items() if v is not None and v != ""}
+
+
 def routing_context(lead: Lead, s: Score | None, fields: Sequence[str] | None = None) -> dict[str, Any]:
     """What the routing policy sees of a lead: the configured ``fields`` (all structured
     attributes plus ``size_band`` and ``region`` when None) and its score."""

@@ -18,7 +18,7 @@ from connectors.base import Connector
 from connectors.records import Lead, Rep
 from scoring.types import Score
 from sync.config.settings import Settings
-from sync.jobs.lead_context import routing_context
+from sync.jobs.lead_context import lead_attributes, routing_context
 from sync.store.records import Assignment, Decision
 from sync.wiring.routing import RouterBox
 
@@ -58,7 +58,7 @@ def decide_owners(
         if lead.id in assigned or lead.stage is not None or not rules.needs_owner(lead.owner_id):
             continue  # decided before, owned by a human, or already closed (nothing left to route)
         context = routing_context(lead, score, context_fields)
-        d = router.assign(lead.id, context, now)
+        d = router.assign(lead.id, context, now, attrs=lead_attributes(lead))  # territories read the lead
         out.append(Decision(
             lead_id=lead.id, rep_id=d.rep, policy_name=router.policy_name, policy_version=router.version,
             propensity=max(min(float(d.propensity), 1.0), 1e-9), decided_at=now,

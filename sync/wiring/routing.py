@@ -61,8 +61,8 @@ class RouterBox:
             log.info("routing settings differ from the saved state's; using the configured ones",
                      extra={"saved": str(stored.options), "configured": str(configured.options)})
             self.router.policy = policy_from_state({**policy_to_state(configured), "fitted": stored.fitted_state()})
-        # So may the routing file: its reps and fallback win.
-        self.router.update_reps(list(fresh.reps.values()))
+        # So may the routing file: its reps, rules and fallback win.
+        self.router.update_reps(list(fresh.reps.values()), fresh.rules)
         self.router.fallback = fresh.fallback
 
     def save(self, now: datetime) -> int:
@@ -82,8 +82,9 @@ class RouterBox:
         return box
 
     # ------------------------------------------------------------ delegation
-    def assign(self, lead_id: str, context: Mapping[str, Any], now: datetime) -> Choice:
-        return self.router.assign(lead_id, context, now)
+    def assign(self, lead_id: str, context: Mapping[str, Any], now: datetime,
+               attrs: Mapping[str, Any] | None = None) -> Choice:
+        return self.router.assign(lead_id, context, now, attrs)
 
     def record_outcome(self, lead_id: str, won: bool, now: datetime) -> None:
         if not self.router.record_outcome(lead_id, won, now):
@@ -109,7 +110,7 @@ class RouterBox:
 def routed_reps(settings: Settings, crm_reps: Sequence[Rep], integration_user: str | None) -> tuple[list[Any], str | None]:
     """Rep configurations from the routing file, or every active human CRM user when there is none.
 
-    Returns ``(reps, fallback_owner)``.
+    Returns ``(reps, fallback_owner)``; the file's assignment rules: ``routed_rules``.
     """
     from allocation import RepConfig
 
@@ -122,6 +123,16 @@ def routed_reps(settings: Settings, crm_reps: Sequence[Rep], integration_user: s
     reps = [RepConfig(id=r.id) for r in crm_reps if r.active and not r.is_queue and r.id != integration_user]
     queue = next((r.id for r in crm_reps if r.is_queue), None)
     return reps, queue
+
+
+def routed_rules(settings: Settings, crm_reps: Sequence[Rep], reps: Sequence[Any]) -> list[Any]:
+    """The routing file's ordered assignment rules (``allocation.AssignmentRule``) over ``reps``;
+    none without a routing file."""
+    path = settings.routing.file
+    if not path.exists():
+        return []
+    from sync.config import routing
+    return routing.assignment_rules(routing.load_routing(path), crm_reps, reps)
 
 
 def integration_user_id(settings: Settings, crm_reps: Sequence[Rep]) -> str | None:
@@ -144,6 +155,7 @@ def build_router_box(settings: Settings, store: Any, crm_reps: Sequence[Rep], in
     reps, fallback = routed_reps(settings, crm_reps, integration_user)
     if not reps:
         raise ValueError("no rep to route to: list reps in the routing file or activate users in the CRM")
+    rules = routed_rules(settings, crm_reps, reps)
     r = settings.routing
 
     def factory() -> Any:
@@ -152,6 +164,6 @@ def build_router_box(settings: Settings, store: Any, crm_reps: Sequence[Rep], in
         policy = make_policy(r.policy, seed=r.seed, fairness_floor=r.fairness_floor,
                              exploration_floor=r.exploration_floor, posterior_exploration=r.posterior_exploration,
                              capacity_price=r.capacity_price, capacity_target=r.capacity_target, **own)
-        return Router(policy=policy, reps=reps, fallback=fallback)
+        return Router(policy=policy, reps=reps, fallback=fallback, rules=rules)
 
     return RouterBox(store, f"routing:{r.policy}", factory, fallback)

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import pytest
 
-from allocation import DelayModel, RepConfig, Router, TerritoryRule, bare_policy
+from allocation import DelayModel, RepConfig, Router, Territory, TerritoryRule, bare_policy
 from allocation.base import BetaIndex, Deterministic, GaussianIndex, PolicyOptions
 from allocation.propensity import choice_probabilities
 
@@ -107,7 +107,7 @@ def test_given_contextual_decision_then_probabilities_sum_to_one_and_propensity_
 
 def test_given_constraints_when_assigning_then_each_exclusion_has_its_reason() -> None:
     reps = [
-        RepConfig(id="terr", territory=(TerritoryRule("country", values=("US", "CA")), TerritoryRule("employees", min=50, max=500))),
+        RepConfig(id="terr", territories=(Territory("na", (TerritoryRule("country", values=("US", "CA")), TerritoryRule("employees", min=50, max=500))),)),
         RepConfig(id="full", max_open=1),
         RepConfig(id="daily", max_per_day=1),
         RepConfig(id="night", timezone="Asia/Tokyo", working_hours=("09:00", "17:00")),
@@ -120,7 +120,7 @@ def test_given_constraints_when_assigning_then_each_exclusion_has_its_reason() -
     d = router.assign("L1", {"country": "de", "employees": 100.0}, T0)
     assert d.rep is None and d.fallback == "queue:triage" and d.eligible == ()
     assert d.excluded == {
-        "terr": "outside territory: country de not in territory (US, CA)",
+        "terr": "outside territory na: country de not in (US, CA)",
         "full": "at capacity: 1 open of max 1",
         "daily": "daily cap reached: 1 today of max 1",
         "night": "outside working hours (19:00 in Asia/Tokyo, works 09:00-17:00)",

@@ -78,7 +78,7 @@ def test_given_the_example_routing_file_then_it_is_summarised(clean_env: Path) -
     shutil.copy(EXAMPLE, clean_env / "routing.toml")
     result = _run("--offline")
     assert result.exit_code == 0, result.output
-    assert "routing: routing.toml: 4 rep(s), 3 territory(ies), ok" in result.stdout
+    assert "routing: routing.toml: 4 rep(s), 5 territory(ies), ok" in result.stdout
 
 
 def test_given_salesforce_without_auth_then_exit_2_saying_what_to_set(clean_env: Path) -> None:

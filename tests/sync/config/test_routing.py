@@ -56,11 +56,13 @@ def test_given_the_documented_example_then_it_is_valid() -> None:
         "0055g00000A1DDD",
     ]
     assert config.reps[0].out_of_office == ((date(2026, 12, 24), date(2027, 1, 2)), (date(2026, 8, 14),) * 2)
-    assert set(config.territories) == {"dach", "enterprise", "us-smb"}
+    assert set(config.territories) == {"dach", "enterprise", "us-smb", "us-west", "apac"}
+    assert [r.name for r in config.rules] == ["enterprise leads go to the enterprise team", "APAC to Chloe",
+                                              "web leads from North America to Ben"]
 
 
 def test_given_the_example_and_crm_users_then_rep_configs_resolve_ids_emails_and_defaults() -> None:
-    from allocation import TerritoryRule
+    from allocation import Territory, TerritoryRule
 
     reps = {r.id: r for r in rep_configs(load_routing(EXAMPLE), CRM_REPS)}
     # Dev is listed but inactive in the file; Eve is unlisted (ignored); the queue is never a rep.
@@ -72,9 +74,14 @@ def test_given_the_example_and_crm_users_then_rep_configs_resolve_ids_emails_and
         "Europe/Berlin",
         ("09:00", "17:30"),
     )
-    assert ana.territory == (TerritoryRule(field="country", values=("DE", "AT", "CH")),)
+    assert ana.territories == (
+        Territory("dach", (TerritoryRule(field="country", values=("Germany", "Austria", "CH")),)),
+        Territory("enterprise", (TerritoryRule(field="employees", min=1000.0),)),
+    )
+    assert ana.teams == ("enterprise",)
     assert (ben.timezone, ben.working_hours, ben.weight) == ("America/New_York", ("08:30", "17:00"), 1.5)
-    assert TerritoryRule(field="employees", min=1.0, max=999.0) in ben.territory
+    assert [t.name for t in ben.territories] == ["us-smb", "us-west"]
+    assert TerritoryRule(field="employees", min=1.0, max=999.0) in ben.territories[0].rules
     assert chloe.working_days == ("mon", "tue", "wed", "thu") and chloe.max_per_day == 5
 
 
@@ -82,7 +89,7 @@ def test_given_unlisted_reps_included_then_active_crm_users_get_the_defaults() -
     text = _example_with('unlisted_reps = "ignore"', 'unlisted_reps = "include"')
     reps = {r.id: r for r in rep_configs(parse_routing(text), CRM_REPS, exclude={"0055g00000A1CCC"})}
     assert sorted(reps) == ["0055g00000A1AAA", "0055g00000A1BBB", "0055g00000A1EEE"]
-    assert (reps["0055g00000A1EEE"].max_open, reps["0055g00000A1EEE"].territory) == (50, ())
+    assert (reps["0055g00000A1EEE"].max_open, reps["0055g00000A1EEE"].territories) == (50, ())
 
 
 def test_given_listed_reps_the_crm_lacks_then_they_are_reported() -> None:
@@ -115,9 +122,40 @@ def test_given_a_fallback_by_email_then_it_resolves_to_the_owner_id() -> None:
         ),
         ("weight = 1.5", "wieght = 1.5", "reps[1].wieght: unknown key 'wieght'; did you mean 'weight'?"),
         (
-            'territory = "us-smb"',
-            'territory = "us"',
-            "reps[1].territory: unknown territory 'us' (known: dach, enterprise, us-smb)",
+            'territories = ["us-smb", "us-west"]',
+            'territories = ["us-smb", "us"]',
+            "reps[1].territories: unknown territory 'us' (known: apac, dach, enterprise, us-smb, us-west)",
+        ),
+        (
+            'country = ["Germany", "Austria", "CH"]',
+            'country = ["Germny", "Austria", "CH"]',
+            "territories.dach.country: unknown country 'Germny'; did you mean 'Germany'? use a country name or ISO code",
+        ),
+        (
+            'state = ["California", "WA", "Oregon"]',
+            'state = ["California", "WA", "Oregan"]',
+            "territories.us-west.state: unknown state/province 'Oregan' in US; use its name or ISO 3166-2 code",
+        ),
+        (
+            'territory = "apac"',
+            'territory = "asia"',
+            "rules[1].territory: unknown territory 'asia' (known: apac, dach, enterprise, us-smb, us-west)",
+        ),
+        (
+            'reps = ["ben.ortiz@acme.com"]',
+            'reps = ["ben.ortis@acme.com"]',
+            "rules[2].reps: unknown rep 'ben.ortis@acme.com': a rule names reps listed under [[reps]] by id or email; "
+            "did you mean 'ben.ortiz@acme.com'?",
+        ),
+        (
+            'teams = ["enterprise"]\n\n[[rules]]',
+            'teams = ["enterprize"]\n\n[[rules]]',
+            "rules[0].teams: unknown team 'enterprize' (teams of the reps: enterprise)",
+        ),
+        (
+            'reps = ["0055g00000A1CCC"]',
+            'reps = []',
+            "rules[1]: a rule needs reps or teams to send its leads to",
         ),
         ('"2026-08-14"', '"2026-08-34"', "reps[0].out_of_office: '2026-08-34' is not a date YYYY-MM-DD"),
         (
@@ -136,8 +174,8 @@ def test_given_a_fallback_by_email_then_it_resolves_to_the_owner_id() -> None:
             "territories.enterprise.employees: min 1000 is above max 10",
         ),
         (
-            'country = ["DE", "AT", "CH"]',
-            'contry = ["DE", "AT", "CH"]',
+            'country = ["Germany", "Austria", "CH"]',
+            'contry = ["Germany", "Austria", "CH"]',
             "territories.dach.contry: unknown key 'contry'; did you mean 'country'?",
         ),
         (
@@ -146,9 +184,9 @@ def test_given_a_fallback_by_email_then_it_resolves_to_the_owner_id() -> None:
             "unlisted_reps: Input should be 'ignore' or 'include'; e.g. unlisted_reps = \"ignore\"",
         ),
         (
-            'id = "0055g00000A1CCC"',
+            'id = "0055g00000A1DDD"',
             'id = "0055g00000A1AAA"',
-            "reps[2]: rep '0055g00000A1AAA' is listed twice (also reps[0])",
+            "reps[3]: rep '0055g00000A1AAA' is listed twice (also reps[0])",
         ),
     ],
 )
@@ -158,9 +196,11 @@ def test_given_one_invalid_value_then_one_problem_at_its_line_with_a_valid_examp
     text = _example_with(old, new)
     (problem,) = _problems(text)
     # a duplicate is reported at its [[reps]] header, two lines above Chloe's name
-    line = _line(text, 'name = "Chloe Martin"') - 2 if "listed twice" in expected else _line(text, new)
+    line = _line(text, 'name = "Dev Patel"') - 2 if "listed twice" in expected else _line(text, new.split("\n")[0])
+    if "needs reps or teams" in expected:  # about the whole rule: its [[rules]] header
+        line = _line(text, 'name = "APAC to Chloe"') - 1
     assert problem.startswith(f"routing.toml:{line}: {expected}")
-    assert "; e.g. " in problem or "listed twice" in problem or "unknown territory" in problem
+    assert "; e.g. " in problem or "listed twice" in problem or "unknown territory" in problem or "unknown team" in problem
 
 
 def test_given_several_problems_then_all_are_reported_in_file_order() -> None:
