@@ -97,8 +97,15 @@ class OPERefused(ValueError):
     """The logged data cannot identify the candidate policy's value."""
 
 
+def _rate(x: float) -> float:
+    """A conversion rate lies in [0, 1]: so do its estimate and interval bounds (NaN stays NaN)."""
+    return float(np.clip(x, 0.0, 1.0))
+
+
 def _estimate(value: float, se: float, z: float) -> Estimate:
-    return Estimate(float(value), float(se), float(value - z * se), float(value + z * se))
+    """The normal interval, clipped to [0, 1]: IPS weights can push ``value - z * se`` below zero
+    (``IPS 0.083 [-0.103, 0.270]``), and no policy converts fewer than none of its leads."""
+    return Estimate(_rate(value), float(se), _rate(value - z * se), _rate(value + z * se))
 
 
 def _mean_estimate(terms: np.ndarray, z: float, se_floor: float = 0.0) -> Estimate:

@@ -108,3 +108,21 @@ def test_given_an_unlucky_log_that_never_took_the_candidates_rep_then_interval_i
     assert report.ips.value == pytest.approx(0.0) and report.ips.se == pytest.approx(floor)
     bare = [LoggedDecision(r.context, r.eligible, r.chosen, r.propensity, r.reward) for r in rows]
     assert evaluate(bare, lambda ctx, eligible: {"r2": 1.0}, reward_model=lambda ctx, eligible: [0.9, 0.6]).dr.se == pytest.approx(0.0)
+
+
+def test_given_a_rare_win_under_large_weights_then_every_estimate_and_interval_stays_within_0_and_1() -> None:
+    # r2 was logged with 0.05 and won once in 60 rows: IPS's normal interval would reach below 0
+    # (the "IPS 0.083 [-0.103, 0.270]"); a conversion rate cannot.
+    rows = []
+    for i in range(60):
+        chosen = "r2" if i % 20 == 0 else "r1"
+        won = float(chosen == "r2" and i == 0)
+        p = 0.05 if chosen == "r2" else 0.95
+        rows.append(LoggedDecision({"k": "x"}, ("r1", "r2"), chosen, p, won, {"r1": 0.95, "r2": 0.05}))
+    report = evaluate(rows, lambda ctx, eligible: {"r2": 1.0}, reward_model=lambda ctx, eligible: [0.0, 0.3])
+    raw_low = report.ips.value - 1.959964 * report.ips.se
+    assert raw_low < 0  # the unclipped interval would leave [0, 1]
+    for est in (report.ips, report.snips, report.dr, report.switch_dr, report.dm):
+        assert est is not None
+        assert 0.0 <= est.low <= est.value <= est.high <= 1.0
+    assert report.ips.low == 0.0
