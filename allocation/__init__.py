@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from allocation.base import Observations, Policy
-    from allocation.constraints import AssignmentRule, RepConfig, Territory, TerritoryRule, parse_working_hours
+    from allocation.constraints import (
+        AssignmentRule,
+        RepConfig,
+        Territory,
+        TerritoryRule,
+        parse_working_hours,
+    )
     from allocation.decision import Choice, OpenAssignment
     from allocation.ope import LoggedDecision, OPERefused, OPEReport, evaluate, greedy_target
     from allocation.options import BARE_OPTIONS, PolicyOptions

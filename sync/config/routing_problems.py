@@ -127,9 +127,9 @@ def cross_checks(raw: Mapping[str, Any]) -> list[tuple[tuple[str | int, ...], st
     for index, rule in enumerate(rules if isinstance(rules, list) else []):
         if not isinstance(rule, dict):
             continue
-        territory = rule.get("territory")
-        if isinstance(territory, str) and territory not in names:
-            out.append((("rules", index, "territory"), f"unknown territory {territory!r} (known: {known})"))
+        wanted = rule.get("territory")
+        if isinstance(wanted, str) and wanted not in names:
+            out.append((("rules", index, "territory"), f"unknown territory {wanted!r} (known: {known})"))
         for rep in _names(rule.get("reps")):
             if rep not in seen and rep.lower() not in seen:
                 close = difflib.get_close_matches(rep, list(seen), n=1)
