@@ -258,6 +258,18 @@ class HubSpotConnector:
             out.update({str(o.get("id")): (o.get("properties") or {}).get(owner) for o in page.get("results") or []})
         return out
 
+    def get_leads(self, lead_ids: Iterable[str]) -> list[Lead]:
+        """The leads with these ids as they are now (``leadpilot explain``); unknown ids are left out."""
+        ids = list(dict.fromkeys(lead_ids))
+        out: list[Lead] = []
+        for i in range(0, len(ids), BATCH_SIZE):
+            body = {"inputs": [{"id": x} for x in ids[i : i + BATCH_SIZE]], "properties": self.pmap.properties()}
+            page = self._call("read", "read leads", self._op("batch", "read",
+                                                             batch_read_input_simple_public_object_id=body))
+            objects = page.get("results") or []
+            out += self._leads((0, obj) for obj in objects)
+        return out
+
     def write(self, updates: Sequence[LeadUpdate]) -> WriteReport:
         """``batch/update`` of 100; per-input errors of a 207 are reported per lead."""
         return metered_write(updates, self._send, BATCH_SIZE, meter=self.meter, retrier=self.retrier)

@@ -274,6 +274,16 @@ class SalesforceConnector:
             out.update({r["Id"]: r.get("OwnerId") for r in self._query(soql)})
         return out
 
+    def get_leads(self, lead_ids: Iterable[str]) -> list[Lead]:
+        """The leads with these ids as they are now (``leadpilot explain``); unknown ids are left out."""
+        ids = list(dict.fromkeys(lead_ids))
+        select = ", ".join(self.fmap.select_fields())
+        out: list[Lead] = []
+        for i in range(0, len(ids), IN_CHUNK):
+            soql = format_soql(f"SELECT {select} FROM Lead WHERE Id IN {{}}", ids[i : i + IN_CHUNK])
+            out += self._leads(self._query(soql))
+        return out
+
     def write(self, updates: Sequence[LeadUpdate]) -> WriteReport:
         """Collections of 200 (``allOrNone=false``); Bulk 2.0 above ``bulk_threshold`` updates.
 

@@ -2,14 +2,15 @@
 
 This module only builds the typer app and registers the command groups: ``config`` (check),
 ``crm`` (init-crm), ``scoring`` (evaluate, train, model list|promote|rollback), ``sandbox``
-(sandbox serve) and ``daemon`` (run, sync, rewards, status, report, demo, evaluate-policy).
+(sandbox serve), ``daemon`` (run, sync, rewards, status, report, demo, evaluate-policy) and
+``explain`` (why a lead went where it went).
 """
 
 from __future__ import annotations
 
 import typer
 
-from sync.cli import config, crm, daemon, sandbox, scoring
+from sync.cli import config, crm, daemon, explain, sandbox, scoring
 
 app = typer.Typer(
     name="leadpilot",
@@ -20,7 +21,7 @@ app = typer.Typer(
 )
 
 # Each command group registers its commands (``register(app)``); an import error in one fails loudly.
-for group in (config, crm, scoring, sandbox, daemon):
+for group in (config, crm, scoring, sandbox, daemon, explain):
     group.register(app)
 
 
