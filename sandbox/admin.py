@@ -10,6 +10,8 @@
 | ``GET / PUT /_sandbox/faults`` | fault settings (PUT a JSON object of the fields to change) |
 | ``GET /_sandbox/ground-truth?ids=a,b`` | each lead's true P(convert) / P(won) per rep |
 | ``GET /_sandbox/reps`` | the reps and their true skill per segment |
+| ``POST /_sandbox/hold?seconds=S&count=N`` | hold the next N CRM responses S seconds each (real time: a hung server, for client timeouts) |
+| ``POST /_sandbox/hubspot/tokens`` | add a HubSpot token with chosen scopes, or narrow a known one (``sandbox.hubspot.auth.add_token``) |
 
 No authentication: the admin API only listens on loopback, as the whole sandbox does.
 """
@@ -121,6 +123,20 @@ def _route(server: SandboxServer, req: Request, route: str) -> Response:
         ids = [i for i in (req.q("ids") or "").split(",") if i] or None
         return Response.json(200, {"scenario": world.scenario, "reps": sorted(world.reps),
                                    "leads": world.ground_truth(ids)})
+    if key == ("POST", "/hold"):
+        raw = req.q("seconds", "") or ""
+        try:
+            seconds = float(raw)
+        except ValueError:
+            raise BadFaults(f"seconds must be a number, got {raw!r}; e.g. /_sandbox/hold?seconds=5") from None
+        count = _int(req, "count", 1)
+        if seconds <= 0 or count < 1:
+            raise BadFaults("hold needs seconds > 0 and count >= 1")
+        server.hold(seconds, count)
+        return Response.json(200, {"held_seconds": seconds, "responses": count})
+    if key == ("POST", "/hubspot/tokens"):
+        from sandbox.hubspot.auth import add_token
+        return Response.json(201, add_token(ctx, req.json()))
     if key == ("GET", "/reps"):
         return Response.json(200, [{"id": r.user_id, "name": r.name, "email": r.email, "skill": r.skill}
                                    for r in world.reps.values()])

@@ -43,6 +43,7 @@ log = logging.getLogger("sandbox.server")
 ROUTES: tuple[tuple[str, Callable[[SandboxContext, Request], Response], str], ...] = (
     ("/services/", salesforce_api.handle, "salesforce"),
     ("/crm/", hubspot_api.handle, "hubspot"),
+    ("/oauth/", hubspot_api.handle, "hubspot"),  # HubSpot token introspection
 )
 ADMIN_PREFIX = "/_sandbox/"
 
@@ -132,11 +133,14 @@ class SandboxServer:
         self._thread: threading.Thread | None = None
         self._tmpdir: Path | None = None
         self.info: dict[str, Any] = {}
+        self._holds: list[float] = []  # seconds to hold each of the next CRM responses
+        self._stopping = threading.Event()  # cuts a hold short when the server stops
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> SandboxServer:
         if self._httpd is not None:
             return self
+        self._stopping.clear()
         self.world.populate(self.leads)
         self._tmpdir = Path(tempfile.mkdtemp(prefix="leadpilot-sandbox-"))
         ca = trustme.CA()
@@ -163,6 +167,7 @@ class SandboxServer:
     def stop(self) -> None:
         if self._httpd is None:
             return
+        self._stopping.set()
         self._httpd.shutdown()
         self._httpd.server_close()
         if self._thread is not None:
@@ -185,6 +190,17 @@ class SandboxServer:
     def advance(self, days: float) -> dict[str, Any]:
         """Move the simulated clock ``days`` forward and let the world evolve."""
         return self.world.advance(timedelta(days=days))
+
+    def hold(self, seconds: float, count: int = 1) -> None:
+        """Hold each of the next ``count`` CRM responses (either dialect) ``seconds`` of real time
+        before answering: a hung server, for the clients' read timeouts. The request is served
+        after the hold (as a late answer would be); a client that gave up has closed the socket."""
+        with self.ctx.lock:
+            self._holds += [seconds] * count
+
+    def _take_hold(self) -> float:
+        with self.ctx.lock:
+            return self._holds.pop(0) if self._holds else 0.0
 
     def reset(self, seed: int, leads: int = 0, scenario: str | None = None) -> None:
         """A fresh store and world (same credentials, tokens and faults)."""
@@ -229,6 +245,9 @@ class SandboxServer:
         for prefix, handle, family in ROUTES:
             if req.path.startswith(prefix):
                 self.ctx.count(route_key(family, req.method, req.path))
+                held = self._take_hold()
+                if held:
+                    self._stopping.wait(held)
                 fault = self._fault(family)
                 if fault is not None:
                     return fault

@@ -30,4 +30,4 @@ def connect(
     from connectors.hubspot.token import token_provider
 
     provider = token_provider(section, secret_files.get("access_token"), env_prefix)
-    return HubSpotConnector(section, written, token_provider=provider, **kwargs)
+    return HubSpotConnector(section, written, token_provider=provider, env_prefix=env_prefix, **kwargs)

@@ -19,7 +19,7 @@ from urllib3.util.retry import Retry
 
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.usage import UsageMeter, parse_hubspot_headers
-from connectors.window import SEARCH_CAP, SearchWindow, must_rewindow
+from connectors.window import SEARCH_CAP, SearchWindow, must_rewindow, search_limit_problem
 
 PAGE = 200  # search page maximum
 
@@ -31,6 +31,14 @@ class HubSpotApis:
         self.settings = settings
         self._token = token
         self._cache: dict[str, Any] = {}
+        # Every call passes this as ``_request_timeout``: the client has no session-wide timeout
+        # (Configuration ignores unknown keys) and urllib3 waits forever without one.
+        self.timeout = (settings.connect_timeout_seconds, settings.read_timeout_seconds)
+
+    @property
+    def token(self) -> str:
+        """The token in use (for the introspection call's body; never logged)."""
+        return self._token
 
     def set_token(self, token: str) -> bool:
         """Use a new token; False when it is the same one (nothing to refresh)."""
@@ -95,6 +103,13 @@ class BurstPacer:
                 self.calls.popleft()
         self.calls.append(now)
 
+    def after_call(self) -> None:
+        """Stamp the call just made with the time it ended: the server counted it somewhere
+        between start and end, so the end is the safe edge (a start stamp let a call leave our
+        window a few milliseconds before it left HubSpot's, and the next call got a 429)."""
+        if self.calls:
+            self.calls[-1] = self.monotonic()
+
     def learn(self, headers: Mapping[str, str]) -> None:
         h = {k.lower(): v for k, v in headers.items()}
         with contextlib.suppress(KeyError, ValueError):
@@ -122,6 +137,9 @@ def counted(meter: UsageMeter, kind: str, fn: Callable[[], Any], pacer: BurstPac
     except Exception as exc:
         _learn(meter, pacer, dict(getattr(exc, "headers", None) or {}))
         raise
+    finally:
+        if pacer is not None:
+            pacer.after_call()
     _learn(meter, pacer, dict(headers or {}))
     return as_dict(data)
 
@@ -144,30 +162,31 @@ def search_all(
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """(stamp ms, object) for every object with ``stamp >= start_ms``, ascending, across windows.
 
-    Pages of 200 sorted by the stamp then ``hs_object_id``; before paging past the 10,000-result
-    cap the query restarts at the last stamp seen (``SearchWindow.next``). Objects re-read at a
-    window edge come out again: callers de-duplicate by (id, stamp).
+    Pages of 200 sorted by the stamp alone (HubSpot takes one sorting rule); before paging past
+    the 10,000-result cap the query restarts at the last stamp seen, and a millisecond holding a
+    whole window is read on its own, sorted by ``hs_object_id`` and continued by an id filter
+    (``SearchWindow``). Objects re-read at a window edge come out again: callers de-duplicate by
+    (id, stamp). A body outside HubSpot's search limits raises ``ValueError`` before it is sent.
     """
     from connectors.values import epoch_ms, to_datetime
 
-    window = SearchWindow(start_ms)
-    while True:
+    window: SearchWindow | None = SearchWindow(start_ms)
+    while window is not None:
         after: str | None = None
         fetched = 0
         last: tuple[int, str] | None = None
         first_ms: int | None = None
         cursors: set[str] = set()
         while True:
-            groups = window.filter_groups(stamp_property)
-            if extra_filters:
-                groups = [{"filters": g["filters"] + extra_filters} for g in groups] or [{"filters": extra_filters}]
             body: dict[str, Any] = {
-                "filterGroups": groups,
-                "sorts": [{"propertyName": stamp_property, "direction": "ASCENDING"},
-                          {"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+                "filterGroups": window.filter_groups(stamp_property, extra_filters),
+                "sorts": window.sorts(stamp_property),
                 "properties": properties,
                 "limit": PAGE,
             }
+            problem = search_limit_problem(body)
+            if problem is not None:
+                raise ValueError(f"a HubSpot search leadpilot built has {problem}; this is a bug, please report it")
             if after is not None:
                 body["after"] = after
             page = call("search", search(body))
@@ -183,7 +202,8 @@ def search_all(
             total = page.get("total")
             capped = fetched >= SEARCH_CAP and (total is None or int(total) > fetched)
             if not nxt and not capped:
-                return
+                window = window.after_drained()
+                break
             if (capped or must_rewindow(fetched, PAGE)) and last is not None:
                 window = window.next(*last, first_ms)  # the server gives no cursor past the cap
                 break

@@ -13,11 +13,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connectors.batching import metered_write
-from connectors.errors import SHARED_RULES, CRMError, Kind
+from connectors.errors import CRMError, Kind
 from connectors.hubspot import mapping as m
 from connectors.hubspot.client import BurstPacer, HubSpotApis, counted, search_all
-from connectors.hubspot.errors import HUBSPOT, from_hubspot
+from connectors.hubspot.errors import HUBSPOT, RULES, from_hubspot, token_rejected_message
 from connectors.hubspot.settings import HubSpotPropertyNames, HubSpotSettings
+from connectors.preflight import CheckItem
 from connectors.records import (
     WRITTEN_FIELDS,
     CheckResult,
@@ -35,6 +36,7 @@ from connectors.values import MappingError, epoch_ms
 from connectors.window import Dedup, query_start
 
 log = logging.getLogger(__name__)
+
 BATCH_SIZE = 100  # batch/update and batch/read maximum
 ASSOC_BATCH = 1000  # v4 associations batch read maximum
 GROUP = "leadpilot"
@@ -62,6 +64,7 @@ class HubSpotConnector:
         policy: RetryPolicy | None = None,
         stale_days: int = 90,
         monotonic: Callable[[], float] = time.monotonic,
+        env_prefix: str = "LEADPILOT_HUBSPOT__",
     ) -> None:
         if token_provider is None:
             if settings.access_token is None:
@@ -69,6 +72,7 @@ class HubSpotConnector:
             token = settings.access_token.get_secret_value()
             token_provider = lambda: token  # noqa: E731
         self.settings, self.now, self.sleep = settings, now, sleep
+        self.env_prefix = env_prefix
         self.pmap = m.PropertyMap.build(settings.object_type, settings.source_properties, settings.text_properties,
                                         props.model_dump())
         self.meter = UsageMeter()
@@ -81,16 +85,17 @@ class HubSpotConnector:
 
     def _refresh(self) -> None:
         if not self.apis.set_token(self._token_provider()):
-            raise CRMError("HubSpot rejected the access token and no new one is available: renew the private "
-                           "app token (LEADPILOT_HUBSPOT__ACCESS_TOKEN)", crm=self.crm, operation="refresh token",
-                           rule=SHARED_RULES["http:403"], status=401, code="INVALID_AUTHENTICATION")
+            raise CRMError(token_rejected_message(self.env_prefix), crm=self.crm, operation="refresh token",
+                           rule=RULES["TOKEN_REJECTED"], status=401, code="INVALID_AUTHENTICATION")
 
     def _call(self, kind: str, operation: str, fn: Callable[[], Any]) -> Any:
         return self.retrier.call(operation, lambda: counted(self.meter, kind, fn, self.pacer))
 
     def _op(self, api: str, method: str, *args: Any, **kwargs: Any) -> Callable[[], Any]:
-        """A ``*_with_http_info`` call that looks its API object up when run (a refresh rebuilds them)."""
-        return lambda: getattr(self.apis.get(api), f"{method}_with_http_info")(*args, **kwargs)
+        """A ``*_with_http_info`` call that looks its API object up when run (a refresh rebuilds them),
+        with the connect and read deadlines of the settings."""
+        return lambda: getattr(self.apis.get(api), f"{method}_with_http_info")(
+            *args, _request_timeout=self.apis.timeout, **kwargs)
 
     def _search(self, api: str, stamp: str, start_ms: int | None, properties: list[str],
                 extra: list[dict[str, Any]] | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -130,26 +135,40 @@ class HubSpotConnector:
         page = self._call("meta", "list properties", self._op("properties", "get_all", self.settings.object_type))
         return {str(p.get("name")) for p in page.get("results") or []}
 
-    def ensure_fields(self) -> list[str]:
-        """Create the ``leadpilot`` property group and the missing properties; return those created."""
+    def ensure_fields(self, *, dry_run: bool = False) -> list[str]:
+        """Create the ``leadpilot`` property group and the missing properties (with descriptions,
+        the grade's options A-D, Yes/No for the flag); return what was created — or, with
+        ``dry_run``, what would be (nothing is written then). Existing properties are left as they are.
+        """
         obj = self.settings.object_type
         existing = self._property_names()
         todo = [k for k in WRITTEN_FIELDS if self.pmap.written[k] not in existing]
         if not todo:
             return []
-        self._create_ignoring_conflict("create property group", self._op(
-            "groups", "create", obj, property_group_create={"name": GROUP, "label": "LeadPilot"}))
-        created = []
+        created: list[str] = []
+        if dry_run:
+            if not self._group_exists():
+                created.append(f"property group {GROUP}")
+            return created + [self.pmap.written[k] for k in todo]
+        if self._create_ignoring_conflict("create property group", self._op(
+                "groups", "create", obj, property_group_create={"name": GROUP, "label": "LeadPilot"})):
+            created.append(f"property group {GROUP}")
         for k in todo:
-            ptype, field_type, label = m.PROPERTY_TYPES[k]
-            body: dict[str, Any] = {"name": self.pmap.written[k], "label": label, "type": ptype,
-                                    "fieldType": field_type, "groupName": GROUP}
-            if ptype == "bool":
-                body["options"] = [{"label": "Yes", "value": "true"}, {"label": "No", "value": "false"}]
+            body = m.property_definition(k, self.pmap.written[k], GROUP)
             if self._create_ignoring_conflict(f"create property {body['name']}",
                                               self._op("properties", "create", obj, property_create=body)):
                 created.append(self.pmap.written[k])
         return created
+
+    def _group_exists(self) -> bool:
+        try:
+            self._call("meta", "read property group", self._op("groups", "get_by_name", self.settings.object_type,
+                                                                GROUP))
+            return True
+        except CRMError as err:
+            if err.status == 404:
+                return False
+            raise
 
     def _create_ignoring_conflict(self, op: str, fn: Callable[[], Any]) -> bool:
         try:
@@ -159,10 +178,18 @@ class HubSpotConnector:
             if err.status == 409:  # exists already (created meanwhile): that is what we wanted
                 return False
             if err.status == 403 or err.kind is Kind.CONFIG:
-                raise CRMError("the private app may not create properties: add the crm.schemas.contacts.write "
-                               "scope (or create the leadpilot properties by hand)", crm=self.crm, operation=op,
+                scope = f"crm.schemas.{self.settings.object_type}.write"
+                raise CRMError(f"the access token may not create properties: add the {scope} scope to the "
+                               "Service Key (or the legacy private app), or create the leadpilot properties by "
+                               "hand (docs/hubspot.md)", crm=self.crm, operation=op,
                                rule=err.rule, status=err.status, code=err.code) from err
             raise
+
+    def preflight(self, *, user_ids: Sequence[str] = ()) -> list[CheckItem]:
+        """The live checklist for ``leadpilot check`` (``connectors.hubspot.preflight``)."""
+        from connectors.hubspot.preflight import run_preflight
+
+        return run_preflight(self, user_ids)
 
     def list_reps(self) -> list[Rep]:
         reps: list[Rep] = []

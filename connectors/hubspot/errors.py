@@ -21,10 +21,21 @@ RULES: dict[str, Rule] = {
     "SECONDLY": Rule(_R, _T, "per-second limit"),
     "DAILY": Rule(Action.STOP_CYCLE, _T, "the account's daily API limit is spent"),
     "INVALID_AUTHENTICATION": Rule(Action.REFRESH, _T, "access token rejected"),
-    "MISSING_SCOPES": Rule(_F, _C, "the private app lacks a scope"),
+    "MISSING_SCOPES": Rule(_F, _C, "the access token lacks a scope: add it to the Service Key (or the legacy "
+                           "private app) and run `leadpilot check`"),
+    # Our own row: the token stayed rejected after asking for a new one (not a permission).
+    "TOKEN_REJECTED": Rule(_F, _C),  # the message says what to do (``token_rejected_message``)
     "VALIDATION_ERROR": Rule(_F, _P),
     "OBJECT_NOT_FOUND": Rule(_F, _P),
 }
+
+
+def token_rejected_message(env_prefix: str) -> str:
+    """What to do when HubSpot keeps answering 401: the token itself is wrong, not a permission."""
+    return (f"HubSpot rejected the access token (401): it is invalid, expired or revoked. Create a Service Key "
+            f"(HubSpot: Development > Keys > Service keys, with the scopes in docs/hubspot.md) or copy the current "
+            f"token of your legacy private app, and put it in {env_prefix}ACCESS_TOKEN_FILE (or {env_prefix}"
+            "ACCESS_TOKEN); leadpilot re-reads that file on the next 401")
 
 
 def resume_time(now: datetime) -> datetime:
@@ -56,7 +67,25 @@ def from_hubspot(exc: BaseException, operation: str, now: datetime) -> CRMError:
         # HubSpot sends no Retry-After; the window length is in a header (ms)
         retry_after = (_float(headers.get("x-hubspot-ratelimit-interval-milliseconds")) or 10_000) / 1000
     message = str(body.get("message") or getattr(exc, "reason", "") or type(exc).__name__)
-    return HUBSPOT.make_error(operation, status or None, code, message, now=now, body=text, retry_after=retry_after)
+    scopes = required_scopes(body)
+    if scopes:
+        message += f" (required: {', '.join(scopes)})"
+    err = HUBSPOT.make_error(operation, status or None, code, message, now=now, body=text, retry_after=retry_after)
+    err.required_scopes = scopes  # type: ignore[attr-defined]  # read by the preflight
+    return err
+
+
+def required_scopes(body: dict[str, Any]) -> tuple[str, ...]:
+    """The scopes a 403 ``MISSING_SCOPES`` body names: ``errors[].context.requiredGranularScopes``
+    (newer responses) or ``requiredScopes`` (older ones), also found at the top level."""
+    found: list[str] = []
+    for item in [body, *(e for e in body.get("errors") or [] if isinstance(e, dict))]:
+        context = item.get("context") or {}
+        if not isinstance(context, dict):
+            continue
+        for key in ("requiredGranularScopes", "requiredScopes"):
+            found += [str(s) for s in context.get(key) or [] if str(s) not in found]
+    return tuple(found)
 
 
 def _float(v: Any) -> float | None:

@@ -53,12 +53,38 @@ CLOSED_STAGES = ("closedwon", "closedlost")
 # HubSpot property types of what leadpilot writes (name key → (type, fieldType, label))
 PROPERTY_TYPES: dict[str, tuple[str, str, str]] = {
     "score": ("number", "number", "LeadPilot score"),
-    "grade": ("string", "text", "LeadPilot grade"),
+    "grade": ("enumeration", "select", "LeadPilot grade"),
     "opportunity": ("bool", "booleancheckbox", "LeadPilot opportunity"),
     "reasons": ("string", "textarea", "LeadPilot reasons"),
     "model_version": ("string", "text", "LeadPilot model version"),
     "scored_at": ("datetime", "date", "LeadPilot scored at"),
 }
+# What a rep reads when hovering a property in the record sidebar (and an admin in Settings).
+PROPERTY_DESCRIPTIONS: dict[str, str] = {
+    "score": "How likely this lead is to convert, 0-100 (leadpilot's calibrated probability x 100). "
+             "Written by leadpilot; edits are overwritten.",
+    "grade": "The score's band: A (most likely to convert) to D. Written by leadpilot.",
+    "opportunity": "Yes when leadpilot judges this lead worth working now (its score is above the "
+                   "opportunity threshold). Written by leadpilot.",
+    "reasons": "Why leadpilot scored this lead as it did: the strongest factors, most important first.",
+    "model_version": "The leadpilot model that wrote the score (for audits and comparisons).",
+    "scored_at": "When leadpilot last scored this lead.",
+}
+GRADES = ("A", "B", "C", "D")
+
+
+def property_definition(attribute: str, name: str, group: str) -> dict[str, Any]:
+    """The ``POST /crm/v3/properties/{object}`` body for one of leadpilot's written properties:
+    label, type, description, group, and the options of the grade (A-D) and the flag (Yes/No)."""
+    ptype, field_type, label = PROPERTY_TYPES[attribute]
+    body: dict[str, Any] = {"name": name, "label": label, "type": ptype, "fieldType": field_type,
+                            "groupName": group, "description": PROPERTY_DESCRIPTIONS[attribute]}
+    if ptype == "bool":
+        body["options"] = [{"label": "Yes", "value": "true", "displayOrder": 0},
+                           {"label": "No", "value": "false", "displayOrder": 1}]
+    elif attribute == "grade":
+        body["options"] = [{"label": g, "value": g, "displayOrder": i} for i, g in enumerate(GRADES)]
+    return body
 
 
 @dataclass(frozen=True, slots=True)

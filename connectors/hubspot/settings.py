@@ -17,7 +17,8 @@ from connectors.settings import FrozenModel
 
 
 class HubSpotSettings(FrozenModel):
-    """HubSpot: private-app token, the object type holding leads and the properties leadpilot reads."""
+    """HubSpot: the access token (a Service Key, or a legacy private-app token), the object type
+    holding leads, the properties leadpilot reads and the deadlines of its calls."""
 
     access_token: SecretStr | None = None
     object_type: Literal["contacts", "leads"] = "contacts"
@@ -26,6 +27,10 @@ class HubSpotSettings(FrozenModel):
     source_properties: dict[str, str] = Field(default_factory=dict)
     text_properties: tuple[str, ...] = ("jobtitle", "company", "industry", "message")
     ca_bundle: Path | None = None
+    # Deadlines of every HubSpot call (urllib3 connect and read timeouts); a call that runs past
+    # one is a transient network fault, retried under the one retry policy.
+    connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    read_timeout_seconds: float = Field(default=60.0, gt=0)
 
     @property
     def has_credentials(self) -> bool:

@@ -20,6 +20,14 @@ from typing import Any
 
 from sandbox.context import SandboxContext
 from sandbox.http import Request, Response
+from sandbox.hubspot.auth import (
+    TOKEN_INFO_PATH,
+    Grant,
+    grant_for,
+    missing_scopes,
+    required_scopes,
+    token_info,
+)
 
 BURST_WINDOW_S = 10.0  # HubSpot's TEN_SECONDLY_ROLLING window
 
@@ -36,6 +44,8 @@ class HubSpotState:
     search_cache: OrderedDict[Any, list[dict[str, Any]]] = field(default_factory=OrderedDict)
     groups: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # object type -> name -> group
     prop_meta: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # created properties
+    main_grant: Grant = field(default_factory=Grant)  # the scopes of credentials.hubspot_token
+    tokens: dict[str, Grant] = field(default_factory=dict)  # more tokens (admin API): token -> grant
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -120,7 +130,10 @@ SEARCH_ROUTE = "objects.search"
 
 def handle(ctx: SandboxContext, req: Request) -> Response:
     """Serve one HubSpot request."""
-    if req.bearer != ctx.credentials.hubspot_token:
+    if req.path.rstrip("/") == TOKEN_INFO_PATH and req.method == "POST":
+        return token_info(ctx, req)
+    grant = grant_for(ctx, req.bearer)
+    if grant is None:
         return error(ctx, 401, "Authentication credentials not found. This API supports OAuth 2.0 authentication "
                      "and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
                      "INVALID_AUTHENTICATION")
@@ -139,7 +152,7 @@ def handle(ctx: SandboxContext, req: Request) -> Response:
                 if obj is None:
                     return error(ctx, 400, f"Unable to infer object type from: {params[key]}", "VALIDATION_ERROR")
                 params[key] = obj
-        resp = _call(name, ctx, req, params)
+        resp = missing_scopes(ctx, grant, required_scopes(name, params)) or _call(name, ctx, req, params)
         if name != SEARCH_ROUTE:  # search responses carry no rate-limit headers (crm-apis.md §3)
             resp.headers.update(headers)
         return resp

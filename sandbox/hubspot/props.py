@@ -23,6 +23,9 @@ SOURCE_TO_HS = {"Web": "ORGANIC_SEARCH", "Phone Inquiry": "DIRECT_TRAFFIC", "Adv
 STAGE_TO_HS = {"Closed Won": "closedwon", "Closed Lost": "closedlost", "Qualification": "qualifiedtobuy"}
 LEAD_STAGE = {"Open - Not Contacted": "new-stage-id", "Working - Contacted": "attempting-stage-id",
               "Closed - Converted": "qualified-stage-id", "Closed - Not Converted": "unqualified-stage-id"}
+# Contacts' "Lead status" (hs_lead_status, a default property of every portal) from the lead's Status.
+LEAD_STATUS = {"Open - Not Contacted": "NEW", "Working - Contacted": "IN_PROGRESS",
+               "Closed - Converted": "OPEN_DEAL", "Closed - Not Converted": "UNQUALIFIED"}
 HS_TYPE_TO_SF = {"string": "string", "number": "double", "date": "date", "datetime": "datetime",
                  "enumeration": "picklist", "bool": "boolean"}
 SF_TYPE_TO_HS = {"string": "string", "textarea": "string", "email": "string", "double": "number", "int": "number",
@@ -182,6 +185,7 @@ def build_props(store: Store, obj_type: str, queue_id: str | None) -> dict[str, 
             Prop("annualrevenue", "number", "AnnualRevenue"), Prop("country", "string", "Country"),
             Prop("hs_analytics_source", "enumeration", None, lambda r: SOURCE_TO_HS.get(r.get("LeadSource") or ""), True),
             Prop("lifecyclestage", "enumeration", None, _lifecycle(store), True),
+            Prop("hs_lead_status", "enumeration", None, lambda r: LEAD_STATUS.get(r.get("Status") or ""), True),
             owner, Prop("message", "string", "Description"), created,
             Prop("lastmodifieddate", "datetime", "SystemModstamp", read_only=True), oid,
         ]

@@ -48,8 +48,9 @@ def owners(ctx: SandboxContext, req: Request, p: dict[str, str], body: Any) -> R
 
 
 def owner(ctx: SandboxContext, req: Request, p: dict[str, str], body: Any) -> Response:
+    archived = (req.q("archived", "false") or "false").lower() == "true"  # deactivated owners only then
     for u in ctx.store.all("User"):
-        if hs_id(u["Id"]) == p["id"]:
+        if hs_id(u["Id"]) == p["id"] and (u.get("IsActive") or archived):
             return Response.json(200, _owner_json(u))
     return error(ctx, 404, f"Owner {p['id']} was not found.", "OBJECT_NOT_FOUND")
 

@@ -20,6 +20,7 @@ from sandbox.hubspot.props import Prop, filter_key, sort_key, to_object
 MAX_LIMIT = 200
 RESULT_CAP = 10_000  # the real API refuses to page past 10,000 results of one query
 MAX_GROUPS, MAX_FILTERS_PER_GROUP, MAX_FILTERS = 5, 10, 25
+MAX_SORTS = 1  # a search takes ONE sorting rule (crm-apis.md §6)
 CACHE_SIZE = 8
 
 Match = Callable[[dict[str, Any]], bool]
@@ -96,6 +97,9 @@ def _compile(table: dict[str, Prop], body: dict[str, Any]) -> Match:
 
 
 def _sort_spec(table: dict[str, Prop], sorts: Any) -> list[tuple[Prop, bool]]:
+    if isinstance(sorts, list) and len(sorts) > MAX_SORTS:
+        raise SearchError(f"There was a problem with the request: a search accepts {MAX_SORTS} sorting rule, "
+                          f"got {len(sorts)}. Sort by one property and narrow further with filters.")
     spec = []
     for s in sorts or []:
         if isinstance(s, str):  # the API also takes "name" / "-name"
@@ -105,9 +109,16 @@ def _sort_spec(table: dict[str, Prop], sorts: Any) -> list[tuple[Prop, bool]]:
     return spec
 
 
+def _scrambled(record_id: str) -> int:
+    """A fixed, id-independent-looking order for ties (Knuth's multiplicative hash of the id)."""
+    return (int(record_id[3:15]) * 2_654_435_761) % 2**32
+
+
 def _ordered(table: dict[str, Prop], records: list[dict[str, Any]], spec: list[tuple[Prop, bool]]) -> list[dict[str, Any]]:
-    # Stable sorts, last key first; the numeric id is the final tie-breaker. Nulls sort last.
-    out = sorted(records, key=lambda r: int(r["Id"][3:15]))
+    # Stable sorts, last key first; nulls sort last. Without a sorting rule results come by id.
+    # Records tying on the sort come in an order of the sandbox's own, not by id: on the real
+    # API it is undefined, so a client must not lean on it (a tie-break is a filter, not an order).
+    out = sorted(records, key=lambda r: int(r["Id"][3:15]) if not spec else _scrambled(r["Id"]))
     for prop, desc in reversed(spec):
         present = [r for r in out if sort_key(prop, prop.value(r)) is not None]
         absent = [r for r in out if sort_key(prop, prop.value(r)) is None]

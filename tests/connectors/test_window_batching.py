@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,7 +14,7 @@ from connectors.hubspot.client import BurstPacer, search_all
 from connectors.records import LeadUpdate, WriteResult
 from connectors.salesforce.errors import SALESFORCE
 from connectors.usage import UsageMeter, parse_hubspot_headers, parse_sforce_limit_info
-from connectors.window import Dedup, SearchWindow, must_rewindow, query_start
+from connectors.window import Dedup, SearchWindow, must_rewindow, query_start, search_limit_problem
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -30,34 +31,69 @@ def test_dedup_passes_a_record_again_only_when_its_modstamp_changed() -> None:
 
 def test_search_window_filters_and_tie_breaker() -> None:
     assert SearchWindow().filter_groups("lastmodifieddate") == []
+    assert SearchWindow().sorts("x") == [{"propertyName": "x", "direction": "ASCENDING"}]
     assert SearchWindow(5).filter_groups("x") == [{"filters": [{"propertyName": "x", "operator": "GTE", "value": "5"}]}]
-    w = SearchWindow(5).next(5, "77")  # a whole window inside one millisecond: continue by id
-    assert w == SearchWindow(5, "77")
-    assert w.filter_groups("x")[0]["filters"][1] == {"propertyName": "hs_object_id", "operator": "GT", "value": "77"}
-    assert SearchWindow(5).next(9, "3") == SearchWindow(9)
-    assert SearchWindow(5).next(9, "3", first_ms=9) == SearchWindow(9, "3")
+    w = SearchWindow(5).next(5, "77", first_ms=5)  # a whole window inside one millisecond: read it by id
+    assert w == SearchWindow(5, "within")
+    assert w.sorts("x") == [{"propertyName": "hs_object_id", "direction": "ASCENDING"}]  # still ONE sort
+    assert w.filter_groups("x") == [{"filters": [{"propertyName": "x", "operator": "EQ", "value": "5"}]}]
+    w2 = w.next(5, "177", first_ms=5)  # that millisecond cut again: continue after the last id (a filter)
+    assert w2 == SearchWindow(5, "within", "177")
+    assert w2.filter_groups("x")[0]["filters"][1] == {"propertyName": "hs_object_id", "operator": "GT", "value": "177"}
+    assert w2.after_drained() == SearchWindow(5, "after")  # then what follows that millisecond
+    assert SearchWindow(5, "after").filter_groups("x")[0]["filters"] == [{"propertyName": "x", "operator": "GT", "value": "5"}]
+    assert SearchWindow(5).after_drained() is None
+    assert SearchWindow(5).next(9, "3", first_ms=6) == SearchWindow(9)
+    assert SearchWindow(5).next(5, "3", first_ms=None) == SearchWindow(5, "within")  # no progress: by id
+    extra = [{"propertyName": "createdate", "operator": "LT", "value": "9"}]
+    assert SearchWindow(5, "within", "7").filter_groups("x", extra)[0]["filters"][-1] == extra[0]
+    assert SearchWindow().filter_groups("x", extra) == [{"filters": extra}]
     assert must_rewindow(9_800, 200) is False and must_rewindow(9_801, 200) is True
 
 
+@pytest.mark.parametrize(("body", "problem"), [
+    ({"sorts": [{"propertyName": "a"}, {"propertyName": "b"}], "limit": 200}, "2 sorting rules; HubSpot takes 1"),
+    ({"filterGroups": [{"filters": []}] * 6, "limit": 1}, "6 filter groups"),
+    ({"filterGroups": [{"filters": [{}] * 11}], "limit": 1}, "a filter group of 11 filters"),
+    ({"filterGroups": [{"filters": [{}] * 9}] * 3, "limit": 1}, "27 filters; HubSpot takes at most 25"),
+    ({"limit": 201}, "limit 201; HubSpot takes 1 to 200"),
+    ({"filterGroups": [{"filters": [{}] * 10}, {"filters": [{}] * 10}, {"filters": [{}] * 5}],
+      "sorts": [{"propertyName": "a"}], "limit": 200}, None),
+])
+def test_search_limits_are_checked_before_sending(body: dict[str, Any], problem: str | None) -> None:
+    got = search_limit_problem(body)
+    assert got == problem if problem is None else problem in str(got)
+
+
 class FakeSearch:
-    """A HubSpot-like search over (stamp_ms, id) records with the 10,000 cap, for the windowing logic."""
+    """A HubSpot-like search over (stamp_ms, id) records with the 10,000 cap, for the windowing logic.
+
+    Like the real API it takes ONE sorting rule and leaves records that tie on it in no defined
+    order (here: shuffled, seeded), so the windowing cannot lean on an id order it was not asked for.
+    """
 
     def __init__(self, records: list[tuple[int, int]]) -> None:
-        self.records = sorted(records)
+        self.records = list(records)
         self.bodies: list[dict[str, Any]] = []
         self.cache: dict[str, list[tuple[int, int]]] = {}
 
     def __call__(self, body: dict[str, Any]) -> Any:
         def run() -> dict[str, Any]:
             self.bodies.append(body)
-            key = repr(body["filterGroups"])
-            if key not in self.cache:  # one filter per query, then slicing, like a real index
-                self.cache[key] = [r for r in self.records if self._match(r, body["filterGroups"])]
+            assert search_limit_problem(body) is None
+            (sort,) = body["sorts"]
+            key = repr((body["filterGroups"], sort))
+            if key not in self.cache:  # one filter and sort per query, then slicing, like a real index
+                hits = [r for r in self.records if self._match(r, body["filterGroups"])]
+                random.Random(len(self.cache)).shuffle(hits)
+                col = 1 if sort["propertyName"] == "hs_object_id" else 0
+                self.cache[key] = sorted(hits, key=lambda r: r[col])  # stable: ties stay shuffled
             hits = self.cache[key]
             after = int(body.get("after", 0))
             assert after < 10_000, "paged past the cap"
             page = hits[after : after + body["limit"]]
-            out: dict[str, Any] = {"results": [{"id": str(i), "properties": {"lastmodifieddate": str(ms)}}
+            out: dict[str, Any] = {"total": len(hits),
+                                   "results": [{"id": str(i), "properties": {"lastmodifieddate": str(ms)}}
                                                for ms, i in page]}
             end = after + len(page)
             if end < min(len(hits), 10_000):
@@ -79,13 +115,18 @@ class FakeSearch:
 @pytest.mark.parametrize("records", [
     [(1000 + i // 3, i) for i in range(21_000)],  # three records per millisecond, past two caps
     [(1000, i) for i in range(12_000)] + [(2000, 20_000 + i) for i in range(50)],  # 12k in one millisecond
+    [(500, 90_000 + i) for i in range(30)] + [(1000, i) for i in range(25_000)]  # 25k in one ms, after others
+    + [(1000 + (i % 7), 40_000 + i) for i in range(300)],
 ])
 def test_given_more_than_10000_changes_when_searching_then_rewindowed_and_nothing_lost(records: list[tuple[int, int]]) -> None:
     fake = FakeSearch(records)
     got = list(search_all(lambda op, fn: fn(), fake, "lastmodifieddate", 0, ["x"]))
     ids = {o["id"] for _, o in got}
     assert ids == {str(i) for _, i in records}
-    assert len(got) - len(ids) < 50  # only the records of the edge milliseconds are read twice
+    assert all(len(b["sorts"]) == 1 for b in fake.bodies)
+    crowded = max(sum(1 for r in records if r[0] == ms) for ms in {r[0] for r in records})
+    # only records of edge milliseconds are read twice: one cut millisecond re-read, at most
+    assert len(got) - len(ids) <= (10_000 if crowded >= 9_800 else 50) * 3
     assert len(fake.bodies) >= len(records) // 200
 
 

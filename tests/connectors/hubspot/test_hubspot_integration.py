@@ -42,10 +42,18 @@ def test_given_ensure_fields_twice_then_second_run_creates_nothing(sandbox_facto
     server = sandbox_factory(seed=1, leads=5)
     c = make(server, "hubspot")
     assert not c.check().ok
-    first = c.ensure_fields()
-    assert first == ["leadpilot_score", "leadpilot_grade", "leadpilot_opportunity", "leadpilot_reasons",
-                     "leadpilot_model_version", "leadpilot_scored_at"]
-    assert c.ensure_fields() == [] and c.check().ok
+    props = ["leadpilot_score", "leadpilot_grade", "leadpilot_opportunity", "leadpilot_reasons",
+             "leadpilot_model_version", "leadpilot_scored_at"]
+    before = dict(server.ctx.counters)
+    assert c.ensure_fields(dry_run=True) == ["property group leadpilot", *props]  # what it would do…
+    assert not any(k.startswith("hubspot POST") for k in set(server.ctx.counters) - set(before))  # …and wrote nothing
+    assert c.ensure_fields() == ["property group leadpilot", *props]
+    assert c.ensure_fields() == [] and c.ensure_fields(dry_run=True) == [] and c.check().ok
+    defs = {p.name: p for p in c.apis.get("properties").get_all("contacts").results}
+    assert all(defs[n].group_name == "leadpilot" and len(defs[n].description) > 20 for n in props)
+    assert [o.value for o in defs["leadpilot_grade"].options] == ["A", "B", "C", "D"]
+    assert defs["leadpilot_grade"].type == "enumeration" and defs["leadpilot_grade"].field_type == "select"
+    assert {o.value for o in defs["leadpilot_opportunity"].options} == {"true", "false"}
 
 
 def test_given_written_scores_when_pulling_again_then_our_own_writes_are_recognised(sandbox_factory: Any, make: Any) -> None:
@@ -126,9 +134,11 @@ def test_given_a_revoked_token_when_no_new_one_exists_then_a_config_error_says_w
     server = sandbox_factory(seed=6, leads=5)
     c = make(server, "hubspot")
     server.ctx.credentials.hubspot_token = "pat-na1-other"
-    with pytest.raises(CRMError, match="renew the private app token") as info:
+    with pytest.raises(CRMError, match="invalid, expired or revoked") as info:
         list(c.iter_changed_leads(None))
-    assert info.value.kind is Kind.CONFIG and "pat-na1" not in str(info.value)
+    msg = str(info.value)
+    assert info.value.kind is Kind.CONFIG and "pat-na1" not in msg
+    assert "lacks a permission" not in msg and "Service Key" in msg and "LEADPILOT_HUBSPOT__ACCESS_TOKEN_FILE" in msg
 
 
 def test_given_bad_records_in_a_batch_when_writing_then_per_lead_results_with_the_crm_message(
