@@ -71,7 +71,11 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception:  # a handler bug must not kill the connection thread silently
             log.exception("sandbox handler failed for %s %s", req.method, req.path)
             resp = Response.json(500, {"status": "error", "message": "sandbox internal error"})
-        self._write(resp)
+        try:
+            self._write(resp)
+        except OSError as exc:  # the client gave up first (its read timeout on a held response)
+            log.debug("client went away before the answer to %s %s: %s", req.method, req.path, exc)
+            self.close_connection = True
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
