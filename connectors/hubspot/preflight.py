@@ -190,8 +190,9 @@ def run_preflight(c: HubSpotConnector, user_ids: Sequence[str]) -> list[CheckIte
                                fix=_scope_fix("crm.objects.owners.read")))
     else:
         reps = c.list_reps()
-        active = {r.id: r for r in reps if r.active and not r.is_queue}
-        items.append(CheckItem("owners readable", True, f"{len(active)} active owner(s)"))
+        active = {r.id: r for r in reps if r.active}  # a queue may be the fallback owner
+        people = sum(1 for r in active.values() if not r.is_queue)
+        items.append(CheckItem("owners readable", True, f"{people} active owner(s)"))
         for uid in dict.fromkeys(user_ids):
             items.append(_owner_item(run, uid, active))
 
@@ -209,7 +210,7 @@ def _owner_item(run: _Run, uid: str, active: dict[str, Any]) -> CheckItem:
     """One owner leads may be given to: it must exist and be active."""
     name = f"owner {uid} exists and is active"
     if uid in active:
-        return CheckItem(name, True, active[uid].name)
+        return CheckItem(name, True, active[uid].name + (" (a queue)" if active[uid].is_queue else ""))
     try:
         owner = run.call("owner", run.c._op("owners", "get_by_id", uid, archived=True))
     except CRMError as err:
@@ -219,9 +220,6 @@ def _owner_item(run: _Run, uid: str, active: dict[str, Any]) -> CheckItem:
                          fix="use an owner id from HubSpot (Settings > Users & Teams; the owner id, not the user "
                              "id) in the routing file or the fallback owner setting")
     label = " ".join(str(owner.get(k) or "") for k in ("first_name", "last_name")).strip() or uid
-    if not owner.get("archived"):
-        return CheckItem(name, False, f"{label} is not a person (type {owner.get('type')})",
-                         fix="name a person's owner id in the routing file / the fallback owner setting")
     return CheckItem(name, False, f"{label} is deactivated (archived)",
                      fix="reactivate the user in HubSpot, or remove this owner from the routing file / the "
                          "fallback owner setting")

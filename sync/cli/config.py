@@ -141,7 +141,11 @@ def _check_crm(settings: Any, routing_file: Path | None) -> bool:
 
     try:
         connector = make_connector(settings)
+        if getattr(type(connector), "preflight", None) is not None:
+            return _preflight(connector, settings, routing_file)
         result = connector.check()
+    except typer.Exit:
+        raise
     except Exception as exc:  # CRMError, auth and network faults: messages carry no secrets
         typer.echo(f"crm: {settings.crm}: cannot connect: {type(exc).__name__}: {exc}", err=True)
         return False
@@ -151,6 +155,35 @@ def _check_crm(settings: Any, routing_file: Path | None) -> bool:
     if result.ok and routing_file is not None:
         _check_reps(connector, routing_file)
     return bool(result.ok)
+
+
+def _preflight(connector: Any, settings: Any, routing_file: Path | None) -> bool:
+    """The connector's live checklist (``connectors.preflight``): printed item by item, exit 2 on any ✗.
+
+    The owners checked are the fallback owner and the reps the routing file names by id (reps
+    named by e-mail are matched by ``_check_reps``).
+    """
+    from connectors.preflight import all_ok, render
+
+    ids: list[str] = []
+    if routing_file is not None:
+        from sync.config.routing import load_routing
+
+        config = load_routing(routing_file)
+        owner = config.fallback.owner
+        ids += [owner] if owner and "@" not in owner else []
+        ids += [entry.id for entry in config.reps if entry.id]
+    items = connector.preflight(user_ids=ids)
+    typer.echo(f"crm: {settings.crm}: preflight")
+    for line in render(items):
+        typer.echo(f"  {line}")
+    if routing_file is not None:
+        _check_reps(connector, routing_file)
+    if not all_ok(items):
+        bad = sum(1 for i in items if not i.ok)
+        typer.echo(f"crm: {bad} check(s) failed: fix them and run `leadpilot check` again.", err=True)
+        raise typer.Exit(code=INVALID)
+    return True
 
 
 def _check_reps(connector: Any, routing_file: Path) -> None:

@@ -129,15 +129,16 @@ def test_given_a_reachable_crm_when_checked_then_the_api_budget_is_printed(
         "LEADPILOT_HUBSPOT__HOST": info["hubspot"]["host"],
         "LEADPILOT_HUBSPOT__CA_BUNDLE": info["ca_cert"],
     }
-    before = _run(env=env)  # fields not created yet: a problem, exit 1
-    assert before.exit_code == 1
-    assert "run `leadpilot init-crm`" in before.stderr
+    before = _run(env=env)  # properties not created yet: a ✗ each in the checklist, exit 2
+    assert before.exit_code == 2
+    assert "✗ property leadpilot_score on contacts — missing" in before.stdout
+    assert "run `leadpilot init-crm`" in before.stdout
 
     assert CliRunner().invoke(app, ["init-crm"], env=env).exit_code == 0
     result = _run(env=env)
     assert result.exit_code == 0, result.output
-    assert "crm: hubspot: logged in as" in result.stdout
-    assert re.search(r"API budget \(daily\): [\d,]+ of [\d,]+ used, [\d,]+ remaining", result.stdout)
+    assert "crm: hubspot: preflight" in result.stdout and "✗" not in result.stdout
+    assert re.search(r"✓ daily API budget — \d+ of \d+ calls left", result.stdout)
     assert info["hubspot"]["access_token"] not in result.output
 
     # a routing file naming a user the CRM does not have: a warning, not a failure
@@ -148,7 +149,7 @@ def test_given_a_reachable_crm_when_checked_then_the_api_budget_is_printed(
 
 
 @pytest.mark.integration
-def test_given_a_wrong_crm_token_when_checked_then_exit_1_and_the_token_is_not_shown(
+def test_given_a_wrong_crm_token_when_checked_then_exit_2_and_the_token_is_not_shown(
     clean_env: Path, hubspot_sandbox: Any
 ) -> None:
     pytest.importorskip("sync.wiring.connector")
@@ -160,5 +161,7 @@ def test_given_a_wrong_crm_token_when_checked_then_exit_1_and_the_token_is_not_s
         "LEADPILOT_HUBSPOT__CA_BUNDLE": info["ca_cert"],
     }
     result = _run(env=env)
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output
+    assert "✗ access token accepted" in result.stdout and "invalid, expired or revoked" in result.stdout
+    assert "lacks a permission" not in result.output
     assert "pat-wrong-token-123" not in result.output
