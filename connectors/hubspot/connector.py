@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connectors.batching import metered_write
-from connectors.errors import CRMError, Kind
+from connectors.errors import CRMError, Kind, Rule
 from connectors.hubspot import mapping as m
 from connectors.hubspot.client import BurstPacer, HubSpotApis, counted, search_all
 from connectors.hubspot.errors import HUBSPOT, RULES, from_hubspot, token_rejected_message
@@ -182,7 +182,7 @@ class HubSpotConnector:
                 raise CRMError(f"the access token may not create properties: add the {scope} scope to the "
                                "Service Key (or the legacy private app), or create the leadpilot properties by "
                                "hand (docs/hubspot.md)", crm=self.crm, operation=op,
-                               rule=err.rule, status=err.status, code=err.code) from err
+                               rule=Rule(err.rule.action, err.rule.kind), status=err.status, code=err.code) from err
             raise
 
     def preflight(self, *, user_ids: Sequence[str] = ()) -> list[CheckItem]:

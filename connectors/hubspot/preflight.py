@@ -217,8 +217,8 @@ def _owner_item(run: _Run, uid: str, active: dict[str, Any]) -> CheckItem:
         if err.status not in (400, 404):
             raise
         return CheckItem(name, False, "HubSpot has no owner with this id",
-                         fix="use an owner id from HubSpot (Settings > Users & Teams; the owner id, not the user "
-                             "id) in the routing file or the fallback owner setting")
+                         fix="use an owner id HubSpot lists (GET /crm/v3/owners: the owner id, not the user id) "
+                             "or the rep's e-mail in the routing file")
     label = " ".join(str(owner.get(k) or "") for k in ("first_name", "last_name")).strip() or uid
     return CheckItem(name, False, f"{label} is deactivated (archived)",
                      fix="reactivate the user in HubSpot, or remove this owner from the routing file / the "

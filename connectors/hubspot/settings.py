@@ -1,4 +1,4 @@
-"""HubSpot settings: the private-app token, the object type holding leads, the properties
+"""HubSpot settings: the access token (a Service Key or a legacy private-app token), the object type holding leads, the properties
 leadpilot reads and the properties it writes, and the checks pydantic cannot express
 (``HubSpotSettings.problems``).
 
@@ -39,7 +39,7 @@ class HubSpotSettings(FrozenModel):
 
     @property
     def login_username(self) -> str | None:
-        """A private-app token belongs to no user."""
+        """A Service Key or private-app token belongs to no user."""
         return None
 
     def problems(self, env_prefix: str, required_by: str | None = None) -> list[str]:
@@ -49,7 +49,7 @@ class HubSpotSettings(FrozenModel):
         (``LEADPILOT_CRM=hubspot``), ``None`` when HubSpot is not the configured CRM."""
         if required_by and not (self.access_token and self.access_token.get_secret_value()):
             return [
-                f"{env_prefix}ACCESS_TOKEN: not set but {required_by} needs a private-app token; "
+                f"{env_prefix}ACCESS_TOKEN: not set but {required_by} needs an access token (a Service Key, or a legacy private-app token); "
                 f"e.g. {env_prefix}ACCESS_TOKEN_FILE=/run/credentials/leadpilot.service/hubspot"
             ]
         return []
