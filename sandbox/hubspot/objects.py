@@ -124,7 +124,14 @@ def batch_read(ctx: SandboxContext, req: Request, p: dict[str, str], body: Any) 
     return _batch_response(results, [_not_found(t, missing)] if missing else [], started, ctx.store.clock.now())
 
 
-def _validate(tab: dict[str, Prop], props: Any, owners: dict[str, str], queue: str | None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _options(ctx: SandboxContext, t: str) -> dict[str, set[str]]:
+    """Created enumeration properties -> their option values (a value outside them is refused)."""
+    return {name: {str(o.get("value")) for o in meta.get("options") or []}
+            for (obj, name), meta in state(ctx).prop_meta.items() if obj == t and meta.get("options")}
+
+
+def _validate(tab: dict[str, Prop], props: Any, owners: dict[str, str], queue: str | None,
+              options: dict[str, set[str]] | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """HubSpot property values -> canonical field values, or the reasons they are invalid."""
     if not isinstance(props, dict):
         return {}, [{"isValid": False, "message": "properties must be an object", "error": "INVALID_INPUT", "name": ""}]
@@ -136,6 +143,10 @@ def _validate(tab: dict[str, Prop], props: Any, owners: dict[str, str], queue: s
             problems.append({"isValid": False, "message": f'Property "{name}" does not exist', "error": "PROPERTY_DOESNT_EXIST", "name": name})
         elif prop.read_only or prop.field is None:
             problems.append({"isValid": False, "message": f'Property "{name}" is read-only', "error": "READ_ONLY_VALUE", "name": name})
+        elif options and name in options and prop.type == "enumeration" and raw not in (None, "") \
+                and str(raw) not in options[name]:
+            problems.append({"isValid": False, "message": f"{raw} was not one of the allowed options: "
+                             f"{', '.join(sorted(options[name]))}", "error": "INVALID_OPTION", "name": name})
         elif name == "hubspot_owner_id":
             if raw in (None, ""):
                 values["OwnerId"] = queue
@@ -166,7 +177,7 @@ def batch_update(ctx: SandboxContext, req: Request, p: dict[str, str], body: Any
     if len(set(ids)) != len(ids):
         return error(ctx, 400, "Duplicate IDs found in batch input: each record may appear once.", "VALIDATION_ERROR")
     started = ctx.store.clock.now()
-    tab, owners, queue = table(ctx, t), _owners(ctx), queue_id(ctx)
+    tab, owners, queue, options = table(ctx, t), _owners(ctx), queue_id(ctx), _options(ctx, t)
     results, errors, missing = [], [], []
     with ctx.store.lock:
         for rid, inp in zip(ids, inputs, strict=True):
@@ -174,7 +185,7 @@ def batch_update(ctx: SandboxContext, req: Request, p: dict[str, str], body: Any
             if cid is None or ctx.store.get(CANONICAL[t], cid) is None:
                 missing.append(rid)
                 continue
-            values, problems = _validate(tab, inp.get("properties"), owners, queue)
+            values, problems = _validate(tab, inp.get("properties"), owners, queue, options)
             if problems:
                 errors.append(_invalid(rid, problems))
                 continue
@@ -222,7 +233,7 @@ def update_one(ctx: SandboxContext, req: Request, p: dict[str, str], body: Any) 
         if cid is None or ctx.store.get(CANONICAL[t], cid) is None:
             return error(ctx, 404, "Object not found.  objectId are usually numeric.", "OBJECT_NOT_FOUND")
         props = body.get("properties") if isinstance(body, dict) else None
-        values, problems = _validate(tab, props, _owners(ctx), queue_id(ctx))
+        values, problems = _validate(tab, props, _owners(ctx), queue_id(ctx), _options(ctx, p["t"]))
         if problems:
             return error(ctx, 400, f"Property values were not valid: {json.dumps(problems)}", "VALIDATION_ERROR")
         rec = ctx.store.update(CANONICAL[t], cid, values)

@@ -66,6 +66,11 @@ def test_given_a_created_property_then_it_is_writable_and_searchable(sandbox_ser
         {"propertyName": "leadpilot_grade", "operator": "EQ", "value": "A"}]}], "properties": ["leadpilot_grade"]})
     assert [r.id for r in found.results] == [hs_id(lead["Id"])]
     assert sandbox_server.store.get("Lead", lead["Id"])["leadpilot_grade"] == "A"
+    other = sorted(sandbox_server.store.all("Lead"), key=lambda r: r["Id"])[51]
+    refused = hs.crm.contacts.batch_api.update(BatchInputSimplePublicObjectBatchInput(  # not an option: 207
+        inputs=[{"id": hs_id(other["Id"]), "properties": {"leadpilot_grade": "E"}}]))
+    assert refused.errors[0].category == "VALIDATION_ERROR" and "INVALID_OPTION" in refused.errors[0].message
+    assert sandbox_server.store.get("Lead", other["Id"]).get("leadpilot_grade") is None
 
 
 def test_given_a_missing_group_or_bad_type_then_400(hs: HubSpot) -> None:
