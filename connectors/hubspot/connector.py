@@ -160,6 +160,18 @@ class HubSpotConnector:
                 created.append(self.pmap.written[k])
         return created
 
+    def init_crm(self, rep_ids: Sequence[str] = (), *, dry_run: bool = False) -> list[str]:
+        """``leadpilot init-crm`` on HubSpot: the changes made (or, with ``dry_run``, those it would
+        make) as lines an admin reads; empty when everything is in place.
+
+        HubSpot has no per-field permission to grant: a property is visible to every user who may
+        see the record, so ``rep_ids`` needs nothing here. Putting the properties on the record
+        sidebar is a portal setting with no public API (docs/hubspot.md, step 4).
+        """
+        verb = "would create" if dry_run else "created"
+        return [f"{verb} {what}" if what.startswith("property group") else f"{verb} property {what} on "
+                f"{self.settings.object_type}" for what in self.ensure_fields(dry_run=dry_run)]
+
     def _group_exists(self) -> bool:
         try:
             self._call("meta", "read property group", self._op("groups", "get_by_name", self.settings.object_type,

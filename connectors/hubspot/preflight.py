@@ -207,18 +207,31 @@ def run_preflight(c: HubSpotConnector, user_ids: Sequence[str]) -> list[CheckIte
 
 
 def _owner_item(run: _Run, uid: str, active: dict[str, Any]) -> CheckItem:
-    """One owner leads may be given to: it must exist and be active."""
+    """One owner leads may be given to (an owner id, or an e-mail as the routing file may name
+    one): it must exist and be active."""
     name = f"owner {uid} exists and is active"
-    if uid in active:
+    if "@" in uid:
+        match = next((r for r in active.values() if (r.email or "").lower() == uid.lower()), None)
+        if match is not None:
+            return CheckItem(name, True, f"{match.name} (owner {match.id})")
+        page = run.call("owner", run.c._op("owners", "get_page", email=uid, archived=True, limit=1))
+        found = page.get("results") or []
+        if not found:
+            return CheckItem(name, False, "HubSpot has no owner with this e-mail",
+                             fix="use the e-mail the rep logs in to HubSpot with, or the owner id, in the "
+                                 "routing file")
+        owner = found[0]
+    elif uid in active:
         return CheckItem(name, True, active[uid].name + (" (a queue)" if active[uid].is_queue else ""))
-    try:
-        owner = run.call("owner", run.c._op("owners", "get_by_id", uid, archived=True))
-    except CRMError as err:
-        if err.status not in (400, 404):
-            raise
-        return CheckItem(name, False, "HubSpot has no owner with this id",
-                         fix="use an owner id HubSpot lists (GET /crm/v3/owners: the owner id, not the user id) "
-                             "or the rep's e-mail in the routing file")
+    else:
+        try:
+            owner = run.call("owner", run.c._op("owners", "get_by_id", uid, archived=True))
+        except CRMError as err:
+            if err.status not in (400, 404):
+                raise
+            return CheckItem(name, False, "HubSpot has no owner with this id",
+                             fix="use an owner id HubSpot lists (GET /crm/v3/owners: the owner id, not the user "
+                                 "id) or the rep's e-mail in the routing file")
     label = " ".join(str(owner.get(k) or "") for k in ("first_name", "last_name")).strip() or uid
     return CheckItem(name, False, f"{label} is deactivated (archived)",
                      fix="reactivate the user in HubSpot, or remove this owner from the routing file / the "

@@ -45,10 +45,13 @@ def test_given_ensure_fields_twice_then_second_run_creates_nothing(sandbox_facto
     props = ["leadpilot_score", "leadpilot_grade", "leadpilot_opportunity", "leadpilot_reasons",
              "leadpilot_model_version", "leadpilot_scored_at"]
     before = dict(server.ctx.counters)
+    assert c.init_crm(dry_run=True) == ["would create property group leadpilot",
+                                        *(f"would create property {n} on contacts" for n in props)]
     assert c.ensure_fields(dry_run=True) == ["property group leadpilot", *props]  # what it would do…
     assert not any(k.startswith("hubspot POST") for k in set(server.ctx.counters) - set(before))  # …and wrote nothing
     assert c.ensure_fields() == ["property group leadpilot", *props]
     assert c.ensure_fields() == [] and c.ensure_fields(dry_run=True) == [] and c.check().ok
+    assert c.init_crm(dry_run=True) == [] and c.init_crm() == []  # what `init-crm` calls: nothing to change
     defs = {p.name: p for p in c.apis.get("properties").get_all("contacts").results}
     assert all(defs[n].group_name == "leadpilot" and len(defs[n].description) > 20 for n in props)
     assert [o.value for o in defs["leadpilot_grade"].options] == ["A", "B", "C", "D"]

@@ -101,6 +101,11 @@ def test_given_listed_owners_that_are_unknown_or_deactivated_then_each_fails_a_q
     assert "deactivated" in checks[f"owner {ids[1]} exists and is active"].detail
     assert "no owner with this id" in checks["owner 987654 exists and is active"].detail
     assert checks[f"owner {ids[3]} exists and is active"].detail.endswith("(a queue)")  # a fallback owner may be one
+    emails = [people[0]["Email"], gone["Email"], "ghost@nowhere.example"]  # the routing file may name e-mails
+    by_email = by_name(c.preflight(user_ids=emails))
+    assert by_email[f"owner {emails[0]} exists and is active"].ok
+    assert "deactivated" in by_email[f"owner {emails[1]} exists and is active"].detail
+    assert "no owner with this e-mail" in by_email["owner ghost@nowhere.example exists and is active"].detail
 
 
 def test_given_a_token_lacking_the_write_scope_when_writing_then_a_config_error_names_the_scope(

@@ -137,7 +137,7 @@ def test_given_a_reachable_crm_when_checked_then_the_api_budget_is_printed(
     assert CliRunner().invoke(app, ["init-crm"], env=env).exit_code == 0
     result = _run(env=env)
     assert result.exit_code == 0, result.output
-    assert "crm: hubspot: preflight" in result.stdout and "✗" not in result.stdout
+    assert "✓ access token accepted" in result.stdout and "✗" not in result.stdout
     assert re.search(r"✓ daily API budget — \d+ of \d+ calls left", result.stdout)
     assert info["hubspot"]["access_token"] not in result.output
 
