@@ -49,6 +49,18 @@ class Ledger:
         self.closed_at[i] = at
         return self.reps[i]
 
+    def drop(self, key: str) -> tuple[str, int] | None:
+        """Forget an assignment entirely (its lead is gone, or decided again); returns (rep,
+        status) of the dropped row, or None when unknown."""
+        i = self.row.get(key)
+        if i is None:
+            return None
+        rep, status = self.reps[i], self.status[i]
+        mask = np.ones(len(self.keys), dtype=bool)
+        mask[i] = False
+        self.keep(mask)
+        return rep, status
+
     def mark_proxy(self, key: str) -> bool:
         """Flag the early proxy (opportunity created) once, on an open assignment."""
         i = self.row.get(key)

@@ -188,6 +188,18 @@ class Router:
         self._open[rep] -= 1
         return True
 
+    def forget(self, lead_id: str) -> bool:
+        """Drop the lead's assignment without learning from it (the lead was deleted or merged
+        away in the CRM, or is decided again because its owner left); an open one frees its
+        rep's capacity. False if unknown."""
+        dropped = self.ledger.drop(lead_id)
+        if dropped is None:
+            return False
+        rep, status = dropped
+        if status == OPEN:
+            self._open[rep] -= 1
+        return True
+
     def record_opportunity(self, lead_id: str, now: datetime) -> bool:
         """Early proxy reward: an opportunity was created for this open lead (applied once)."""
         timestamp(now)

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from connectors.preflight import CheckItem
-from connectors.records import CheckResult, LabelledLead, Lead, LeadUpdate, Outcome, Rep, WriteReport
+from connectors.records import (
+    CheckResult,
+    LabelledLead,
+    Lead,
+    LeadUpdate,
+    Outcome,
+    Removal,
+    Rep,
+    Unreadable,
+    WriteReport,
+)
 
 
 @runtime_checkable
@@ -28,13 +38,36 @@ class Connector(Protocol):
 
     def list_reps(self) -> list[Rep]: ...
 
-    def iter_changed_leads(self, since: datetime | None, *, overlap: bool = True) -> Iterator[Lead]:
+    def iter_changed_leads(self, since: datetime | None, *, overlap: bool = True,
+                           unreadable: Callable[[Unreadable], None] | None = None) -> Iterator[Lead]:
         """Leads modified at or after ``since`` minus the lookback, ascending, de-duplicated.
 
         ``overlap=False`` drops the lookback: for continuing within one cycle from the last
         modstamp already handled. Consume (or close) the iterator before writing back: HubSpot
         search pages by offset over live results that our own writes reorder.
+
+        Leads deleted or merged away come too where the CRM's pull can return them (Salesforce
+        ``queryAll``: ``Lead.deleted``, ``Lead.merged_into``); survivors of a merge carry
+        ``Lead.merged_ids``. A record that cannot be mapped is handed to ``unreadable`` (the
+        cycle parks it); without a callback it is logged and left out.
         """
+        ...
+
+    def get_leads(self, lead_ids: Iterable[str], *,
+                  unreadable: Callable[[Unreadable], None] | None = None) -> list[Lead]:
+        """The current state of these leads, one query (Salesforce) or batch read (HubSpot) per
+        batch of ids: for retrying parked leads by id. A deleted lead comes back with
+        ``deleted`` where the CRM still returns it; one that no longer exists is left out."""
+        ...
+
+    def iter_removed(self, since: datetime | None) -> Iterator[Removal]:
+        """Leads removed since ``since`` minus the lookback that ``iter_changed_leads`` does not
+        return (HubSpot archived contacts); nothing where the pull already returns them."""
+        ...
+
+    def inactive_owners(self) -> set[str]:
+        """Ids of owners who can no longer work a lead: deactivated users (Salesforce
+        ``IsActive = false``), archived owners (HubSpot)."""
         ...
 
     def iter_history(self, until: datetime | None = None, label: str | None = None) -> Iterator[LabelledLead]:

@@ -60,6 +60,13 @@ class Lead:
     # leadpilot's own fields as currently stored in the CRM (to recognise our own write-backs)
     written: Mapping[str, Any] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # Removed in the CRM (Salesforce recycle bin, seen through queryAll): nothing to score or
+    # route any more; its open assignment is closed. ``merged_into``: the surviving record
+    # when the removal was a merge (Salesforce ``MasterRecordId``).
+    deleted: bool = False
+    merged_into: str | None = None
+    # Records merged into this one (HubSpot ``hs_merged_object_ids``): they no longer exist.
+    merged_ids: tuple[str, ...] = ()
 
     def features(self) -> dict[str, Any]:
         """The mapping scoring and allocation consume: structured attributes plus ``text``."""
@@ -79,6 +86,28 @@ class Lead:
         inputs = {k: v for k, v in self.features().items() if k not in UNSCORED_ATTRIBUTES}
         blob = json.dumps(inputs, sort_keys=True, ensure_ascii=False, default=str)
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A changed record the connector could not turn into a ``Lead`` (e.g. its modification
+    stamp is missing or not a date-time). Never dropped: the cycle parks it by ``id`` with
+    ``reason`` and fetches it again by id later. ``id`` is None only for a record without
+    one (neither CRM sends such a record)."""
+
+    id: str | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Removal:
+    """A lead removed from the CRM that the changed-leads pull does not return (a HubSpot
+    archived contact, a contact merged into another): its open assignment is closed.
+    ``merged_into``: the surviving record of a merge."""
+
+    lead_id: str
+    removed_at: datetime | None = None
+    merged_into: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

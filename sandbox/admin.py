@@ -12,6 +12,12 @@
 | ``GET /_sandbox/reps`` | the reps and their true skill per segment |
 | ``POST /_sandbox/hold?seconds=S&count=N`` | hold the next N CRM responses S seconds each (real time: a hung server, for client timeouts) |
 | ``POST /_sandbox/hubspot/tokens`` | add a HubSpot token with chosen scopes, or narrow a known one (``sandbox.hubspot.auth.add_token``) |
+| ``POST /_sandbox/leads/{id}/delete`` | delete a lead (recycle bin: ``queryAll`` / ``archived=true`` see it) |
+| ``POST /_sandbox/leads/{id}/merge?ids=a,b`` | merge leads ``a``, ``b`` into ``{id}`` (the survivor) |
+| ``POST /_sandbox/leads/{id}/unreadable-stamp`` | serve this lead's modification stamp unreadable from now on |
+| ``POST /_sandbox/users/{id}/deactivate`` | deactivate a user (an archived owner on HubSpot) |
+
+Lead and user ids are the store's (``00Q…``, ``005…``) or HubSpot's numeric ones.
 
 No authentication: the admin API only listens on loopback, as the whole sandbox does.
 """
@@ -23,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from sandbox.context import Faults
 from sandbox.http import Request, Response
+from sandbox.hubspot.props import canonical_id
 
 if TYPE_CHECKING:
     from sandbox.server import SandboxServer
@@ -140,4 +147,42 @@ def _route(server: SandboxServer, req: Request, route: str) -> Response:
     if key == ("GET", "/reps"):
         return Response.json(200, [{"id": r.user_id, "name": r.name, "email": r.email, "skill": r.skill}
                                    for r in world.reps.values()])
+    if req.method == "POST" and route.startswith(("/leads/", "/users/")):
+        return _record_action(server, req, route)
     return Response.json(404, {"error": f"unknown admin route {req.method} {req.path}"})
+
+
+def _stored_id(server: SandboxServer, obj: str, raw: str) -> str:
+    rid = (canonical_id(obj, raw) if raw.isdigit() else raw) or raw
+    if server.store.get(obj, rid) is None:
+        raise BadFaults(f"no {obj} with id {raw!r}")
+    return rid
+
+
+def _record_action(server: SandboxServer, req: Request, route: str) -> Response:
+    """Deletes, merges, broken stamps and deactivations: what admins and integrations do to records."""
+    parts = route.strip("/").split("/")
+    if len(parts) != 3:
+        return Response.json(404, {"error": f"unknown admin route {req.method} {req.path}"})
+    kind, raw, action = parts
+    obj = "Lead" if kind == "leads" else "User"
+    store = server.store
+    rid = _stored_id(server, obj, raw)
+    try:
+        if (obj, action) == ("Lead", "delete"):
+            store.delete(obj, rid)
+        elif (obj, action) == ("Lead", "merge"):
+            losers = [_stored_id(server, obj, x) for x in (req.q("ids") or "").split(",") if x]
+            if not losers:
+                raise BadFaults("merge needs ?ids=<the leads to merge into this one>")
+            store.merge(obj, rid, losers)
+        elif (obj, action) == ("Lead", "unreadable-stamp"):
+            store.break_stamp(obj, rid)
+        elif (obj, action) == ("User", "deactivate"):
+            store.update(obj, rid, {"IsActive": False})
+        else:
+            return Response.json(404, {"error": f"unknown admin route {req.method} {req.path}"})
+    except KeyError as exc:
+        raise BadFaults(f"{obj} {exc.args[0]} is already deleted (or merges into itself)") from None
+    rec = store.get(obj, rid) or {}
+    return Response.json(200, {"id": rid, "IsDeleted": rec.get("IsDeleted"), "SystemModstamp": str(rec.get("SystemModstamp"))})

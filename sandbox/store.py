@@ -40,6 +40,7 @@ STANDARD_FIELDS: dict[str, dict[str, str]] = {
         "LastModifiedDate": "datetime",
         "SystemModstamp": "datetime",
         "IsDeleted": "boolean",
+        "MasterRecordId": "reference",
     },
     "User": {
         "Id": "id",
@@ -71,6 +72,9 @@ STANDARD_FIELDS: dict[str, dict[str, str]] = {
 }
 
 ID_PREFIX = {"Lead": "00Q", "User": "005", "Opportunity": "006"}
+# Sandbox-only record markers (never a field: no dialect serialises them as such).
+MERGED = "_merged"  # ids merged into this record (HubSpot hs_merged_object_ids)
+UNREADABLE_STAMP = "_unreadable_stamp"  # serve the modification stamp as missing / not a date-time
 
 
 class UnknownField(KeyError):
@@ -188,3 +192,38 @@ class Store:
             rec["SystemModstamp"] = ts
             self.version += 1
             return rec
+
+    # ------------------------------------------------------------------ removals (admin API)
+    def delete(self, obj: str, rid: str, master: str | None = None) -> dict[str, Any]:
+        """Move a record to the recycle bin: ``IsDeleted``, modstamp = now (``queryAll`` still
+        returns it, ``query`` no longer); ``master``: a merge's survivor (``MasterRecordId``)."""
+        with self.lock:
+            rec = self.records[obj].get(rid)
+            if rec is None or rec.get("IsDeleted"):
+                raise KeyError(rid)
+            values: dict[str, Any] = {"IsDeleted": True}
+            if master is not None:
+                values["MasterRecordId"] = master
+            return self.update(obj, rid, values)
+
+    def merge(self, obj: str, master: str, losers: list[str]) -> dict[str, Any]:
+        """Merge ``losers`` into ``master``: the losers are deleted with ``MasterRecordId`` set,
+        the survivor changes (its modstamp moves) and remembers whom it absorbed."""
+        with self.lock:
+            rec = self.records[obj].get(master)
+            if rec is None or rec.get("IsDeleted") or master in losers:
+                raise KeyError(master)
+            for loser in losers:
+                self.delete(obj, loser, master=master)
+            rec[MERGED] = [*rec.get(MERGED, []), *losers]
+            return self.update(obj, master, {})
+
+    def break_stamp(self, obj: str, rid: str) -> dict[str, Any]:
+        """From now on the record's modification stamp is served unreadable (it still sorts and
+        filters by its true value, so pulls return it where they would)."""
+        with self.lock:
+            rec = self.records[obj].get(rid)
+            if rec is None:
+                raise KeyError(rid)
+            rec[UNREADABLE_STAMP] = True
+            return self.update(obj, rid, {})

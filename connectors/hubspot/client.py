@@ -64,6 +64,7 @@ class HubSpotApis:
             table: dict[str, Callable[[], Any]] = {
                 "search": lambda: objects[obj_type].search_api,
                 "batch": lambda: objects[obj_type].batch_api,
+                "basic": lambda: objects[obj_type].basic_api,
                 "deals.search": lambda: c.deals.search_api,
                 "deals.batch": lambda: c.deals.batch_api,
                 "owners": lambda: c.owners.owners_api,

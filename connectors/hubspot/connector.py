@@ -1,6 +1,11 @@
 """The HubSpot connector (hubspot-api-client): windowed search pulls, batch updates, deal outcomes.
 
 Call floor for N changed contacts: ⌈N/200⌉ search pages + ⌈N/100⌉ batch updates.
+
+Removed contacts: search never returns archived ones, so ``iter_removed`` lists the archived
+contacts (⌈A/100⌉ calls, A = contacts in the recycle bin, which HubSpot keeps 90 days); the
+cycle asks only while some assignment is open. Merges come with the survivor's change
+(``hs_merged_object_ids``) at no extra call.
 """
 
 from __future__ import annotations
@@ -26,13 +31,15 @@ from connectors.records import (
     Lead,
     LeadUpdate,
     Outcome,
+    Removal,
     Rep,
+    Unreadable,
     WriteReport,
     WriteResult,
 )
 from connectors.retry import Retrier, RetryPolicy
 from connectors.usage import UsageMeter
-from connectors.values import MappingError, epoch_ms
+from connectors.values import MappingError, epoch_ms, to_datetime
 from connectors.window import Dedup, query_start
 
 log = logging.getLogger(__name__)
@@ -104,7 +111,8 @@ class HubSpotConnector:
 
         return search_all(lambda op, fn: self._call("read", op, fn), one, stamp, start_ms, properties, extra)
 
-    def _leads(self, objects: Iterable[tuple[int, dict[str, Any]]]) -> Iterator[Lead]:
+    def _leads(self, objects: Iterable[tuple[int, dict[str, Any]]],
+               unreadable: Callable[[Unreadable], None] | None = None) -> Iterator[Lead]:
         dedup = Dedup()
         for ms, obj in objects:
             if not dedup.fresh(str(obj.get("id")), ms):
@@ -112,7 +120,10 @@ class HubSpotConnector:
             try:
                 yield m.lead_from_object(obj, self.pmap)
             except MappingError as exc:
-                log.warning("skipping a HubSpot object: %s", exc)
+                if unreadable is None:
+                    log.warning("skipping a HubSpot object: %s", exc)
+                else:
+                    unreadable(Unreadable(m.object_id(obj), str(exc)))
 
     # ------------------------------------------------------------------ Connector
     def check(self) -> CheckResult:
@@ -215,11 +226,54 @@ class HubSpotConnector:
                 return reps
             after = str(nxt)
 
-    def iter_changed_leads(self, since: datetime | None, *, overlap: bool = True) -> Iterator[Lead]:
+    def iter_changed_leads(self, since: datetime | None, *, overlap: bool = True,
+                           unreadable: Callable[[Unreadable], None] | None = None) -> Iterator[Lead]:
         """Leads modified since ``since`` − lookback (``overlap=False``: no lookback), ascending."""
         start = query_start(since, self.settings.lookback_seconds if overlap else 0)
         objs = self._search("search", self.pmap.modified, epoch_ms(start) if start else None, self.pmap.properties())
-        yield from self._leads(objs)
+        yield from self._leads(objs, unreadable)
+
+    def get_leads(self, lead_ids: Iterable[str], *,
+                  unreadable: Callable[[Unreadable], None] | None = None) -> list[Lead]:
+        """These leads now, one batch read per 100 ids; archived or merged-away ones are left out."""
+        ids = list(dict.fromkeys(lead_ids))
+        out: list[Lead] = []
+        for i in range(0, len(ids), BATCH_SIZE):
+            body = {"inputs": [{"id": x} for x in ids[i : i + BATCH_SIZE]], "properties": self.pmap.properties()}
+            page = self._call("read", "read leads", self._op("batch", "read",
+                                                             batch_read_input_simple_public_object_id=body))
+            out.extend(self._leads(((0, o) for o in page.get("results") or []), unreadable))
+        return out
+
+    def iter_removed(self, since: datetime | None) -> Iterator[Removal]:
+        """Contacts archived since ``since`` − lookback (all of them without ``since``), 100 a page."""
+        start = query_start(since, self.settings.lookback_seconds)
+        after: str | None = None
+        while True:
+            kw: dict[str, Any] = {"limit": BATCH_SIZE, "archived": True, "properties": ["hs_object_id"],
+                                  **({"after": after} if after else {})}
+            page = self._call("read", "archived", self._op("basic", "get_page", **kw))
+            for obj in page.get("results") or []:
+                at = to_datetime(obj.get("archived_at") or obj.get("archivedAt"))
+                if start is None or at is None or at >= start:
+                    yield Removal(str(obj.get("id")), at)
+            nxt = ((page.get("paging") or {}).get("next") or {}).get("after")
+            if not nxt or nxt == after:
+                return
+            after = str(nxt)
+
+    def inactive_owners(self) -> set[str]:
+        """Archived owners (deactivated or removed users), 500 a page."""
+        out: set[str] = set()
+        after: str | None = None
+        while True:
+            kw: dict[str, Any] = {"limit": 500, "archived": True, **({"after": after} if after else {})}
+            page = self._call("read", "owners", self._op("owners", "get_page", **kw))
+            out.update(str(o.get("id")) for o in page.get("results") or [] if o.get("id") is not None)
+            nxt = ((page.get("paging") or {}).get("next") or {}).get("after")
+            if not nxt or nxt == after:
+                return out
+            after = str(nxt)
 
     def iter_history(self, until: datetime | None = None, label: str | None = None) -> Iterator[LabelledLead]:
         """Past contacts with a known outcome (rule: ``connectors.hubspot.mapping.label_lead``)."""

@@ -47,6 +47,8 @@ DEFAULT_SOURCE_PROPERTIES: dict[str, str] = {
 }
 # contacts carry ``lastmodifieddate``; every other object ``hs_lastmodifieddate`` (crm-apis.md §3)
 MODIFIED_PROPERTY = {"contacts": "lastmodifieddate", "leads": "hs_lastmodifieddate"}
+# ids of the records merged into this one, ";"-separated (the merged-away records no longer exist)
+MERGED_PROPERTY = "hs_merged_object_ids"
 CONVERTED_STAGES = ("opportunity", "customer", "evangelist")  # lifecyclestage values past "lead"
 DISQUALIFIED = ("UNQUALIFIED", "Closed - Not Converted", "Unqualified")
 CLOSED_STAGES = ("closedwon", "closedlost")
@@ -112,7 +114,7 @@ class PropertyMap:
         return MODIFIED_PROPERTY[self.object_type]
 
     def properties(self) -> list[str]:
-        names = ["hs_object_id", "createdate", self.modified, "lifecyclestage", self.written["owner"],
+        names = ["hs_object_id", "createdate", self.modified, "lifecyclestage", self.written["owner"], MERGED_PROPERTY,
                  *self.source.values(), *self.text, *(self.written[k] for k in WRITTEN_FIELDS)]
         return list(dict.fromkeys(names))
 
@@ -141,8 +143,20 @@ def lead_from_object(obj: Mapping[str, Any], pmap: PropertyMap) -> Lead:
         stage=lead_stage(props, attrs["status"]),
         written=written,
         raw=dict(props),
+        merged_ids=merged_ids(props.get(MERGED_PROPERTY)),
         **attrs,
     )
+
+
+def object_id(obj: Mapping[str, Any]) -> str | None:
+    """The object's id, when it has one (for an object that otherwise cannot be mapped)."""
+    return to_text(obj.get("id")) or to_text((obj.get("properties") or {}).get("hs_object_id"))
+
+
+def merged_ids(value: Any) -> tuple[str, ...]:
+    """``hs_merged_object_ids`` ("101;102") -> ("101", "102")."""
+    text = to_text(value)
+    return tuple(p.strip() for p in text.split(";") if p.strip()) if text else ()
 
 
 def lead_stage(props: Mapping[str, Any], status: str | None) -> str | None:

@@ -2,6 +2,10 @@
 
 Call floor for N changed leads: ⌈N/2000⌉ query pages + ⌈N/200⌉ sObject Collections PATCHes
 (Bulk API 2.0, about 7 calls per job, above ``bulk_threshold``).
+
+Deleted and merged leads cost no extra call: the incremental pull runs through ``queryAll``,
+which also returns recycle-bin rows (``IsDeleted = true``, their ``SystemModstamp`` is the
+deletion); a merge deletes the losers, each with ``MasterRecordId`` = the survivor.
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ from connectors.records import (
     Lead,
     LeadUpdate,
     Outcome,
+    Removal,
     Rep,
+    Unreadable,
     WriteReport,
     WriteResult,
 )
@@ -99,13 +105,14 @@ class SalesforceConnector:
     def _call(self, operation: str, fn: Callable[[], Any]) -> Any:
         return self.retrier.call(operation, fn)
 
-    def _query(self, soql: str) -> Iterator[dict[str, Any]]:
+    def _query(self, soql: str, *, include_deleted: bool = False) -> Iterator[dict[str, Any]]:
         """Rows of a SOQL query, page by page (2000 a page); each page retried on its own.
 
         ``query`` + ``query_more`` (what ``query_all_iter`` runs) so that a fault on page k
-        resumes at page k instead of restarting the whole query.
+        resumes at page k instead of restarting the whole query. ``include_deleted``: through
+        ``queryAll``, recycle-bin rows included (the cursor URLs then name ``queryAll`` too).
         """
-        page = self._call("query", lambda: self.sf.query(soql, headers=BATCH_HEADER))
+        page = self._call("query", lambda: self.sf.query(soql, include_deleted=include_deleted, headers=BATCH_HEADER))
         seen_cursors: set[str] = set()
         while True:
             yield from page.get("records", [])
@@ -120,13 +127,17 @@ class SalesforceConnector:
     def _more(self, cursor: str) -> Callable[[], Any]:
         return lambda: self.sf.query_more(cursor, identifier_is_url=True, headers=BATCH_HEADER)
 
-    def _leads(self, rows: Iterable[dict[str, Any]]) -> Iterator[Lead]:
+    def _leads(self, rows: Iterable[dict[str, Any]],
+               unreadable: Callable[[Unreadable], None] | None = None) -> Iterator[Lead]:
         dedup = Dedup()
         for row in rows:
             try:
                 lead = m.lead_from_record(row, self.fmap)
             except MappingError as exc:
-                log.warning("skipping a Salesforce record: %s", exc)
+                if unreadable is None:
+                    log.warning("skipping a Salesforce record: %s", exc)
+                else:
+                    unreadable(Unreadable(m.record_id(row), str(exc)))
                 continue
             if dedup.fresh(lead.id, lead.modified_at):
                 yield lead
@@ -193,8 +204,12 @@ class SalesforceConnector:
         rows = self._query("SELECT Id, Name, FirstName, LastName, Email, IsActive, UserType FROM User")
         return [m.rep_from_user(r) for r in rows]
 
-    def iter_changed_leads(self, since: datetime | None, *, overlap: bool = True) -> Iterator[Lead]:
-        """Leads modified since ``since`` − lookback (``overlap=False``: no lookback), ascending."""
+    def iter_changed_leads(self, since: datetime | None, *, overlap: bool = True,
+                           unreadable: Callable[[Unreadable], None] | None = None) -> Iterator[Lead]:
+        """Leads modified since ``since`` − lookback (``overlap=False``: no lookback), ascending.
+
+        Through ``queryAll``: leads deleted (or merged away) since then come as ``Lead.deleted``.
+        """
         select = ", ".join(self.fmap.select_fields())
         start = query_start(since, self.settings.lookback_seconds if overlap else 0)
         if start is None:
@@ -202,7 +217,26 @@ class SalesforceConnector:
         else:
             soql = format_soql("SELECT {:literal} FROM Lead WHERE SystemModstamp >= {} "
                                "ORDER BY SystemModstamp ASC, Id ASC", select, start)
-        yield from self._leads(self._query(soql))
+        yield from self._leads(self._query(soql, include_deleted=True), unreadable)
+
+    def get_leads(self, lead_ids: Iterable[str], *,
+                  unreadable: Callable[[Unreadable], None] | None = None) -> list[Lead]:
+        """These leads now (deleted ones included, through ``queryAll``): one query per 300 ids."""
+        ids = list(dict.fromkeys(lead_ids))
+        select = ", ".join(self.fmap.select_fields())
+        out: list[Lead] = []
+        for i in range(0, len(ids), IN_CHUNK):
+            soql = format_soql("SELECT {:literal} FROM Lead WHERE Id IN {}", select, ids[i : i + IN_CHUNK])
+            out.extend(self._leads(self._query(soql, include_deleted=True), unreadable))
+        return out
+
+    def iter_removed(self, since: datetime | None) -> Iterator[Removal]:
+        """Nothing, and no call: the ``queryAll`` pull already returns deleted and merged leads."""
+        return iter(())
+
+    def inactive_owners(self) -> set[str]:
+        """Deactivated users (Salesforce never deletes a user; it deactivates it)."""
+        return {str(r["Id"]) for r in self._query("SELECT Id FROM User WHERE IsActive = false")}
 
     def iter_history(self, until: datetime | None = None, label: str | None = None) -> Iterator[LabelledLead]:
         """Past leads with a known outcome; the rule is ``mapping.label_lead``.

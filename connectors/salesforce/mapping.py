@@ -69,8 +69,14 @@ class FieldMap:
     def select_fields(self) -> list[str]:
         """Every field a lead query needs, each once, in a stable order."""
         names = ["Id", "CreatedDate", "SystemModstamp", "OwnerId", "IsConverted", "ConvertedOpportunityId",
+                 "IsDeleted", "MasterRecordId",
                  *self.source.values(), *self.text, *(self.written[k] for k in WRITTEN_FIELDS)]
         return list(dict.fromkeys(names))
+
+
+def record_id(rec: Mapping[str, Any]) -> str | None:
+    """The record's Id, when it has one (for a record that otherwise cannot be mapped)."""
+    return to_text(rec.get("Id"))
 
 
 def lead_from_record(rec: Mapping[str, Any], fmap: FieldMap) -> Lead:
@@ -93,6 +99,8 @@ def lead_from_record(rec: Mapping[str, Any], fmap: FieldMap) -> Lead:
         stage=lead_stage(rec, attrs["status"]),
         written=written,
         raw={k: v for k, v in rec.items() if k != "attributes"},
+        deleted=to_bool(rec.get("IsDeleted")) is True,
+        merged_into=to_text(rec.get("MasterRecordId")),
         **attrs,
     )
 

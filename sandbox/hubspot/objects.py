@@ -37,6 +37,16 @@ def queue_id(ctx: SandboxContext) -> str | None:
     return None
 
 
+def live(rec: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The record unless it is archived (deleted or merged away): then, as on HubSpot, None."""
+    return None if rec is None or rec.get("IsDeleted") else rec
+
+
+def archived(rec: dict[str, Any] | None) -> bool:
+    """Deleted and not merged away: what ``?archived=true`` lists (merged-away records are gone)."""
+    return rec is not None and bool(rec.get("IsDeleted")) and not rec.get("MasterRecordId")
+
+
 def table(ctx: SandboxContext, t: str) -> dict[str, Prop]:
     return build_props(ctx.store, t, queue_id(ctx))
 
@@ -53,7 +63,7 @@ def search(ctx: SandboxContext, req: Request, p: dict[str, str], body: Any) -> R
     with store.lock:
         visible = store.clock.now() - timedelta(seconds=lag) if lag > 0 else None
         try:
-            out = run_search(table(ctx, t), lambda: store.all(CANONICAL[t]), body, DEFAULT_PROPS[t],
+            out = run_search(table(ctx, t), lambda: [r for r in store.all(CANONICAL[t]) if live(r)], body, DEFAULT_PROPS[t],
                              (t, store.version), state(ctx).search_cache, visible)
         except SearchError as exc:
             return error(ctx, 400, str(exc), "VALIDATION_ERROR")
@@ -102,6 +112,11 @@ def batch_read(ctx: SandboxContext, req: Request, p: dict[str, str], body: Any) 
     tab = table(ctx, t)
     names = [n for n in (body.get("properties") or DEFAULT_PROPS[t]) if n in tab]
     id_prop = body.get("idProperty") or "hs_object_id"
+    want_archived = (req.q("archived", "false") or "false").lower() == "true"
+
+    def visible(rec: dict[str, Any] | None) -> dict[str, Any] | None:  # ?archived=true: only archived ones
+        return (rec if archived(rec) else None) if want_archived else live(rec)
+
     results, missing = [], []
     with ctx.store.lock:
         by_key: dict[str, dict[str, Any]] = {}
@@ -109,12 +124,12 @@ def batch_read(ctx: SandboxContext, req: Request, p: dict[str, str], body: Any) 
             if id_prop not in tab:
                 return error(ctx, 400, f"Property {id_prop} does not exist or is not a unique identifier.", "VALIDATION_ERROR")
             prop = tab[id_prop]
-            by_key = {str(prop.value(r)).lower(): r for r in ctx.store.all(CANONICAL[t]) if prop.value(r)}
+            by_key = {str(prop.value(r)).lower(): r for r in ctx.store.all(CANONICAL[t]) if visible(r) and prop.value(r)}
         for inp in inputs:
             key = str(inp.get("id", ""))
             if id_prop == "hs_object_id":
                 cid = canonical_id(CANONICAL[t], key)
-                rec = ctx.store.get(CANONICAL[t], cid) if cid else None
+                rec = visible(ctx.store.get(CANONICAL[t], cid)) if cid else None
             else:
                 rec = by_key.get(key.lower())
             if rec is None:
@@ -182,7 +197,7 @@ def batch_update(ctx: SandboxContext, req: Request, p: dict[str, str], body: Any
     with ctx.store.lock:
         for rid, inp in zip(ids, inputs, strict=True):
             cid = canonical_id(CANONICAL[t], rid)
-            if cid is None or ctx.store.get(CANONICAL[t], cid) is None:
+            if cid is None or live(ctx.store.get(CANONICAL[t], cid)) is None:
                 missing.append(rid)
                 continue
             values, problems = _validate(tab, inp.get("properties"), owners, queue, options)
@@ -205,7 +220,9 @@ def list_page(ctx: SandboxContext, req: Request, p: dict[str, str], body: Any) -
     except ValueError:
         return error(ctx, 400, "limit and after must be integers.", "VALIDATION_ERROR")
     names = [n for v in req.query.get("properties", []) for n in v.split(",") if n in tab] or list(DEFAULT_PROPS[t])
-    recs = sorted(ctx.store.all(CANONICAL[t]), key=lambda r: r["Id"])
+    want_archived = (req.q("archived", "false") or "false").lower() == "true"
+    recs = sorted((r for r in ctx.store.all(CANONICAL[t]) if (archived(r) if want_archived else live(r))),
+                  key=lambda r: r["Id"])
     page = [to_object(tab, r, names) for r in recs[after:after + limit]]
     out: dict[str, Any] = {"results": page}
     if after + limit < len(recs):
@@ -217,7 +234,7 @@ def get_one(ctx: SandboxContext, req: Request, p: dict[str, str], body: Any) -> 
     t = p["t"]
     tab = table(ctx, t)
     cid = canonical_id(CANONICAL[t], p["id"])
-    rec = ctx.store.get(CANONICAL[t], cid) if cid else None
+    rec = live(ctx.store.get(CANONICAL[t], cid)) if cid else None
     if rec is None:
         return error(ctx, 404, "Object not found.  objectId are usually numeric.", "OBJECT_NOT_FOUND",
                      context={"id": [p["id"]]})
@@ -230,7 +247,7 @@ def update_one(ctx: SandboxContext, req: Request, p: dict[str, str], body: Any) 
     tab = table(ctx, t)
     cid = canonical_id(CANONICAL[t], p["id"])
     with ctx.store.lock:
-        if cid is None or ctx.store.get(CANONICAL[t], cid) is None:
+        if cid is None or live(ctx.store.get(CANONICAL[t], cid)) is None:
             return error(ctx, 404, "Object not found.  objectId are usually numeric.", "OBJECT_NOT_FOUND")
         props = body.get("properties") if isinstance(body, dict) else None
         values, problems = _validate(tab, props, _owners(ctx), queue_id(ctx), _options(ctx, p["t"]))

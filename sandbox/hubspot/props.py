@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from sandbox.store import ID_PREFIX, Store
+from sandbox.store import ID_PREFIX, MERGED, UNREADABLE_STAMP, Store
 
 Getter = Callable[[dict[str, Any]], Any]
 
@@ -168,6 +168,10 @@ def _lifecycle(store: Store) -> Getter:
     return get
 
 
+def _merged(rec: dict[str, Any]) -> str | None:
+    return ";".join(hs_id(r) for r in rec.get(MERGED, [])) or None
+
+
 def _name(rec: dict[str, Any]) -> str:
     return " ".join(p for p in (rec.get("FirstName"), rec.get("LastName")) if p)
 
@@ -188,6 +192,7 @@ def build_props(store: Store, obj_type: str, queue_id: str | None) -> dict[str, 
             Prop("hs_lead_status", "enumeration", None, lambda r: LEAD_STATUS.get(r.get("Status") or ""), True),
             owner, Prop("message", "string", "Description"), created,
             Prop("lastmodifieddate", "datetime", "SystemModstamp", read_only=True), oid,
+            Prop("hs_merged_object_ids", "enumeration", None, _merged, True),
         ]
     elif obj_type == "leads":
         props = [
@@ -227,5 +232,10 @@ MODIFIED_PROP = {"contacts": "lastmodifieddate", "leads": "hs_lastmodifieddate",
 def to_object(table: dict[str, Prop], rec: dict[str, Any], names: list[str] | tuple[str, ...]) -> dict[str, Any]:
     """A canonical record as HubSpot's SimplePublicObject with the requested properties."""
     props = {n: fmt(table[n], table[n].value(rec)) for n in names if n in table}
-    return {"id": hs_id(rec["Id"]), "properties": props, "createdAt": iso(rec["CreatedDate"]),
-            "updatedAt": iso(rec["SystemModstamp"]), "archived": False}
+    if rec.get(UNREADABLE_STAMP):  # the sandbox's broken record: a stamp that is not a date-time
+        props.update({n: "not-a-date" for n in names if n in MODIFIED_PROP.values() and n in table})
+    out = {"id": hs_id(rec["Id"]), "properties": props, "createdAt": iso(rec["CreatedDate"]),
+           "updatedAt": iso(rec["SystemModstamp"]), "archived": bool(rec.get("IsDeleted"))}
+    if rec.get("IsDeleted"):
+        out["archivedAt"] = iso(rec["SystemModstamp"])  # deletion moved the stamp
+    return out

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox.salesforce.values import READ_ONLY, BadValue, coerce, to_json
-from sandbox.store import ID_PREFIX, Store
+from sandbox.store import ID_PREFIX, UNREADABLE_STAMP, Store
 
 # Text limits a real org enforces (Text fields default to 255; long text areas go to 131,072).
 MAX_LENGTH = {"string": 255, "email": 80, "textarea": 131_072}
@@ -38,13 +38,13 @@ def find_id(store: Store, obj: str, rid: Any) -> str:
         raise RecordError("MISSING_ARGUMENT", "Id not specified in an update call", [])
     if len(rid) not in (15, 18) or not rid.isalnum() or not rid.startswith(ID_PREFIX[obj]):
         raise RecordError("MALFORMED_ID", f"{obj} ID: id value of incorrect type: {rid}", ["Id"])
-    if store.get(obj, rid) is not None:
-        return rid
-    if len(rid) == 15:
-        for full in (rid + "AAA",):  # the store's 18-char ids end in AAA (see Store.new_id)
-            if store.get(obj, full) is not None:
-                return full
-    raise RecordError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [])
+    full = rid if len(rid) == 18 else rid + "AAA"  # the store's 18-char ids end in AAA (see Store.new_id)
+    rec = store.get(obj, full)
+    if rec is None:
+        raise RecordError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [])
+    if rec.get("IsDeleted"):
+        raise RecordError("ENTITY_IS_DELETED", "entity is deleted", [])
+    return full
 
 
 def prepare(store: Store, obj: str, values: dict[str, Any], unknown_code: str = "INVALID_FIELD") -> dict[str, Any]:
@@ -92,6 +92,7 @@ def _check_owner(store: Store, obj: str, owner: Any) -> str:
 def to_record(rec: dict[str, Any], obj: str, fields: tuple[str, ...] | list[str], version: str) -> dict[str, Any]:
     """A store record as REST JSON: ``attributes`` first, then ``fields`` in order."""
     out: dict[str, Any] = {"attributes": {"type": obj, "url": f"/services/data/v{version}/sobjects/{obj}/{rec['Id']}"}}
+    broken = rec.get(UNREADABLE_STAMP)
     for name in fields:
-        out[name] = to_json(rec.get(name))
+        out[name] = None if broken and name in ("SystemModstamp", "LastModifiedDate") else to_json(rec.get(name))
     return out

@@ -233,6 +233,8 @@ class World:
         clock = self.store.clock
         while self._events and self._events[0][0] <= until:
             at, _, kind, rid = heapq.heappop(self._events)
+            if kind != "arrive" and (self.store.get("Lead", rid) or {}).get("IsDeleted"):
+                continue  # deleted or merged away by an admin: nobody works it any more
             if move_clock and at > clock.now():
                 clock.advance(at - clock.now())
             stamp = None if move_clock else at

@@ -51,6 +51,10 @@ class ScoringSettings(_Model):
         return v
 
 
+# The stuck-job watchdog of the daemon (sync.ops.daemon.STUCK_AFTER_SECONDS): a cycle deadline must stay below it.
+CYCLE_DEADLINE_LIMIT = 15 * 60
+
+
 class ScheduleSettings(_Model):
     """When the daemon's jobs run."""
 
@@ -59,6 +63,10 @@ class ScheduleSettings(_Model):
     # Cron in crontab syntax (minute hour day month weekday), evaluated in UTC
     retrain_cron: str = "0 3 * * 0"
     misfire_grace_seconds: int = Field(default=300, ge=1)
+    # A sync cycle past this many seconds stops cleanly after the batch in hand (the leads it
+    # did not handle are pulled again next time). Below the daemon's stuck-job watchdog
+    # (sync.ops.daemon.STUCK_AFTER_SECONDS, 15 min), which would otherwise restart the service.
+    cycle_deadline_seconds: float = Field(default=600, gt=0, lt=CYCLE_DEADLINE_LIMIT)
 
     @field_validator("retrain_cron")
     @classmethod
@@ -106,6 +114,9 @@ class RoutingSettings(_Model):
     reassign_from: tuple[str, ...] = ()
     # Never take a lead away from a human owner unless this is set
     reassign_human_owned: bool = False
+    # Route again leads owned by a deactivated or removed user (HubSpot: archived owner); each is
+    # logged and counted in the cycle report (``rerouted``)
+    reroute_inactive_owners: bool = True
 
     @field_validator("posterior_exploration")
     @classmethod

@@ -7,11 +7,23 @@ wherever the process dies:
   it is written, and the CRM's current owner is re-checked before an owner is overwritten
   (``owners``);
 * a lead has at most one decision (the store's unique key; an existing decision is reused);
-* a lead that cannot be processed is parked with its reason and retried with backoff;
-  until it succeeds (or runs out of attempts) it holds the watermark back, so it is pulled
-  again — nothing is lost;
-* the watermark advances only over leads fully handled, capped at the cycle's start
-  (``watermark``), and is committed only after the writes it covers.
+* a lead that cannot be processed — a record that cannot even be read (its modification
+  stamp missing or not a date-time) included — is parked with its reason (``status`` lists
+  it) and retried with backoff from the parked list, fetched again by id when its retry is
+  due (one query / batch read per batch of ids): it does not hold the watermark back;
+* the watermark advances only over leads fully handled or parked, capped at the cycle's start
+  (``watermark``), and is committed only after the writes it covers;
+* a lead deleted or merged away in the CRM (Salesforce ``queryAll`` rows with ``IsDeleted``,
+  ``MasterRecordId``; HubSpot archived contacts, ``hs_merged_object_ids``) has its open
+  assignment closed without an outcome: it frees its rep's capacity and the policy forgets it.
+  A merge ends the loser's decision; it is not carried to the survivor, which keeps its own
+  decision, or is routed in its own right when it needs an owner — the survivor's owner is the
+  one the merge kept, and crediting a rep with a record another rep owns would teach the
+  policy the wrong rep;
+* a lead owned by a deactivated or removed user (``routing.reroute_inactive_owners``) is
+  routed again (its earlier decision, if any, replaced), logged and counted (``rerouted``);
+* the cycle stops cleanly past ``schedule.cycle_deadline_seconds`` (below the daemon's
+  watchdog), like ``StopCycle``: the leads it did not handle are pulled again.
 
 The routing context a decision is made from is built in ``lead_context``; opening and
 closing the run (run history, API calls, job metrics) in ``report``.
@@ -24,13 +36,13 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import ClassVar
 
 from connectors.errors import StopCycle
-from connectors.records import Lead, LeadUpdate
+from connectors.records import Lead, LeadUpdate, Removal, Unreadable
 from scoring.types import Score
 from sync.jobs.owners import decide_owners, recheck_owners
 from sync.jobs.report import JobReport, job_run
@@ -43,6 +55,9 @@ from sync.wiring.routing import RouterBox
 log = logging.getLogger(__name__)
 
 STREAM = "leads"
+OWNERS_REFRESH = timedelta(hours=1)  # how often the CRM is asked again which owners are inactive
+REMOVED_STREAM = "removed"  # when the CRM was last asked for removals the pull does not return
+REMOVALS_EVERY = timedelta(minutes=30)
 
 
 @dataclass
@@ -50,7 +65,8 @@ class CycleReport(JobReport):
     """What one cycle did (counts are leads, not API calls)."""
 
     COUNTS: ClassVar[tuple[str, ...]] = ("pulled", "skipped", "scored", "flagged", "assigned", "written", "parked",
-                                         "owner_conflicts", "disqualified", "converted")
+                                         "owner_conflicts", "disqualified", "converted", "removed", "rerouted",
+                                         "retried")
 
     mode: str = "live"
     pulled: int = 0
@@ -63,6 +79,9 @@ class CycleReport(JobReport):
     owner_conflicts: int = 0
     disqualified: int = 0  # routed leads closed unconverted: losses applied to the policy
     converted: int = 0  # routed leads turned into opportunities: early proxy rewards
+    removed: int = 0  # leads found deleted or merged away in the CRM (their assignments closed)
+    rerouted: int = 0  # leads owned by a deactivated / removed user, routed again
+    retried: int = 0  # parked leads fetched again by id (their retry was due)
     watermark_before: datetime | None = None
     watermark_after: datetime | None = None
     assignments: dict[str, int] = field(default_factory=dict)  # rep id -> leads assigned this cycle
@@ -90,23 +109,28 @@ def run_cycle(deps: Deps) -> CycleReport:
 
 def _run(deps: Deps, report: CycleReport) -> None:
     started = report.started_at
+    deadline = started + timedelta(seconds=deps.settings.schedule.cycle_deadline_seconds)
     mark = Watermark()
     report.watermark_before = deps.store.get_watermark(STREAM)
     router = deps.router.scratch() if deps.dry_run else deps.router
     page: list[Lead] = []
     try:
+        _refresh_owners(deps, router)
+        _sweep_removed(deps, router, report)
+        _retry_by_id(deps, router, report, deadline)
         since = report.watermark_before
-        while True:
+        while not _must_stop(deps, report, deadline):
             # Read a whole chunk before writing anything: a live search (HubSpot) pages by
             # offset over a result set our own write-backs reorder, which would skip leads.
-            chunk = _read_chunk(deps, since)
-            report.pulled += len(chunk)
+            unreadable: list[Unreadable] = []
+            chunk = _read_chunk(deps, since, unreadable.append)
+            report.pulled += len(chunk) + len(unreadable)
+            _park_unreadable(deps, unreadable, report, mark, since or started)
             for start in range(0, len(chunk), deps.batch_size):
                 page = chunk[start : start + deps.batch_size]
                 _page(deps, router, page, report, mark)
                 page = []
-                if deps.stop.is_set():
-                    report.stopped = "stop requested"
+                if _must_stop(deps, report, deadline):
                     page = chunk[start + deps.batch_size :]
                     break
             if report.stopped or len(chunk) < deps.chunk_size:
@@ -126,14 +150,148 @@ def _run(deps: Deps, report: CycleReport) -> None:
     _advance_watermark(deps, report, mark)
 
 
-def _read_chunk(deps: Deps, since: datetime | None) -> list[Lead]:
-    leads = deps.connector.iter_changed_leads(since)
+def _must_stop(deps: Deps, report: CycleReport, deadline: datetime) -> bool:
+    """A stop signal, or the cycle's deadline passed: end after the batch in hand."""
+    if report.stopped:
+        return True
+    if deps.stop.is_set():
+        report.stopped = "stop requested"
+    elif deps.clock() >= deadline:
+        report.stopped = (f"deadline: the cycle ran past {deps.settings.schedule.cycle_deadline_seconds:g} s "
+                          "(schedule.cycle_deadline_seconds); the rest is pulled again next cycle")
+        log.warning("sync cycle stopped: %s", report.stopped)
+    return report.stopped is not None
+
+
+def _read_chunk(deps: Deps, since: datetime | None, unreadable: Callable[[Unreadable], None]) -> list[Lead]:
+    leads = deps.connector.iter_changed_leads(since, unreadable=unreadable)
     try:
         return list(itertools.islice(leads, deps.chunk_size))
     finally:
         close = getattr(leads, "close", None)
         if close is not None:
             close()
+
+
+# ---------------------------------------------------------------- what the pull alone does not bring
+def _refresh_owners(deps: Deps, router: RouterBox) -> None:
+    """Ask the CRM again (hourly) which owners are inactive; the policy stops routing to them."""
+    rules, now = deps.owner_rules, deps.clock()
+    if not deps.settings.routing.reroute_inactive_owners:
+        return
+    if rules.checked_at is None or now - rules.checked_at >= OWNERS_REFRESH:
+        gone = frozenset(deps.connector.inactive_owners()) - rules.reassign_from
+        deps.owner_rules = rules = replace(rules, inactive=gone, checked_at=now)
+    reps = router.router.reps
+    if any(r in rules.inactive for r in reps):
+        router.router.update_reps([c for rid, c in reps.items() if rid not in rules.inactive])
+
+
+def _sweep_removed(deps: Deps, router: RouterBox, report: CycleReport) -> None:
+    """Removals the pull cannot return (HubSpot archived contacts): asked at most every
+    ``REMOVALS_EVERY`` (the ``removed`` watermark: the last sweep), and only while an assignment
+    is open (nothing else needs closing) — a quiet cycle stays within its two calls."""
+    now = deps.clock()
+    last = deps.store.get_watermark(REMOVED_STREAM)
+    if (last is not None and now - last < REMOVALS_EVERY) or not deps.store.rep_load(include_shadow=True):
+        return
+    removals = list(deps.connector.iter_removed(last))
+    if removals:
+        _close_removed(deps, router, removals, report, now)
+    if not deps.dry_run:
+        deps.store.set_watermark(REMOVED_STREAM, now, now)
+
+
+def _retry_by_id(deps: Deps, router: RouterBox, report: CycleReport, deadline: datetime) -> None:
+    """Parked leads whose retry is due, and open assignments of reps who left: fetched by id.
+
+    Not through the watermark: a parked lead no longer holds it back for everything else.
+    A lead asked for and not returned no longer exists in the CRM: it is closed as removed.
+    """
+    now = deps.clock()
+    due = [s.lead_id for s in deps.store.due_parked(now) if s.attempts < deps.max_attempts]
+    gone = deps.owner_rules.inactive
+    if gone:
+        due += [a.lead_id for a in deps.store.assignments() if a.rep_id in gone and a.outcome is None
+                and a.reward_applied_at is None and deps.router.owner_for(a.rep_id) in gone]
+    due = list(dict.fromkeys(due))
+    for start in range(0, len(due), deps.batch_size):
+        if _must_stop(deps, report, deadline):
+            return
+        ids = due[start : start + deps.batch_size]
+        unreadable: list[Unreadable] = []
+        leads = deps.connector.get_leads(ids, unreadable=unreadable.append)
+        report.retried += len(ids)
+        scratch = Watermark()  # these leads never move the watermark
+        _park_unreadable(deps, unreadable, report, scratch, now)
+        seen = {lead.id for lead in leads} | {u.id for u in unreadable}
+        missing = [Removal(lid, now) for lid in ids if lid not in seen]
+        if missing:
+            _close_removed(deps, router, missing, report, now)
+        if leads:
+            _page(deps, router, leads, report, scratch)
+
+
+def _park_unreadable(deps: Deps, items: Sequence[Unreadable], report: CycleReport, mark: Watermark,
+                     position: datetime) -> None:
+    """Park records that could not be read, by id, with the reason (never skipped)."""
+    now = deps.clock()
+    for item in items:
+        report.parked += 1
+        if item.id is None:  # neither CRM sends one; without an id it cannot be parked: hold the watermark
+            log.error("a changed record without an id could not be read (%s); the watermark stays at %s",
+                      item.reason, position.isoformat())
+            mark.hold(position)
+            continue
+        log.warning("lead %s parked: %s", item.id, item.reason)
+        if not deps.dry_run:
+            deps.store.park(item.id, f"unreadable record: {item.reason}", now)
+
+
+def _close_removed(deps: Deps, router: RouterBox, removals: Sequence[Removal], report: CycleReport,
+                   now: datetime) -> None:
+    """Leads deleted or merged away: close their open assignments (no reward; capacity freed; the
+    policy forgets them) and stop working them (status ``skipped`` with the reason)."""
+    by_id = {r.lead_id: r for r in removals}
+    states = deps.store.lead_state(by_id)
+    fresh = [r for r in removals if (st := states.get(r.lead_id)) is not None and st.status != "skipped"]
+    opened = {a.lead_id for a in deps.store.assignments(list(by_id))
+              if a.outcome is None and a.reward_applied_at is None}
+    report.removed += len({r.lead_id for r in fresh} | opened)
+    for r in removals:
+        if r.lead_id in opened or r.lead_id in {f.lead_id for f in fresh}:
+            log.info("lead %s %s in the CRM: its assignment is closed", r.lead_id,
+                     f"was merged into {r.merged_into}" if r.merged_into else "was deleted")
+    if deps.dry_run or not (fresh or opened):
+        return
+    try:
+        with deps.store.atomic():
+            closed = deps.store.close_assignments(sorted(opened), now, now)
+            deps.store.upsert_lead_states([replace(
+                states[r.lead_id], status="skipped", parked_until=None,
+                last_error=f"merged into {r.merged_into} in the CRM" if r.merged_into else "deleted in the CRM",
+                updated_at=None) for r in fresh], now)
+            forgot = [lid for lid in closed if router.forget(lid)]
+            if forgot and not deps.shadow:
+                router.save(now)
+    except Exception:
+        router.reload()
+        raise
+
+
+def _drop_decisions(deps: Deps, router: RouterBox, lead_ids: Sequence[str], now: datetime) -> None:
+    """Forget the decisions of leads whose owner left, in the store and the policy, so they are decided again."""
+    if deps.dry_run:
+        return
+    try:
+        with deps.store.atomic():
+            deps.store.drop_assignments(lead_ids)
+            forgot = [lid for lid in lead_ids if router.forget(lid)]
+            if forgot and not deps.shadow:
+                router.save(now)
+    except Exception:
+        router.reload()
+        raise
 
 
 def _advance_watermark(deps: Deps, report: CycleReport, mark: Watermark) -> None:
@@ -150,6 +308,14 @@ def _page(deps: Deps, router: RouterBox, leads: Sequence[Lead], report: CycleRep
     """Decide which leads of a page need work, and do it."""
     now = deps.clock()
     leads = list({lead.id: lead for lead in leads}.values())  # the overlap window may repeat a lead
+    removals = [Removal(lead.id, lead.modified_at, lead.merged_into) for lead in leads if lead.deleted]
+    removals += [Removal(mid, lead.modified_at, lead.id) for lead in leads if not lead.deleted for mid in lead.merged_ids]
+    if removals:
+        _close_removed(deps, router, removals, report, now)
+    for lead in leads:
+        if lead.deleted:
+            mark.done(lead.modified_at)
+    leads = [lead for lead in leads if not lead.deleted]
     states = deps.store.lead_state(lead.id for lead in leads)
     assigned = {a.lead_id: a for a in deps.store.assignments([lead.id for lead in leads])}
     losses, proxies = apply_lead_stages(deps, router, leads, assigned, now)
@@ -159,16 +325,21 @@ def _page(deps: Deps, router: RouterBox, leads: Sequence[Lead], report: CycleRep
     for lead in leads:
         state = states.get(lead.id)
         verdict = _triage(deps, lead, state, lead.id in assigned, now)
-        if verdict == "skip":
+        if verdict in ("skip", "wait"):  # wait: parked, retry not due; the parked list brings it back (by id)
             report.skipped += 1
             mark.done(lead.modified_at)
-        elif verdict == "wait":
-            report.skipped += 1
-            assert state is not None
-            if state.attempts < deps.max_attempts:
-                mark.hold(lead.modified_at)
         else:
             todo.append(lead)
+    gone = [lead for lead in todo if deps.owner_rules.owner_gone(lead.owner_id) and lead.stage is None]
+    if gone:
+        report.rerouted += len(gone)
+        for lead in gone:
+            log.info("lead %s: its owner %s was deactivated or removed; routing it again", lead.id, lead.owner_id)
+        redo = [lead.id for lead in gone if lead.id in assigned]
+        _drop_decisions(deps, router, redo, now)
+        if not deps.dry_run:
+            for lid in redo:
+                assigned.pop(lid)
     if todo:
         _handle(deps, router, todo, states, assigned, report, mark, now)
     deps.heartbeat()
@@ -186,6 +357,8 @@ def _triage(deps: Deps, lead: Lead, state: LeadState | None, has_decision: bool,
         return "work"  # scored or decided but not written yet (e.g. a crash in between)
     if deps.owner_rules.needs_owner(lead.owner_id) and not has_decision:
         return "work"  # an owner was removed (or the lead went back to a queue)
+    if deps.owner_rules.owner_gone(lead.owner_id) and lead.stage is None:
+        return "work"  # decided before, but its rep has left since: decided again
     return "skip"
 
 
@@ -274,11 +447,10 @@ def _park(
                                                    status=base.status, updated_at=None)], now)
         deps.store.park(lead.id, reason, now)
         attempts = (prev.attempts if prev else 0) + 1
-        if attempts < deps.max_attempts:
-            mark.hold(lead.modified_at)
-        else:
-            log.error("lead %s parked for good after %d attempts: %s", lead.id, attempts, reason)
-            mark.done(lead.modified_at)
+        if attempts >= deps.max_attempts:
+            log.error("lead %s parked for good after %d attempts (retried again on its next change): %s",
+                      lead.id, attempts, reason)
+        mark.done(lead.modified_at)  # retried from the parked list, by id: the watermark moves on
 
 
 def _scored(lead: Lead, s: Score, prev: LeadState | None, now: datetime) -> LeadState:

@@ -1,7 +1,9 @@
 """Owners: which leads need one, the routing decision that picks one, and the last look before writing it.
 
 ``OwnerRules`` says which current owners mean "this lead needs an owner": none, a queue,
-the integration user (and any owner at all with ``reassign_human_owned``). ``decide_owners``
+the integration user, a user who was deactivated or removed (``routing.reroute_inactive_owners``,
+on by default; such a lead is "re-routed" and counted) — and any owner at all with
+``reassign_human_owned``. ``decide_owners``
 asks the routing policy for such leads that have no decision yet (from the routing context
 ``lead_context`` builds), and ``recheck_owners`` asks the CRM for the current owners right
 before the write-back: a rep who took the lead in the meantime keeps it (re-check the
@@ -10,7 +12,7 @@ current owner before overwriting it). The cycle records the decisions and writes
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -33,19 +35,31 @@ class OwnerRules:
 
     reassign_from: frozenset[str] = frozenset()
     reassign_human_owned: bool = False
+    # Owners who can no longer work a lead (deactivated / removed users); empty when re-routing
+    # them is off. ``checked_at``: when the CRM was last asked (the cycle refreshes it hourly).
+    inactive: frozenset[str] = frozenset()
+    checked_at: datetime | None = None
 
     def needs_owner(self, owner_id: str | None) -> bool:
         if not owner_id:
             return True
-        return owner_id in self.reassign_from or self.reassign_human_owned
+        return owner_id in self.reassign_from or owner_id in self.inactive or self.reassign_human_owned
+
+    def owner_gone(self, owner_id: str | None) -> bool:
+        """The lead's owner was deactivated or removed (and re-routing such leads is on)."""
+        return bool(owner_id) and owner_id in self.inactive
 
     @classmethod
-    def build(cls, settings: Settings, reps: Sequence[Rep], integration_user: str | None) -> OwnerRules:
+    def build(cls, settings: Settings, reps: Sequence[Rep], integration_user: str | None,
+              inactive: Iterable[str] = (), checked_at: datetime | None = None) -> OwnerRules:
         ids = set(settings.routing.reassign_from)
         ids.update(r.id for r in reps if r.is_queue)
         if integration_user:
             ids.add(integration_user)
-        return cls(frozenset(ids), settings.routing.reassign_human_owned)
+        gone: frozenset[str] = frozenset()
+        if settings.routing.reroute_inactive_owners:
+            gone = frozenset({*(r.id for r in reps if not r.active and not r.is_queue), *inactive} - ids)
+        return cls(frozenset(ids), settings.routing.reassign_human_owned, gone, checked_at)
 
 
 def decide_owners(

@@ -28,6 +28,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from sync.config.settings import CYCLE_DEADLINE_LIMIT
 from sync.jobs.cycle import run_cycle
 from sync.jobs.retrain import run_retrain
 from sync.jobs.rewards import run_rewards
@@ -38,7 +39,8 @@ log = logging.getLogger(__name__)
 
 # A job that has not reported progress (a batch) for this long is stuck: stop feeding the
 # watchdog so systemd restarts us.
-STUCK_AFTER_SECONDS = 15 * 60
+# A sync cycle's own deadline (schedule.cycle_deadline_seconds) is kept below it.
+STUCK_AFTER_SECONDS = CYCLE_DEADLINE_LIMIT
 
 
 class Daemon:

@@ -217,8 +217,23 @@ class Store:
         with self._tx() as conn:
             return q.apply_outcome(conn, self.crm, lead_id, won, at, now or at)
 
+    def close_assignments(self, lead_ids: Iterable[str], at: datetime, now: datetime) -> list[str]:
+        """Close the open assignments of leads removed from the CRM (deleted, merged away):
+        no outcome, ``outcome_at = at``, ``reward_applied_at = now`` — so no reward is ever
+        applied to them and they stop counting against their rep's open load. Returns the
+        lead ids closed now (already closed ones are left as they are)."""
+        with self._tx() as conn:
+            return q.close_assignments(conn, self.crm, lead_ids, at, now)
+
+    def drop_assignments(self, lead_ids: Iterable[str]) -> int:
+        """Forget these leads' decisions (a lead whose owner left is decided again: a lead has
+        one decision). Call it in the ``atomic()`` block that makes the router forget them too."""
+        with self._tx() as conn:
+            return q.drop_assignments(conn, self.crm, lead_ids)
+
     def rep_load(self, *, include_shadow: bool = False) -> dict[str, int]:
-        """Open assignments (no outcome yet) per rep; the fallback (rep None) is not counted."""
+        """Open assignments (no outcome yet, not closed by a removal) per rep; the fallback (rep
+        None) is not counted."""
         with self._read() as conn:
             return q.count_by_rep(conn, self.crm, open_only=True, since=None, include_shadow=include_shadow)
 

@@ -209,13 +209,34 @@ def apply_outcome(
     return result.rowcount == 1
 
 
+def close_assignments(conn: sa.Connection, crm: str, lead_ids: Iterable[str], at: datetime, now: datetime) -> list[str]:
+    a = assignments.c
+    closed: list[str] = []
+    for chunk in chunks(sorted(set(lead_ids))):  # one lock order (by lead id) for every writer
+        open_ = sa.and_(a.crm == crm, a.lead_id.in_(chunk), a.reward_applied_at.is_(None), a.outcome.is_(None))
+        ids = [str(r[0]) for r in conn.execute(sa.select(a.lead_id).where(open_).order_by(a.lead_id))]
+        if ids:
+            conn.execute(assignments.update().where(open_, a.lead_id.in_(ids))
+                         .values(outcome_at=at, reward_applied_at=now))
+            closed += ids
+    return closed
+
+
+def drop_assignments(conn: sa.Connection, crm: str, lead_ids: Iterable[str]) -> int:
+    a = assignments.c
+    dropped = 0
+    for chunk in chunks(lead_ids):
+        dropped += conn.execute(assignments.delete().where(a.crm == crm, a.lead_id.in_(chunk))).rowcount
+    return dropped
+
+
 def count_by_rep(
     conn: sa.Connection, crm: str, open_only: bool, since: datetime | None, include_shadow: bool
 ) -> dict[str, int]:
     a = assignments.c
     query = sa.select(a.rep_id, sa.func.count()).where(a.crm == crm, a.rep_id.is_not(None))
-    if open_only:
-        query = query.where(a.outcome.is_(None))
+    if open_only:  # no outcome, and not closed without one (lead removed in the CRM)
+        query = query.where(a.outcome.is_(None), a.reward_applied_at.is_(None))
     if since is not None:
         query = query.where(a.decided_at >= since)
     if not include_shadow:

@@ -118,7 +118,9 @@ def build_deps(
         connector=connector,
         scorers=scorers if scorers is not None else ModelScorers(settings, store, clock=clock),
         router=router,
-        owner_rules=OwnerRules.build(settings, crm_reps, integration),
+        owner_rules=OwnerRules.build(
+            settings, crm_reps, integration,
+            connector.inactive_owners() if settings.routing.reroute_inactive_owners else (), clock()),
         clock=clock,
         metrics=metrics,
     )

@@ -92,6 +92,10 @@ class RouterBox:
             # the store still records the outcome; the policy cannot learn from it.
             log.warning("policy has no open assignment for lead %s; outcome recorded, not learned", lead_id)
 
+    def forget(self, lead_id: str) -> bool:
+        """The policy drops this lead's assignment, learning nothing from it (``Router.forget``)."""
+        return bool(self.router.forget(lead_id))
+
     def record_opportunity(self, lead_id: str, now: datetime) -> bool:
         return bool(self.router.record_opportunity(lead_id, now))
 
