@@ -7,7 +7,10 @@
 3. time passes (the sandbox clock moves past the lookback; nothing else happens) and the
    next cycle pulls from the first cycle's start: it sees only leadpilot's own write-backs
    and recognises them (scoring inputs unchanged → nothing re-scored, nothing written);
-4. the cycle after that, with nothing changed: the no-op re-run.
+4. the cycle after that, with nothing changed: the no-op re-run. It also asks for the leads
+   removed since (deleted / merged away) that the pull does not return, as a cycle with open
+   assignments does at most every half hour: no call on Salesforce (``queryAll`` in the pull
+   returns them), one page of archived contacts on HubSpot.
 
 ``total_calls`` = calls of steps 1 + 2 (reads + writes; token requests are reported apart
 as ``auth_calls``: CRMs do not charge them to the API allocation). ``noop_rerun_*`` is
@@ -72,6 +75,7 @@ def run(crm: str, leads: int, seed: int = 0) -> dict[str, Any]:
         c3 = calls(connector)
         clock.advance(timedelta(seconds=300))
         noop = list(connector.iter_changed_leads(start2))
+        removed = list(connector.iter_removed(start2))
         c4 = calls(connector)
         seconds = time.perf_counter() - t0
     first, writes, echo, rerun = diff(c1, c0), diff(c2, c1), diff(c3, c2), diff(c4, c3)
@@ -93,6 +97,7 @@ def run(crm: str, leads: int, seed: int = 0) -> dict[str, Any]:
         "echo_rescored": len(rescored),
         "echo_writes": echo["write"] if echo_report is not None else 0,
         "noop_rerun_leads": len(noop),
+        "noop_rerun_removed": len(removed),
         "budget": dataclasses.asdict(connector.meter.budget),
     }
 

@@ -195,3 +195,15 @@ def test_given_daemon_store_when_restoring_open_then_capacity_counts_them_and_pr
     assert router.record_opportunity("L1", T0) is False
     with pytest.raises(ValueError, match="unknown rep"):
         router.sync_open({"nobody": 3})
+
+
+def test_given_a_lead_removed_in_the_crm_when_forgotten_then_capacity_frees_and_nothing_is_learned() -> None:
+    router = Router(policy=bare_policy("round_robin"), reps=_reps(1, max_open=1))
+    assert router.assign("L1", {}, T0).rep == "r1"
+    assert router.assign("L2", {}, T0).rep is None  # full
+    assert router.forget("L1") is True and router.forget("L1") is False and router.forget("nope") is False
+    assert "L1" not in router.ledger.row and router.open_load() == {"r1": 0}
+    assert router.assign("L3", {}, T0).rep == "r1"
+    router.record_outcome("L3", True, T0)
+    assert router.forget("L3") is True and router.open_load() == {"r1": 0}  # a closed one frees nothing more
+    assert len(router.ledger) == 0
