@@ -235,7 +235,8 @@ class HubSpotConnector:
 
     def get_leads(self, lead_ids: Iterable[str], *,
                   unreadable: Callable[[Unreadable], None] | None = None) -> list[Lead]:
-        """These leads now, one batch read per 100 ids; archived or merged-away ones are left out."""
+        """These leads now (the parked-lead retry, ``leadpilot explain``), one batch read per 100 ids;
+        archived or merged-away ones are left out."""
         ids = list(dict.fromkeys(lead_ids))
         out: list[Lead] = []
         for i in range(0, len(ids), BATCH_SIZE):
@@ -349,18 +350,6 @@ class HubSpotConnector:
             page = self._call("read", "read owners", self._op("batch", "read",
                                                               batch_read_input_simple_public_object_id=body))
             out.update({str(o.get("id")): (o.get("properties") or {}).get(owner) for o in page.get("results") or []})
-        return out
-
-    def get_leads(self, lead_ids: Iterable[str]) -> list[Lead]:
-        """The leads with these ids as they are now (``leadpilot explain``); unknown ids are left out."""
-        ids = list(dict.fromkeys(lead_ids))
-        out: list[Lead] = []
-        for i in range(0, len(ids), BATCH_SIZE):
-            body = {"inputs": [{"id": x} for x in ids[i : i + BATCH_SIZE]], "properties": self.pmap.properties()}
-            page = self._call("read", "read leads", self._op("batch", "read",
-                                                             batch_read_input_simple_public_object_id=body))
-            objects = page.get("results") or []
-            out += self._leads((0, obj) for obj in objects)
         return out
 
     def write(self, updates: Sequence[LeadUpdate]) -> WriteReport:

@@ -221,7 +221,8 @@ class SalesforceConnector:
 
     def get_leads(self, lead_ids: Iterable[str], *,
                   unreadable: Callable[[Unreadable], None] | None = None) -> list[Lead]:
-        """These leads now (deleted ones included, through ``queryAll``): one query per 300 ids."""
+        """These leads now (the parked-lead retry, ``leadpilot explain``), deleted ones included
+        (``queryAll``): one query per 300 ids; unknown ids are left out."""
         ids = list(dict.fromkeys(lead_ids))
         select = ", ".join(self.fmap.select_fields())
         out: list[Lead] = []
@@ -306,16 +307,6 @@ class SalesforceConnector:
         for i in range(0, len(ids), IN_CHUNK):
             soql = format_soql("SELECT Id, OwnerId FROM Lead WHERE Id IN {}", ids[i : i + IN_CHUNK])
             out.update({r["Id"]: r.get("OwnerId") for r in self._query(soql)})
-        return out
-
-    def get_leads(self, lead_ids: Iterable[str]) -> list[Lead]:
-        """The leads with these ids as they are now (``leadpilot explain``); unknown ids are left out."""
-        ids = list(dict.fromkeys(lead_ids))
-        select = ", ".join(self.fmap.select_fields())
-        out: list[Lead] = []
-        for i in range(0, len(ids), IN_CHUNK):
-            soql = format_soql(f"SELECT {select} FROM Lead WHERE Id IN {{}}", ids[i : i + IN_CHUNK])
-            out += self._leads(self._query(soql))
         return out
 
     def write(self, updates: Sequence[LeadUpdate]) -> WriteReport:
