@@ -65,6 +65,12 @@ class Connector(Protocol):
         return (HubSpot archived contacts); nothing where the pull already returns them."""
         ...
 
+    def iter_owned_leads(self, owner_ids: Sequence[str]) -> Iterator[Lead]:
+        """Open leads (not converted) owned by these owners: the leads of users who left, routed
+        again once when their owners are found inactive (a lead's modstamp does not move when its
+        owner is deactivated, so the changed-leads pull would not bring them)."""
+        ...
+
     def inactive_owners(self) -> set[str]:
         """Ids of owners who can no longer work a lead: deactivated users (Salesforce
         ``IsActive = false``), archived owners (HubSpot)."""

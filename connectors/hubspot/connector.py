@@ -263,6 +263,14 @@ class HubSpotConnector:
                 return
             after = str(nxt)
 
+    def iter_owned_leads(self, owner_ids: Sequence[str]) -> Iterator[Lead]:
+        """Contacts of these owners (searched by owner, 100 owners a query), minus converted ones."""
+        ids = list(dict.fromkeys(owner_ids))
+        for i in range(0, len(ids), BATCH_SIZE):
+            owned = [{"propertyName": self.pmap.written["owner"], "operator": "IN", "values": ids[i : i + BATCH_SIZE]}]
+            objs = self._search("search", self.pmap.modified, None, self.pmap.properties(), owned)
+            yield from (lead for lead in self._leads(objs) if lead.stage != "converted")
+
     def inactive_owners(self) -> set[str]:
         """Archived owners (deactivated or removed users), 500 a page."""
         out: set[str] = set()

@@ -235,6 +235,15 @@ class SalesforceConnector:
         """Nothing, and no call: the ``queryAll`` pull already returns deleted and merged leads."""
         return iter(())
 
+    def iter_owned_leads(self, owner_ids: Sequence[str]) -> Iterator[Lead]:
+        """Unconverted leads of these owners, one query (paged) per 300 owners."""
+        select = ", ".join(self.fmap.select_fields())
+        ids = list(dict.fromkeys(owner_ids))
+        for i in range(0, len(ids), IN_CHUNK):
+            soql = format_soql("SELECT {:literal} FROM Lead WHERE OwnerId IN {} AND IsConverted = false "
+                               "ORDER BY SystemModstamp ASC, Id ASC", select, ids[i : i + IN_CHUNK])
+            yield from self._leads(self._query(soql))
+
     def inactive_owners(self) -> set[str]:
         """Deactivated users (Salesforce never deletes a user; it deactivates it)."""
         return {str(r["Id"]) for r in self._query("SELECT Id FROM User WHERE IsActive = false")}

@@ -118,6 +118,7 @@ def _run(deps: Deps, report: CycleReport) -> None:
         _refresh_owners(deps, router)
         _sweep_removed(deps, router, report)
         _retry_by_id(deps, router, report, deadline)
+        _reroute_orphans(deps, router, report, deadline)
         since = report.watermark_before
         while not _must_stop(deps, report, deadline):
             # Read a whole chunk before writing anything: a live search (HubSpot) pages by
@@ -203,18 +204,11 @@ def _sweep_removed(deps: Deps, router: RouterBox, report: CycleReport) -> None:
 
 
 def _retry_by_id(deps: Deps, router: RouterBox, report: CycleReport, deadline: datetime) -> None:
-    """Parked leads whose retry is due, and open assignments of reps who left: fetched by id.
-
-    Not through the watermark: a parked lead no longer holds it back for everything else.
-    A lead asked for and not returned no longer exists in the CRM: it is closed as removed.
-    """
+    """Parked leads whose retry is due, fetched by id (not through the watermark: a parked lead
+    no longer holds it back for everything else). One that is not returned no longer exists in
+    the CRM: it is closed as removed."""
     now = deps.clock()
     due = [s.lead_id for s in deps.store.due_parked(now) if s.attempts < deps.max_attempts]
-    gone = deps.owner_rules.inactive
-    if gone:
-        due += [a.lead_id for a in deps.store.assignments() if a.rep_id in gone and a.outcome is None
-                and a.reward_applied_at is None and deps.router.owner_for(a.rep_id) in gone]
-    due = list(dict.fromkeys(due))
     for start in range(0, len(due), deps.batch_size):
         if _must_stop(deps, report, deadline):
             return
@@ -230,6 +224,24 @@ def _retry_by_id(deps: Deps, router: RouterBox, report: CycleReport, deadline: d
             _close_removed(deps, router, missing, report, now)
         if leads:
             _page(deps, router, leads, report, scratch)
+
+
+def _reroute_orphans(deps: Deps, router: RouterBox, report: CycleReport, deadline: datetime) -> None:
+    """The open leads of owners newly found inactive (once per owner and process), ours and the
+    ones given to them by hand: their modstamps did not move when the owner left, so the pull
+    alone would never bring them."""
+    rules = deps.owner_rules
+    new = sorted(rules.inactive - rules.swept)
+    if not new:
+        return
+    leads = [lead for lead in deps.connector.iter_owned_leads(new)  # closed ones have nothing left to route
+             if lead.stage is None and not lead.deleted and rules.owner_gone(lead.owner_id)]
+    scratch = Watermark()  # fetched by owner: they never move the watermark
+    for start in range(0, len(leads), deps.batch_size):
+        if _must_stop(deps, report, deadline):
+            return  # not marked swept: the next cycle asks again
+        _page(deps, router, leads[start : start + deps.batch_size], report, scratch)
+    deps.owner_rules = replace(deps.owner_rules, swept=rules.swept | frozenset(new))
 
 
 def _park_unreadable(deps: Deps, items: Sequence[Unreadable], report: CycleReport, mark: Watermark,
@@ -324,13 +336,13 @@ def _page(deps: Deps, router: RouterBox, leads: Sequence[Lead], report: CycleRep
     todo: list[Lead] = []
     for lead in leads:
         state = states.get(lead.id)
-        verdict = _triage(deps, lead, state, lead.id in assigned, now)
+        verdict = _triage(deps, lead, state, assigned.get(lead.id), now)
         if verdict in ("skip", "wait"):  # wait: parked, retry not due; the parked list brings it back (by id)
             report.skipped += 1
             mark.done(lead.modified_at)
         else:
             todo.append(lead)
-    gone = [lead for lead in todo if deps.owner_rules.owner_gone(lead.owner_id) and lead.stage is None]
+    gone = [lead for lead in todo if _decided_for_the_gone(deps, lead, assigned.get(lead.id))]
     if gone:
         report.rerouted += len(gone)
         for lead in gone:
@@ -345,7 +357,7 @@ def _page(deps: Deps, router: RouterBox, leads: Sequence[Lead], report: CycleRep
     deps.heartbeat()
 
 
-def _triage(deps: Deps, lead: Lead, state: LeadState | None, has_decision: bool, now: datetime) -> str:
+def _triage(deps: Deps, lead: Lead, state: LeadState | None, decision: Assignment | None, now: datetime) -> str:
     """``skip`` (nothing changed), ``wait`` (parked, retry not due), or ``work``."""
     if state is None or state.input_hash != lead.input_hash:
         return "work"
@@ -355,11 +367,20 @@ def _triage(deps: Deps, lead: Lead, state: LeadState | None, has_decision: bool,
         return "work" if (changed or due) else "wait"
     if state.status not in ("written", "skipped"):
         return "work"  # scored or decided but not written yet (e.g. a crash in between)
-    if deps.owner_rules.needs_owner(lead.owner_id) and not has_decision:
+    if deps.owner_rules.needs_owner(lead.owner_id) and decision is None:
         return "work"  # an owner was removed (or the lead went back to a queue)
-    if deps.owner_rules.owner_gone(lead.owner_id) and lead.stage is None:
+    if _decided_for_the_gone(deps, lead, decision):
         return "work"  # decided before, but its rep has left since: decided again
     return "skip"
+
+
+def _decided_for_the_gone(deps: Deps, lead: Lead, decision: Assignment | None) -> bool:
+    """Owned by a user who left, and our decision (if any) named that user: route it again. A
+    decision already naming an active rep stands (the CRM may still show the old owner: search lag)."""
+    rules = deps.owner_rules
+    if lead.stage is not None or not rules.owner_gone(lead.owner_id):
+        return False
+    return decision is None or rules.owner_gone(deps.router.owner_for(decision.rep_id))
 
 
 def _handle(

@@ -39,6 +39,8 @@ class OwnerRules:
     # them is off. ``checked_at``: when the CRM was last asked (the cycle refreshes it hourly).
     inactive: frozenset[str] = frozenset()
     checked_at: datetime | None = None
+    # Inactive owners whose open leads this process has already fetched to route them again.
+    swept: frozenset[str] = frozenset()
 
     def needs_owner(self, owner_id: str | None) -> bool:
         if not owner_id:
