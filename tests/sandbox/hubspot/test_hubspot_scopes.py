@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -124,7 +125,6 @@ def test_given_a_service_key_or_an_unknown_token_then_introspection_refuses(sand
 def _admin(server: SandboxServer, method: str, path: str, body: Any = None) -> tuple[int, Any]:
     req = urllib.request.Request(server.base_url + "/_sandbox" + path, method=method,
                                  data=json.dumps(body).encode() if body is not None else None)
-    import ssl
     ctx = ssl.create_default_context(cafile=server.info["ca_cert"])
     try:
         with urllib.request.urlopen(req, context=ctx) as resp:
