@@ -3,9 +3,24 @@ and what the rest of leadpilot asks of a CRM's section."""
 
 from __future__ import annotations
 
-from typing import Protocol
+import re
+from typing import Annotated, Protocol
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict
+
+_IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
+def _field_name(value: str) -> str:
+    # Field names go into queries (SOQL's SELECT list, HubSpot's properties) as they are:
+    # only an identifier is safe there, whatever the query builder quotes.
+    if not _IDENTIFIER.fullmatch(value):
+        raise ValueError("not a field name (letters, digits and underscores, starting with a letter)")
+    return value
+
+
+# A CRM field or property name, checked before any query is built with it.
+FieldName = Annotated[str, AfterValidator(_field_name)]
 
 
 class FrozenModel(BaseModel):

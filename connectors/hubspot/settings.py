@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr
 
-from connectors.settings import FrozenModel
+from connectors.settings import FieldName, FrozenModel
 
 
 class HubSpotSettings(FrozenModel):
@@ -24,8 +24,8 @@ class HubSpotSettings(FrozenModel):
     object_type: Literal["contacts", "leads"] = "contacts"
     host: str = "https://api.hubapi.com"
     lookback_seconds: int = Field(default=300, ge=0)
-    source_properties: dict[str, str] = Field(default_factory=dict)
-    text_properties: tuple[str, ...] = ("jobtitle", "company", "industry", "message")
+    source_properties: dict[str, FieldName] = Field(default_factory=dict)
+    text_properties: tuple[FieldName, ...] = ("jobtitle", "company", "industry", "message")
     ca_bundle: Path | None = None
     # Deadlines of every HubSpot call (urllib3 connect and read timeouts); a call that runs past
     # one is a transient network fault, retried under the one retry policy.
@@ -58,10 +58,10 @@ class HubSpotSettings(FrozenModel):
 class HubSpotPropertyNames(FrozenModel):
     """The HubSpot properties leadpilot writes (created by ``leadpilot init-crm``)."""
 
-    score: str = "leadpilot_score"
-    grade: str = "leadpilot_grade"
-    opportunity: str = "leadpilot_opportunity"
-    reasons: str = "leadpilot_reasons"
-    model_version: str = "leadpilot_model_version"
-    scored_at: str = "leadpilot_scored_at"
-    owner: str = "hubspot_owner_id"
+    score: FieldName = "leadpilot_score"
+    grade: FieldName = "leadpilot_grade"
+    opportunity: FieldName = "leadpilot_opportunity"
+    reasons: FieldName = "leadpilot_reasons"
+    model_version: FieldName = "leadpilot_model_version"
+    scored_at: FieldName = "leadpilot_scored_at"
+    owner: FieldName = "hubspot_owner_id"

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from connectors.settings import FrozenModel
+from connectors.settings import FieldName, FrozenModel
 
 
 # ---------------------------------------------------------------- Salesforce auth (discriminated)
@@ -81,8 +81,8 @@ class SalesforceSettings(FrozenModel):
     # Query overlap behind the watermark: SystemModstamp is set at commit, rows can appear late
     lookback_seconds: int = Field(default=600, ge=0)
     # CRM field names for the lead attributes leadpilot reads (override for custom fields)
-    source_fields: dict[str, str] = Field(default_factory=dict)
-    text_fields: tuple[str, ...] = ("Title", "Company", "Industry", "Description")
+    source_fields: dict[str, FieldName] = Field(default_factory=dict)
+    text_fields: tuple[FieldName, ...] = ("Title", "Company", "Industry", "Description")
     ca_bundle: Path | None = None
 
     @property
@@ -123,10 +123,10 @@ class SalesforceSettings(FrozenModel):
 class FieldNames(FrozenModel):
     """The CRM fields/properties leadpilot writes (created by ``leadpilot init-crm``)."""
 
-    score: str = "LeadPilot_Score__c"
-    grade: str = "LeadPilot_Grade__c"
-    opportunity: str = "LeadPilot_Opportunity__c"
-    reasons: str = "LeadPilot_Reasons__c"
-    model_version: str = "LeadPilot_Model_Version__c"
-    scored_at: str = "LeadPilot_Scored_At__c"
-    owner: str = "OwnerId"
+    score: FieldName = "LeadPilot_Score__c"
+    grade: FieldName = "LeadPilot_Grade__c"
+    opportunity: FieldName = "LeadPilot_Opportunity__c"
+    reasons: FieldName = "LeadPilot_Reasons__c"
+    model_version: FieldName = "LeadPilot_Model_Version__c"
+    scored_at: FieldName = "LeadPilot_Scored_At__c"
+    owner: FieldName = "OwnerId"

@@ -25,23 +25,30 @@ def check(
     routing_file: Path | None = typer.Option(
         None, "--routing", help=f"Routing file to validate instead of {ROUTING_VAR}."
     ),
+    env_file: Path = typer.Option(
+        Path(".env"), "--env-file", help="The dotenv file to read besides the environment (e.g. the service's)."
+    ),
 ) -> None:
     """Validate settings and the routing file; connect to the store and the CRM, print the API budget.
 
     Every invalid value is one line naming the variable (or file:line), what is wrong and a valid
     example; exit code 2. Exit code 1: the store or the CRM cannot be reached.
     """
-    from sync.config.problems import describe_settings_error
-    from sync.config.settings import load_settings
+    from sync.config.loading import ConfigError, load_checked
 
     problems: list[str] = []
     settings: Any = None
     try:
-        settings = load_settings()
-    except ValueError as exc:  # ValidationError, SettingsError and unreadable *_FILE secrets
-        problems += describe_settings_error(exc)
+        loaded = load_checked(env_file)
+    except ConfigError as exc:
+        problems += exc.problems
+        warnings = exc.warnings
+    else:
+        settings, warnings = loaded.settings, loaded.warnings
+    for line in warnings:
+        typer.echo(line, err=True)
     if settings is not None:
-        problems += settings.problems()
+        problems += settings.problems() + _store_location_problems(settings)
         _echo_summary(settings)
     path, explicit = _routing_path(settings, routing_file)
     problems += _check_routing(path, explicit)
@@ -60,16 +67,37 @@ def check(
 
 
 def _echo_summary(settings: Any) -> None:
+    from sync.config.urls import redact_url
+
+    typer.echo(
+        f"settings: crm={settings.crm} store={redact_url(settings.resolved_store_url)} "
+        f"policy={settings.routing.policy} dry_run={settings.dry_run} shadow={settings.shadow}"
+    )
+
+
+def _store_location_problems(settings: Any) -> list[str]:
+    """A SQLite store named by ``LEADPILOT_STORE_URL`` must be in a directory that exists: the
+    daemon would otherwise create the directory and start an empty store there (a typo in the
+    path silently loses the routing state)."""
     from sqlalchemy.engine import make_url
 
+    if settings.store_url is None or not settings.store_url.get_secret_value():
+        return []  # the default, in LEADPILOT_STATE_DIR: created at the first start (StateDirectory=)
     try:
-        store = make_url(settings.resolved_store_url).render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL is reported by the store check; never echo it raw
-        store = "(unparsable URL)"
-    typer.echo(
-        f"settings: crm={settings.crm} store={store} policy={settings.routing.policy} "
-        f"dry_run={settings.dry_run} shadow={settings.shadow}"
-    )
+        url = make_url(settings.store_url.get_secret_value())
+    except Exception:  # noqa: BLE001 - an unparsable URL is reported when the store is opened
+        return []
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or database in ("", ":memory:") or database.startswith("file:"):
+        return []
+    directory = Path(database).expanduser().parent
+    if directory.is_dir():
+        return []
+    return [
+        f"LEADPILOT_STORE_URL: the directory {str(directory)!r} of the SQLite store does not exist; "
+        f"create it (mkdir -p {directory}, writable by the user leadpilot runs as) or correct the path; "
+        f"e.g. LEADPILOT_STORE_URL=sqlite:////var/lib/leadpilot/leadpilot.db"
+    ]
 
 
 def _routing_path(settings: Any, override: Path | None) -> tuple[Path, bool]:
@@ -110,6 +138,7 @@ def _check_store(settings: Any) -> bool:
     """Connect to the store without changing it and say which schema it holds."""
     import sqlalchemy as sa
 
+    from sync.cli.common import store_failure_message
     from sync.store.engine import StoreError, create_store_engine, current_revision
 
     url = settings.resolved_store_url
@@ -123,8 +152,7 @@ def _check_store(settings: Any) -> bool:
         finally:
             engine.dispose()
     except (StoreError, sa.exc.SQLAlchemyError) as exc:
-        message = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        typer.echo(f"LEADPILOT_STORE_URL: cannot connect to the store: {message}", err=True)
+        typer.echo(store_failure_message(settings, exc), err=True)
         return False
     typer.echo(f"store: reachable, schema {revision or 'empty (migrated at the first start)'}")
     return True

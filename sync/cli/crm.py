@@ -13,11 +13,11 @@ def init_crm(
     Safe to run again: a second run creates nothing and says so.
     """
     from connectors.errors import CRMError
-    from sync.config.settings import load_settings
+    from sync.cli.common import load_settings_or_exit
     from sync.wiring.connector import make_connector
 
+    settings = load_settings_or_exit()
     try:
-        settings = load_settings()
         connector = make_connector(settings, crm=crm or None)
         created = connector.ensure_fields()
     except (CRMError, ValueError) as exc:

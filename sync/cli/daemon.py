@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,33 +19,48 @@ from sync.config.settings import Settings
 
 
 def _settings(**overrides: Any) -> Settings:
-    from pydantic import ValidationError
+    """The settings, strictly; any problem printed one line per variable, exit 2 (no traceback)."""
+    from sync.cli.common import load_settings_or_exit
 
-    from sync.config.settings import load_settings
-
-    try:
-        return load_settings(**overrides)
-    except ValidationError as exc:
-        for err in exc.errors():
-            loc = "LEADPILOT_" + "__".join(str(p) for p in err["loc"]).upper()
-            typer.echo(f"{loc}: {err['msg']}", err=True)
-        typer.echo("fix the settings (see .env.example), then try again; `leadpilot check` lists every problem",
-                   err=True)
-        raise typer.Exit(2) from None
+    return load_settings_or_exit(**overrides)
 
 
-def _deps(settings: Settings, metrics: Any = None) -> Any:
-    from connectors.errors import CRMError
-    from sync.ops.logs import configure_logging
+def _deps(settings: Settings, metrics: Any = None, *, patient: bool = False) -> Any:
+    """Open the store and connect to the CRM, or exit in words: 2 for what the admin must fix,
+    1 for a store or CRM that cannot be reached now, 75 for a CRM API limit (``patient``: the
+    daemon first waits for it within ``STARTUP_MAX_WAIT_SECONDS``)."""
+    import sqlalchemy as sa
+
+    from connectors.errors import CRMError, Kind
+    from sync.cli.common import CONFIG_ERROR, TEMPORARY, UNAVAILABLE, store_failure_message
+    from sync.ops.logs import configure_logging, register_settings_secrets
+    from sync.ops.notify import SystemdNotifier
+    from sync.ops.startup import STARTUP_MAX_WAIT_SECONDS, StartDeferred, build_patiently, is_rate_limit
     from sync.store import StoreError
     from sync.wiring.deps import build_deps
 
     configure_logging(settings.log_level, settings.log_format)
+    register_settings_secrets(settings)
+    notifier = SystemdNotifier()
     try:
-        return build_deps(settings, metrics=metrics)
-    except (CRMError, StoreError, ValueError, FileNotFoundError) as exc:
+        return build_patiently(lambda: build_deps(settings, metrics=metrics),
+                               max_wait=STARTUP_MAX_WAIT_SECONDS if patient else 0.0,
+                               sleep=time.sleep, on_wait=notifier.status)
+    except StartDeferred as exc:
+        typer.echo(f"cannot start yet: {exc}", err=True)
+        raise typer.Exit(TEMPORARY) from None
+    except CRMError as exc:
+        if is_rate_limit(exc):
+            typer.echo(f"cannot start yet: the CRM's API limit is spent: {exc}", err=True)
+            raise typer.Exit(TEMPORARY) from None
         typer.echo(f"cannot start: {exc}", err=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(CONFIG_ERROR if exc.kind is Kind.CONFIG else UNAVAILABLE) from None
+    except (StoreError, sa.exc.SQLAlchemyError) as exc:
+        typer.echo(f"cannot start: {store_failure_message(settings, exc)}", err=True)
+        raise typer.Exit(UNAVAILABLE) from None
+    except (ValueError, FileNotFoundError) as exc:
+        typer.echo(f"cannot start: {exc}", err=True)
+        raise typer.Exit(CONFIG_ERROR) from None
 
 
 def _emit(data: dict[str, Any], as_json: bool, out: Path | None = None) -> None:
@@ -63,7 +79,7 @@ def run() -> None:
 
     settings = _settings()
     metrics = Metrics()
-    deps = _deps(settings, metrics)
+    deps = _deps(settings, metrics, patient=True)
     daemon = Daemon(deps)
     daemon.install_signal_handlers()
     start_metrics_server(metrics, settings.metrics_port)
@@ -109,11 +125,11 @@ def status(
     offline: bool = typer.Option(False, "--offline", help="Do not contact the CRM (no API budget)."),
 ) -> None:
     """Last runs, pending and parked leads, per-rep load and win rates, API budget, model and policy versions."""
+    from sync.cli.common import open_store_or_exit
     from sync.ops.status import collect_status, print_status
-    from sync.store import open_store
 
     settings = _settings()
-    store = open_store(settings)
+    store = open_store_or_exit(settings)
     connector = None
     if not offline:
         try:
@@ -131,12 +147,12 @@ def status(
 
 def report(out: Path = typer.Option(Path("out"), "--out", help="Directory for the HTML report.")) -> None:
     """Render the HTML report from the state store of this deployment."""
+    from sync.cli.common import open_store_or_exit
     from sync.ops.report import render_report
     from sync.ops.status import report_data
-    from sync.store import open_store
 
     settings = _settings()
-    path = render_report(report_data(settings, open_store(settings)), out)
+    path = render_report(report_data(settings, open_store_or_exit(settings)), out)
     typer.echo(str(path))
 
 
@@ -163,13 +179,14 @@ def evaluate_policy(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Estimate a policy's conversion rate from the logged decisions (IPS, SNIPS, doubly robust)."""
+    from sync.cli.common import open_store_or_exit
     from sync.ops.status import describe_evaluation, evaluate_logged_policy
-    from sync.store import open_store
 
     settings = _settings()
     since_utc = since.replace(tzinfo=UTC) if since is not None else None
+    store = open_store_or_exit(settings)
     try:
-        result = evaluate_logged_policy(settings, open_store(settings), policy, since_utc)
+        result = evaluate_logged_policy(settings, store, policy, since_utc)
     except ValueError as exc:
         typer.echo(f"cannot evaluate {policy}: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -49,18 +49,23 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _state_dir() -> Path:
-    """The state directory; unusable settings exit 2 naming the variable."""
-    from pydantic import ValidationError
+    """The state directory; unusable settings exit 2 naming each variable.
 
-    from sync.config.settings import load_settings
+    The CSV commands and the model registry need no CRM, so ``LEADPILOT_CRM`` may be unset
+    here (the strict checks still apply to every other variable)."""
+    import os
 
-    try:
-        settings = load_settings()
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = "LEADPILOT_" + "__".join(str(p) for p in first["loc"]).upper()
-        raise _fail(f"{loc}: {first['msg']} (see .env.example)") from None
-    return Path(settings.state_dir)
+    from sync.cli.common import load_settings_or_exit
+
+    crm = {} if os.environ.get("LEADPILOT_CRM") or _dotenv_sets_crm() else {"crm": "sandbox"}
+    return Path(load_settings_or_exit(**crm).state_dir)
+
+
+def _dotenv_sets_crm() -> bool:
+    from dotenv import dotenv_values
+
+    dotenv = Path(".env")
+    return dotenv.is_file() and bool(dotenv_values(dotenv).get("LEADPILOT_CRM"))
 
 
 def _load(csv: Path, label: str, drop: str, text_columns: str, sep: str) -> tuple[Any, Any, Any, Any]:
@@ -85,13 +90,11 @@ def _load(csv: Path, label: str, drop: str, text_columns: str, sep: str) -> tupl
 
 def _encoder_model() -> str:
     """The encoder setting; the bundled default when the settings cannot be read (evaluate needs no CRM)."""
-    from pydantic import ValidationError
-
-    from sync.config.settings import load_settings
+    from sync.config.loading import ConfigError, load_checked
 
     try:
-        return load_settings().scoring.encoder_model
-    except ValidationError:
+        return load_checked(crm="sandbox").settings.scoring.encoder_model
+    except ConfigError:
         return ""
 
 

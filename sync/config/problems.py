@@ -36,20 +36,38 @@ EXAMPLES: dict[str, str] = {
 }
 
 
-def describe_settings_error(exc: Exception) -> list[str]:
-    """One line per problem in ``exc`` (raised by ``Settings()``), naming the variable."""
+def describe_settings_error(exc: Exception, env_file: Path | None = Path(".env")) -> list[str]:
+    """One line per problem in ``exc`` (raised by ``Settings()`` or ``load_checked``), naming the
+    variable. ``env_file``: the ``.env`` the settings were read from (for values that are not JSON)."""
+    from sync.config.loading import ConfigError
+
+    if isinstance(exc, ConfigError):
+        return exc.problems
     if isinstance(exc, ValidationError):
-        return [_describe(error) for error in exc.errors()]
+        return list(dict.fromkeys(_describe(error) for error in exc.errors()))
     if isinstance(exc, SecretFileError):
         return [str(exc)]
     if isinstance(exc, SettingsError):
-        return _json_problems() or [f"LEADPILOT_*: {exc}"]
+        return _json_problems(env_file) or [f"LEADPILOT_*: {exc}"]
     raise exc
 
 
 def _describe(error: Any) -> str:
+    from sync.config.loading import CRM_NOT_SET
+    from sync.config.strict import known_variables, suggest
+
     names, field, tag_of = _resolve(tuple(error["loc"]))
     var = env_name(names) if names else "LEADPILOT_*"
+    if error["type"] == "missing" and names == ["crm"]:
+        return CRM_NOT_SET
+    if error["type"] == "extra_forbidden":
+        # Reported against the variable itself, not its section (nor the auth mode's tag).
+        rest = [str(p) for p in error["loc"][len(names) + (1 if tag_of else 0) :]]
+        var = env_name([*names, *rest])
+        if tag_of is not None and var in known_variables(Settings):
+            kind = env_name([*names, "kind"])
+            return f"{var}: not read with this {kind} (got {error['loc'][len(names)]!r}); unset it or change {kind}"
+        return f"{var}: no such setting; {suggest(var, known_variables(Settings))}"
     secret = field is not None and SecretStr in type_args(field.annotation)
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
@@ -133,12 +151,13 @@ def example(var: str, field: FieldInfo, bad: Any = None) -> str:
     return "<text>"
 
 
-def _json_problems() -> list[str]:
+def _json_problems(env_file: Path | None) -> list[str]:
     """Variables holding a list/dict/model setting whose value is not JSON (pydantic-settings only
     says which top-level field failed)."""
     from dotenv import dotenv_values
 
-    env = {k.upper(): v for k, v in dotenv_values(".env").items() if v} if Path(".env").is_file() else {}
+    has_file = env_file is not None and env_file.is_file()
+    env = {k.upper(): v for k, v in dotenv_values(env_file).items() if v} if has_file else {}
     env.update(os.environ)
     out = []
     for var, value in sorted(env.items()):

@@ -26,6 +26,7 @@ from connectors.salesforce.settings import FieldNames, SalesforceSettings
 from connectors.settings import CRMSection
 from connectors.settings import FrozenModel as _Model
 from sync.config.sources import ENV_PREFIX, NESTED, FileSecretsSource, WithoutSecretFileKeys, env_name
+from sync.config.urls import userinfo_problem
 
 
 class ScoringSettings(_Model):
@@ -152,7 +153,8 @@ class Settings(BaseSettings):
         frozen=True,
     )
 
-    crm: Literal["salesforce", "hubspot", "sandbox"] = "sandbox"
+    # No default: the daemon must be told which CRM to write to (sandbox too, explicitly).
+    crm: Literal["salesforce", "hubspot", "sandbox"]
     salesforce: SalesforceSettings = Field(default_factory=SalesforceSettings)
     hubspot: HubSpotSettings = Field(default_factory=HubSpotSettings)
     fields: FieldNames = Field(default_factory=FieldNames)
@@ -181,6 +183,9 @@ class Settings(BaseSettings):
         if url and not url.startswith(("sqlite:", "postgresql:", "postgresql+", "postgres:")):
             # The URL is not echoed: it may hold a password.
             raise ValueError("not a sqlite:/// or postgresql:// URL")
+        problem = userinfo_problem(url)
+        if problem:  # a raw @ # / ? would put part of the password in the host name the driver echoes
+            raise ValueError(problem)
         return v
 
     @property
@@ -226,5 +231,9 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Settings from the environment and ``.env``, with keyword overrides on top."""
-    return Settings(**overrides)
+    """Settings from the environment and ``.env``, with keyword overrides on top, strictly:
+    raises ``sync.config.loading.ConfigError`` (a ``ValueError``) with one line per problem,
+    unknown ``LEADPILOT_*`` variables included. Commands use ``load_checked`` for the warnings too."""
+    from sync.config.loading import load_checked
+
+    return load_checked(**overrides).settings

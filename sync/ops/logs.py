@@ -38,6 +38,25 @@ def register_secret(value: str | None) -> None:
             _secrets.add(value)
 
 
+def register_settings_secrets(settings: Any) -> None:
+    """Register every secret of the settings (``SecretStr`` values, the store URL's password in
+    each form a driver message could echo) so no log line carries them."""
+    from pydantic import BaseModel, SecretStr
+
+    from sync.config.urls import secret_pieces
+
+    def walk(node: Any) -> None:
+        if isinstance(node, SecretStr):
+            register_secret(node.get_secret_value())
+        elif isinstance(node, BaseModel):
+            for name in type(node).model_fields:
+                walk(getattr(node, name))
+
+    walk(settings)
+    for piece in secret_pieces(settings.resolved_store_url):
+        register_secret(piece)
+
+
 def redact(text: str) -> str:
     """Return ``text`` with registered secrets and credential-shaped substrings masked."""
     with _lock:

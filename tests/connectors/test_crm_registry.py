@@ -25,12 +25,12 @@ def test_given_an_unknown_crm_when_looked_up_then_the_error_names_the_known_ones
 
 def test_given_an_unknown_crm_when_making_a_connector_then_the_message_names_the_setting() -> None:
     with pytest.raises(ValueError) as info:
-        make_connector(Settings(_env_file=None), crm="pipedrive")
+        make_connector(Settings(_env_file=None, crm="hubspot"), crm="pipedrive")
     assert str(info.value) == "unknown CRM 'pipedrive': set LEADPILOT_CRM to salesforce, hubspot or sandbox"
 
 
 def test_every_entry_names_a_package_with_connect_and_sections_of_the_settings_root() -> None:
-    root = Settings(_env_file=None)
+    root = Settings(_env_file=None, crm="sandbox")
     assert SANDBOX_FALLBACK in CRMS
     for name, crm in CRMS.items():
         assert callable(entry(name).load())
@@ -90,7 +90,7 @@ def test_given_a_token_file_variable_when_connecting_then_hubspot_reads_that_fil
 def test_given_no_hubspot_token_when_connecting_then_the_message_names_both_variables(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(TOKEN_FILE, raising=False)
-    assert secret_files("hubspot", Settings(_env_file=None).hubspot) == {}
+    assert secret_files("hubspot", Settings(_env_file=None, crm="hubspot").hubspot) == {}
     with pytest.raises(ValueError) as info:
         make_connector(Settings(_env_file=None, crm="hubspot"))
     assert str(info.value) == ("HubSpot access token is not set: LEADPILOT_HUBSPOT__ACCESS_TOKEN or "

@@ -17,7 +17,8 @@ EXAMPLE = Path(__file__).resolve().parents[3] / "deploy" / "routing.example.toml
 
 
 def _run(*args: str, env: dict[str, str] | None = None) -> Any:
-    return CliRunner().invoke(app, ["check", *args], env=env)
+    """``leadpilot check`` with ``env`` on top of ``LEADPILOT_CRM=sandbox`` (the CRM has no default)."""
+    return CliRunner().invoke(app, ["check", *args], env={"LEADPILOT_CRM": "sandbox", **(env or {})})
 
 
 def test_leadpilot_help_lists_the_commands() -> None:
@@ -26,7 +27,15 @@ def test_leadpilot_help_lists_the_commands() -> None:
     assert "check" in result.output
 
 
-def test_given_defaults_when_checked_then_all_checks_pass(clean_env: Path) -> None:
+def test_given_no_configuration_at_all_when_checked_then_exit_2_saying_what_to_set_first(clean_env: Path) -> None:
+    result = CliRunner().invoke(app, ["check"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("no configuration found (no .env here and no LEADPILOT_* variable set): "
+                                    "copy .env.example to .env and set LEADPILOT_CRM")
+    assert "1 problem(s)" in result.stderr
+
+
+def test_given_only_the_sandbox_crm_chosen_when_checked_then_all_checks_pass(clean_env: Path) -> None:
     result = _run()
     assert result.exit_code == 0, result.output
     assert "settings: crm=sandbox store=sqlite:///state/leadpilot.db" in result.stdout

@@ -12,14 +12,22 @@ from sync.config.settings import Settings
 
 
 def _errors(monkeypatch: pytest.MonkeyPatch, **env: str) -> list[str]:
-    for key, value in env.items():
+    for key, value in {"LEADPILOT_CRM": "sandbox", **env}.items():
         monkeypatch.setenv(key, value)
     with pytest.raises(ValueError) as info:
         Settings()
     return describe_settings_error(info.value)
 
 
-def test_given_no_configuration_then_safe_defaults(clean_env: Path) -> None:
+def test_given_no_crm_then_settings_refuse_to_load_naming_the_variable(clean_env: Path) -> None:
+    with pytest.raises(ValueError) as info:
+        Settings()
+    (line,) = describe_settings_error(info.value)
+    assert line.startswith("LEADPILOT_CRM: not set") and "e.g. LEADPILOT_CRM=salesforce" in line
+
+
+def test_given_only_the_crm_then_safe_defaults(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEADPILOT_CRM", "sandbox")
     settings = Settings()
     assert settings.crm == "sandbox"
     assert (settings.dry_run, settings.shadow) == (False, False)
@@ -62,6 +70,7 @@ def test_given_a_discriminated_auth_mode_then_the_matching_model_is_built(
 def test_given_secrets_in_files_then_they_are_read_and_never_shown(
     clean_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("LEADPILOT_CRM", "sandbox")
     (clean_env / "pw").write_text("s3cret-pw\n", encoding="utf-8")
     (clean_env / "token").write_text("pat-na1-abc\n", encoding="utf-8")
     monkeypatch.setenv("LEADPILOT_SALESFORCE__AUTH__KIND", "password")
@@ -81,6 +90,7 @@ def test_given_secrets_in_files_then_they_are_read_and_never_shown(
 def test_given_a_secret_both_inline_and_in_a_file_then_the_variable_wins(
     clean_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("LEADPILOT_CRM", "sandbox")
     (clean_env / "token").write_text("from-file", encoding="utf-8")
     monkeypatch.setenv("LEADPILOT_HUBSPOT__ACCESS_TOKEN", "from-env")
     monkeypatch.setenv("LEADPILOT_HUBSPOT__ACCESS_TOKEN_FILE", str(clean_env / "token"))
@@ -91,6 +101,7 @@ def test_given_a_secret_both_inline_and_in_a_file_then_the_variable_wins(
 def test_given_a_routing_file_variable_then_it_is_a_path_and_not_a_secret_file(
     clean_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("LEADPILOT_CRM", "sandbox")
     # LEADPILOT_ROUTING__FILE ends in _FILE; the file need not exist for settings to load.
     monkeypatch.setenv("LEADPILOT_ROUTING__FILE", "/etc/leadpilot/routing.toml")
     assert Settings().routing.file == Path("/etc/leadpilot/routing.toml")
@@ -200,6 +211,7 @@ def test_given_an_invalid_secret_then_its_value_is_not_echoed(
 def test_given_a_valid_but_incomplete_configuration_then_problems_say_what_is_missing(
     clean_env: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: str
 ) -> None:
+    monkeypatch.setenv("LEADPILOT_CRM", "sandbox")  # overridden where the case names one
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     problems = Settings().problems()

@@ -26,7 +26,7 @@ def test_the_daemon_accepts_the_four_policies() -> None:
 def test_given_default_settings_when_the_daemon_builds_a_policy_then_it_is_make_policy_with_no_options(
     name: str, sqlite_url: str, tmp_path: Path
 ) -> None:
-    settings = Settings(state_dir=tmp_path, routing=RoutingSettings(file=tmp_path / "none.toml", policy=name))
+    settings = Settings(crm="sandbox", state_dir=tmp_path, routing=RoutingSettings(file=tmp_path / "none.toml", policy=name))
     store = Store.open(sqlite_url, crm="hubspot")
     try:
         daemon = build_router_box(settings, store, REPS, None).router.policy

@@ -16,7 +16,7 @@ REPS = [Rep(id=f"u{i}", name=f"Rep {i}", email=None) for i in range(4)]
 
 
 def _settings(tmp_path: Path, **routing: object) -> Settings:
-    return Settings(state_dir=tmp_path, routing=RoutingSettings(file=tmp_path / "none.toml", **routing))
+    return Settings(crm="sandbox", state_dir=tmp_path, routing=RoutingSettings(file=tmp_path / "none.toml", **routing))
 
 
 def test_given_saved_state_when_settings_change_then_configured_options_win_and_learning_is_kept(sqlite_url: str, tmp_path: Path) -> None:

@@ -1,0 +1,71 @@
+"""What every command does the same way: load the settings, open the store, and fail in words.
+
+Exit codes shared by the commands (the systemd unit relies on them):
+
+- ``CONFIG_ERROR`` (2): the configuration is invalid; one line per problem on stderr, naming
+  the variable. Restarting cannot help.
+- ``UNAVAILABLE`` (1): the store or the CRM cannot be reached or refuses us.
+- ``TEMPORARY`` (75, sysexits' EX_TEMPFAIL): the CRM's API limit is spent at start-up and did
+  not recover within the wait; the unit does not restart on it (``RestartPreventExitStatus=75``),
+  since a restart loop would spend the budget further.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+import typer
+
+from sync.config.settings import Settings
+
+CONFIG_ERROR = 2
+UNAVAILABLE = 1
+TEMPORARY = 75
+FIX_HINT = "fix the settings (see .env.example), then try again; `leadpilot check` lists every problem"
+
+
+def load_settings_or_exit(**overrides: Any) -> Settings:
+    """The settings, strictly; warnings printed; any problem printed one per line, exit 2."""
+    from sync.config.loading import ConfigError, load_checked
+
+    try:
+        loaded = load_checked(**overrides)
+    except ConfigError as exc:
+        for line in exc.warnings:
+            typer.echo(line, err=True)
+        config_failure(exc.problems)
+    for line in loaded.warnings:
+        typer.echo(line, err=True)
+    return loaded.settings
+
+
+def config_failure(problems: list[str]) -> NoReturn:
+    """Print the problems and the hint, exit ``CONFIG_ERROR``."""
+    for line in problems:
+        typer.echo(line, err=True)
+    typer.echo(FIX_HINT, err=True)
+    raise typer.Exit(CONFIG_ERROR)
+
+
+def store_failure_message(settings: Settings, exc: BaseException) -> str:
+    """One line for a store that cannot be opened: the redacted URL and the driver's first line,
+    with any piece of the password removed (a driver may echo a host or a database name)."""
+    from sync.config.urls import redact_url, scrub
+
+    url = settings.resolved_store_url
+    cause = exc.__cause__ if exc.__cause__ is not None else exc  # Store.open wraps the driver's error
+    first = (str(getattr(cause, "orig", None) or cause).strip().splitlines() or [type(exc).__name__])[0]
+    return f"LEADPILOT_STORE_URL: cannot connect to the store at {redact_url(url)}: {scrub(first, url)}"
+
+
+def open_store_or_exit(settings: Settings) -> Any:
+    """``open_store(settings)``, or one line naming the store and exit ``UNAVAILABLE``."""
+    import sqlalchemy as sa
+
+    from sync.store import StoreError, open_store
+
+    try:
+        return open_store(settings)
+    except (StoreError, sa.exc.SQLAlchemyError, OSError) as exc:
+        typer.echo(store_failure_message(settings, exc), err=True)
+        raise typer.Exit(UNAVAILABLE) from None
