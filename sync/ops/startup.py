@@ -3,7 +3,7 @@
 Building the daemon's ``Deps`` calls the CRM (log-in, the user list). When that call meets an
 API limit — a HubSpot 429 (burst or daily), Salesforce ``REQUEST_LIMIT_EXCEEDED`` — the
 configuration is fine and restarting at once would only spend more of the budget. So
-``build_patiently`` waits (Retry-After, the limit's own resume time, or a doubling backoff)
+``build_patiently`` waits (the limit's own resume time, else a doubling backoff never below Retry-After)
 and tries again while the total wait stays within ``max_wait``; past that it raises
 ``StartDeferred``, which the CLI turns into exit code 75 (the unit's
 ``RestartPreventExitStatus=``), never the configuration-error code 2. The default bound
@@ -79,6 +79,6 @@ def build_patiently(
 def _delay(exc: CRMError, attempt: int, now: datetime) -> float:
     if exc.resume_at is not None:
         return max((exc.resume_at - now).total_seconds(), 0.0)
-    if exc.retry_after is not None:
-        return max(exc.retry_after, 1.0)
-    return min(_FIRST_DELAY * 2**attempt, _MAX_DELAY)
+    backoff = min(_FIRST_DELAY * 2**attempt, _MAX_DELAY)
+    # Retry-After (or a window's length) is the least to wait; a limit that keeps refusing backs off.
+    return max(exc.retry_after or 0.0, backoff)

@@ -15,6 +15,7 @@ is used (Salesforce when its auth is configured), else ``registry.SANDBOX_FALLBA
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -29,11 +30,19 @@ SANDBOX = "sandbox"
 
 def secret_files(section_name: str, section: BaseModel) -> dict[str, str]:
     """Secret field path (``"access_token"``, ``"auth.password"``) → the file its ``*_FILE``
-    variable names in the environment (``LEADPILOT_HUBSPOT__ACCESS_TOKEN_FILE``), for those set."""
+    variable names in the environment (``LEADPILOT_HUBSPOT__ACCESS_TOKEN_FILE``), for those set.
+
+    A secret also set directly (environment or ``.env``) is left out: the direct value wins in
+    the settings (``leadpilot`` warns about both being set), so the connector must not re-read
+    the file instead."""
+    from sync.config.strict import read_sources
+
+    direct = {name.upper() for found in read_sources(os.environ, Path(".env")).values()
+              for name, value in found.items() if value}
     out: dict[str, str] = {}
     for path in sorted(secret_paths(type(section))):
         file = os.environ.get(env_name((section_name, *path)) + FILE_SUFFIX)
-        if file:
+        if file and env_name((section_name, *path)) not in direct:
             out[".".join(path)] = file
     return out
 
