@@ -14,13 +14,17 @@ from sync.jobs.owners import OwnerRules
 from sync.ops.daemon import STUCK_AFTER_SECONDS
 
 
-def test_given_no_configuration_then_the_cycle_deadline_is_below_the_watchdog(clean_env: Path) -> None:
+def test_given_no_configuration_then_the_cycle_deadline_is_below_the_watchdog(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEADPILOT_CRM", "sandbox")  # the one setting without a default
     settings = Settings()
     assert 0 < settings.schedule.cycle_deadline_seconds < STUCK_AFTER_SECONDS
     assert settings.routing.reroute_inactive_owners is True
 
 
 def test_given_a_deadline_at_the_watchdog_then_the_variable_is_named(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEADPILOT_CRM", "sandbox")
     monkeypatch.setenv("LEADPILOT_SCHEDULE__CYCLE_DEADLINE_SECONDS", str(STUCK_AFTER_SECONDS))
     with pytest.raises(ValueError) as info:
         Settings()
@@ -31,6 +35,7 @@ def test_given_a_deadline_at_the_watchdog_then_the_variable_is_named(clean_env: 
 def test_given_inactive_owners_then_their_leads_need_an_owner_unless_turned_off(
     clean_env: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("LEADPILOT_CRM", "sandbox")
     reps = [Rep("u1", "Ann", None), Rep("u2", "Bob", None, active=False), Rep("q1", "Queue", None, is_queue=True)]
     rules = OwnerRules.build(Settings(), reps, None, inactive={"u9"})
     assert rules.inactive == {"u2", "u9"}
