@@ -38,6 +38,8 @@ def check(
 
     problems: list[str] = []
     settings: Any = None
+    if env_file != Path(".env") and not env_file.is_file():
+        problems.append(f"--env-file: {str(env_file)!r} is not a readable file; e.g. --env-file /etc/leadpilot/leadpilot.env")
     try:
         loaded = load_checked(env_file)
     except ConfigError as exc:

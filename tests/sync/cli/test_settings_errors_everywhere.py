@@ -96,6 +96,13 @@ def test_given_an_env_file_option_then_check_reads_that_file(clean_env: Path) ->
     assert f"LEADPILOT_DRYRUN ({service_env}): no such setting; did you mean LEADPILOT_DRY_RUN?" in result.stderr
 
 
+def test_given_an_env_file_that_does_not_exist_then_check_says_so(clean_env: Path) -> None:
+    result = CliRunner().invoke(app, ["check", "--offline", "--env-file", "/etc/leadpilot/leadpliot.env"],
+                                env={"LEADPILOT_CRM": "sandbox"})
+    assert result.exit_code == 2
+    assert "--env-file: '/etc/leadpilot/leadpliot.env' is not a readable file" in result.stderr
+
+
 def test_given_a_sqlite_store_in_a_missing_directory_then_check_fails_naming_it(clean_env: Path) -> None:
     missing = clean_env / "var" / "lib" / "leadpoilot"
     result = CliRunner().invoke(app, ["check", "--offline"], env={

@@ -10,7 +10,7 @@ import pytest
 
 from sync.config.loading import ConfigError, load_checked
 from sync.config.settings import Settings
-from sync.config.strict import ELSEWHERE, known_variables
+from sync.config.strict import ELSEWHERE, known_variables, mapping_prefixes
 from sync.wiring.connector import secret_files
 
 REPO = Path(__file__).resolve().parents[3]
@@ -154,3 +154,18 @@ def test_given_a_secret_and_its_file_then_a_warning_says_the_variable_wins_and_t
     assert token is not None and token.get_secret_value() == "pat-na1-from-env"
     # the connector must not re-read the file the warning says is ignored
     assert secret_files("hubspot", loaded.settings.hubspot) == {}
+
+
+def test_the_docs_and_deploy_files_name_only_variables_that_exist() -> None:
+    # An admin copies these names; a typo there would now stop the daemon.
+    known = known_variables(Settings)
+    prefixes = tuple(mapping_prefixes(Settings))
+    files = [REPO / "README.md", REPO / ".env.example", *(REPO / "deploy").rglob("*"), *(REPO / "docs").rglob("*.md")]
+    wrong = set()
+    for path in (p for p in files if p.is_file()):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if "did you mean" in line:  # a quoted error message shows the typo on purpose
+                continue
+            wrong |= {(path.name, name) for name in re.findall(r"LEADPILOT_[A-Z0-9_]*[A-Z0-9]", line)
+                      if name not in known and not name.startswith(prefixes)}
+    assert wrong == set()
