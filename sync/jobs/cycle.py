@@ -329,7 +329,7 @@ def _page(deps: Deps, router: RouterBox, leads: Sequence[Lead], report: CycleRep
             mark.done(lead.modified_at)
     leads = [lead for lead in leads if not lead.deleted]
     states = deps.store.lead_state(lead.id for lead in leads)
-    assigned = {a.lead_id: a for a in deps.store.assignments([lead.id for lead in leads])}
+    assigned = {a.lead_id: a for a in deps.store.assignments([lead.id for lead in leads], effective=True)}
     losses, proxies = apply_lead_stages(deps, router, leads, assigned, now)
     report.disqualified += losses
     report.converted += proxies

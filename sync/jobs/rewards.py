@@ -93,7 +93,7 @@ def _run(deps: Deps, report: RewardsReport) -> None:
 def _apply(deps: Deps, outcomes: list[Outcome], report: RewardsReport) -> tuple[datetime | None, datetime | None]:
     """Apply one batch in one transaction; returns (latest close time seen, earliest to see again)."""
     now = deps.clock()
-    known = {a.lead_id: a for a in deps.store.assignments([o.lead_id for o in outcomes])}
+    known = {a.lead_id: a for a in deps.store.assignments([o.lead_id for o in outcomes], effective=True)}
     newest: datetime | None = None
     hold: datetime | None = None
     todo: list[Outcome] = []

@@ -121,7 +121,7 @@ def _summarise(srv: Any, deps: Any, crm: str, seed: int, days: int, history: int
     world = srv.world
     lead_ids = {cid(lid): lid for lid in world.truth}
     rep_ids = {cid(uid): uid for uid in world.reps}
-    decisions = [a for a in deps.store.assignments() if a.rep_id and not a.shadow and a.lead_id in lead_ids]
+    decisions = [a for a in deps.store.assignments(effective=True) if a.rep_id and not a.shadow and a.lead_id in lead_ids]
     reps = sorted(deps.router.router.reps)
     pointer = 0
     learned = rr = exp_learned = exp_rr = exp_oracle = 0.0

@@ -178,12 +178,31 @@ class Store:
     def record_decision(self, decision: Decision, lead_status: LeadStatus = "scored") -> bool:
         """Record a routing decision and set its lead's status, in one transaction.
 
-        Returns False (and changes nothing) when the lead already has an assignment: a lead is
-        never assigned twice, even by two processes racing. Raises ValueError for a propensity
+        Returns False (and changes nothing) when the lead already has a decision in effect: a
+        lead is never assigned twice, even by two processes racing. A decision that
+        ``supersedes`` another (a queued lead decided again) takes that one out of effect in the
+        same transaction — False when it no longer was. Raises ValueError for a propensity
         outside (0, 1].
         """
         with self._tx() as conn:
             return q.record_decision(conn, self.crm, decision, lead_status)
+
+    def supersede(self, assignment_id: int, reason: str, now: datetime) -> bool:
+        """Take a decision out of effect without a new one (a human took the queued lead, the
+        lead closed); it stays in the log. False when it was not in effect."""
+        with self._tx() as conn:
+            return q.supersede(conn, self.crm, assignment_id, reason, now)
+
+    def queued(self) -> list[Assignment]:
+        """Live decisions in effect that left their lead with the fallback owner, oldest first:
+        the queue the cycle drains."""
+        with self._read() as conn:
+            return q.queued(conn, self.crm)
+
+    def load_since(self, since: datetime) -> dict[str, int]:
+        """Open decisions per rep a CRM workload count read at ``since`` cannot include yet."""
+        with self._read() as conn:
+            return q.unwritten_or_written_since(conn, self.crm, since)
 
     def mark_written(self, lead_ids: Iterable[str], now: datetime) -> int:
         """The write-back of these leads succeeded: set ``written_at`` on their open decisions and
@@ -197,14 +216,15 @@ class Store:
             return q.list_assignments(conn, self.crm, None, None, unwritten=True, limit=limit)
 
     def assignments(
-        self, lead_ids: Iterable[str] | None = None, since: datetime | None = None
+        self, lead_ids: Iterable[str] | None = None, since: datetime | None = None, *, effective: bool = False
     ) -> list[Assignment]:
         """Recorded decisions (all, or for ``lead_ids``, or decided at/after ``since``), oldest first.
 
-        The log for off-policy evaluation, rewards matching and reports.
+        The log for off-policy evaluation, rewards matching and reports. ``effective``: only
+        the decision in effect per lead (superseded ones left out).
         """
         with self._read() as conn:
-            return q.list_assignments(conn, self.crm, lead_ids, since)
+            return q.list_assignments(conn, self.crm, lead_ids, since, effective=effective)
 
     def apply_outcome(self, lead_id: str, won: bool, at: datetime, *, now: datetime | None = None) -> bool:
         """Record the outcome of a lead's assignment; True only the first time (exactly-once reward).

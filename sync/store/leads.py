@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sync.store.records import Assignment, Decision, LeadState
 from sync.store.schema import LEAD_STATUSES, assignments, leads, watermarks
 
+EFFECTIVE = assignments.c.superseded_at.is_(None)  # the decision in effect for its lead
 CHUNK = 500  # ids per IN (...) clause: well under SQLite's bound-parameter limit
 MAX_ERROR_CHARS = 2000
 
@@ -139,20 +140,37 @@ def record_decision(conn: sa.Connection, crm: str, decision: Decision, lead_stat
     if probs is not None and (min(probs.values(), default=-1.0) < 0.0 or abs(sum(probs.values()) - 1.0) > 1e-6):
         raise ValueError(f"probabilities must be non-negative and sum to 1 over the eligible reps, got {probs!r}")
     _check_status(lead_status)
+    if decision.supersedes is not None and not supersede(
+            conn, crm, decision.supersedes, decision.supersede_reason or "decided again", decision.decided_at,
+            lead_id=decision.lead_id):
+        return False  # the decision it replaces is no longer in effect: another process moved first
     row = {
-        **asdict(decision),
+        **{k: v for k, v in asdict(decision).items() if k not in ("supersedes", "supersede_reason")},
         "crm": crm,
         "considered": dict(decision.considered),
         "context": dict(decision.context),
         "probabilities": probs,
     }
     # ON CONFLICT DO NOTHING rather than catching IntegrityError: on PostgreSQL a failed
-    # statement would abort the caller's whole atomic() block.
-    stmt = insert(conn, assignments).values(**row).on_conflict_do_nothing(index_elements=["crm", "lead_id"])
+    # statement would abort the caller's whole atomic() block. The conflict target is the
+    # partial unique index: one decision in effect per lead.
+    stmt = insert(conn, assignments).values(**row).on_conflict_do_nothing(
+        index_elements=["crm", "lead_id"], index_where=EFFECTIVE)
     if conn.execute(stmt).rowcount != 1:
         return False
     set_status(conn, crm, [decision.lead_id], lead_status, decision.decided_at)
     return True
+
+
+def supersede(conn: sa.Connection, crm: str, assignment_id: int, reason: str, now: datetime,
+              lead_id: str | None = None) -> bool:
+    """Take a decision out of effect (kept in the log); False when it was not in effect."""
+    a = assignments.c
+    query = assignments.update().where(a.crm == crm, a.id == assignment_id, a.superseded_at.is_(None))
+    if lead_id is not None:
+        query = query.where(a.lead_id == lead_id)
+    result = conn.execute(query.values(superseded_at=now, superseded_reason=reason[:64]))
+    return result.rowcount == 1
 
 
 def mark_written(conn: sa.Connection, crm: str, lead_ids: Iterable[str], now: datetime) -> int:
@@ -161,7 +179,7 @@ def mark_written(conn: sa.Connection, crm: str, lead_ids: Iterable[str], now: da
         a = assignments.c
         conn.execute(
             assignments.update()
-            .where(a.crm == crm, a.lead_id.in_(chunk), a.written_at.is_(None))
+            .where(a.crm == crm, a.lead_id.in_(chunk), a.written_at.is_(None), a.superseded_at.is_(None))
             .values(written_at=now)
         )
         result = conn.execute(
@@ -180,9 +198,12 @@ def list_assignments(
     since: datetime | None,
     unwritten: bool = False,
     limit: int | None = None,
+    effective: bool = False,
 ) -> list[Assignment]:
     a = assignments.c
     query = sa.select(assignments).where(a.crm == crm)
+    if effective or unwritten:
+        query = query.where(a.superseded_at.is_(None))
     if since is not None:
         query = query.where(a.decided_at >= since)
     if unwritten:
@@ -203,7 +224,7 @@ def apply_outcome(
     a = assignments.c
     result = conn.execute(
         assignments.update()
-        .where(a.crm == crm, a.lead_id == lead_id, a.reward_applied_at.is_(None))
+        .where(a.crm == crm, a.lead_id == lead_id, a.reward_applied_at.is_(None), a.superseded_at.is_(None))
         .values(outcome="won" if won else "lost", outcome_at=at, reward_applied_at=now)
     )
     return result.rowcount == 1
@@ -213,7 +234,8 @@ def close_assignments(conn: sa.Connection, crm: str, lead_ids: Iterable[str], at
     a = assignments.c
     closed: list[str] = []
     for chunk in chunks(sorted(set(lead_ids))):  # one lock order (by lead id) for every writer
-        open_ = sa.and_(a.crm == crm, a.lead_id.in_(chunk), a.reward_applied_at.is_(None), a.outcome.is_(None))
+        open_ = sa.and_(a.crm == crm, a.lead_id.in_(chunk), a.reward_applied_at.is_(None), a.outcome.is_(None),
+                        a.superseded_at.is_(None))
         ids = [str(r[0]) for r in conn.execute(sa.select(a.lead_id).where(open_).order_by(a.lead_id))]
         if ids:
             conn.execute(assignments.update().where(open_, a.lead_id.in_(ids))
@@ -235,10 +257,31 @@ def count_by_rep(
 ) -> dict[str, int]:
     a = assignments.c
     query = sa.select(a.rep_id, sa.func.count()).where(a.crm == crm, a.rep_id.is_not(None))
-    if open_only:  # no outcome, and not closed without one (lead removed in the CRM)
-        query = query.where(a.outcome.is_(None), a.reward_applied_at.is_(None))
+    if open_only:  # no outcome, not closed without one (lead removed in the CRM), not superseded
+        query = query.where(a.outcome.is_(None), a.reward_applied_at.is_(None), a.superseded_at.is_(None))
     if since is not None:
         query = query.where(a.decided_at >= since)
     if not include_shadow:
         query = query.where(a.shadow.is_(False))
     return {rep: int(n) for rep, n in conn.execute(query.group_by(a.rep_id))}
+
+
+def queued(conn: sa.Connection, crm: str) -> list[Assignment]:
+    a = assignments.c
+    query = (sa.select(assignments)
+             .where(a.crm == crm, a.rep_id.is_(None), a.shadow.is_(False), a.superseded_at.is_(None),
+                    a.outcome.is_(None), a.reward_applied_at.is_(None))
+             .order_by(a.decided_at, a.id))
+    return [assignment_from_row(row) for row in conn.execute(query)]
+
+
+def unwritten_or_written_since(conn: sa.Connection, crm: str, since: datetime) -> dict[str, int]:
+    """Decisions in effect per rep not yet reflected in a CRM count read at ``since``: not
+    written yet, or written at/after it (live decisions only; superseded ones hold no slot)."""
+    a = assignments.c
+    query = (sa.select(a.rep_id, sa.func.count())
+             .where(a.crm == crm, a.rep_id.is_not(None), a.shadow.is_(False), a.superseded_at.is_(None),
+                    a.outcome.is_(None), a.reward_applied_at.is_(None),
+                    sa.or_(a.written_at.is_(None), a.written_at >= since))
+             .group_by(a.rep_id))
+    return {rep: int(n) for rep, n in conn.execute(query)}

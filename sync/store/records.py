@@ -54,6 +54,12 @@ class Decision:
     shadow: bool = False
     # the full choice distribution over eligible reps (off-policy evaluation checks support with it)
     probabilities: Mapping[str, float] | None = None
+    # when the lead was created in the CRM (speed to lead: from it to the owner write)
+    lead_created_at: datetime | None = None
+    # the id of the decision in effect this one replaces (a queued lead re-decided, an
+    # untouched lead re-routed) and why; the store supersedes it in the same transaction
+    supersedes: int | None = None
+    supersede_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +81,15 @@ class Assignment:
     outcome_at: datetime | None
     reward_applied_at: datetime | None
     probabilities: dict[str, float] | None = None
+    lead_created_at: datetime | None = None
+    superseded_at: datetime | None = None  # None: the decision in effect for its lead
+    superseded_reason: str | None = None
+
+    @property
+    def queued(self) -> bool:
+        """In effect, live (not shadow) and left with the fallback owner: waiting for a rep."""
+        return (self.rep_id is None and not self.shadow and self.superseded_at is None and self.outcome is None
+                and self.reward_applied_at is None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,11 +107,20 @@ assignments = sa.Table(
     sa.Column("outcome", sa.String(8), nullable=True),
     sa.Column("outcome_at", UTCDateTime(), nullable=True),
     sa.Column("reward_applied_at", UTCDateTime(), nullable=True),
-    # The invariant "no lead is assigned twice" lives in the database, not only in code.
-    sa.UniqueConstraint("crm", "lead_id"),
+    # When the lead was created in the CRM: speed to lead is written_at - lead_created_at.
+    sa.Column("lead_created_at", UTCDateTime(), nullable=True),
+    # A decision replaced by a later one (a queued lead re-decided, an untouched lead re-routed)
+    # or closed without one (a human took the queued lead): when and why. NULL: in effect.
+    sa.Column("superseded_at", UTCDateTime(), nullable=True),
+    sa.Column("superseded_reason", sa.String(64), nullable=True),
     _status_check("outcome", OUTCOMES, "outcome"),
     sa.Index("ix_assignments_crm_rep_id_outcome", "crm", "rep_id", "outcome"),
     sa.Index("ix_assignments_crm_written_at", "crm", "written_at"),
+    # The invariant "a lead has one decision in effect" lives in the database, not only in
+    # code: superseded decisions stay in the log, at most one per lead is not superseded.
+    sa.Index("uq_assignments_effective", "crm", "lead_id", unique=True,
+             sqlite_where=sa.text("superseded_at IS NULL"), postgresql_where=sa.text("superseded_at IS NULL")),
+    sa.Index("ix_assignments_crm_lead_id", "crm", "lead_id"),
 )
 
 policy_states = sa.Table(
