@@ -12,6 +12,7 @@ prior captured 39% of the oracle's uplift against 33% for the pooled rate.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -117,12 +118,16 @@ class Router:
         seen_day, count = self.day_counts.get(rep.id, (day, 0))
         return day, count if seen_day == day else 0
 
-    def assign(self, lead_id: str, context: Mapping[str, Any], now: datetime, attrs: Mapping[str, Any] | None = None) -> Choice:
+    def assign(self, lead_id: str, context: Mapping[str, Any], now: datetime, attrs: Mapping[str, Any] | None = None,
+               *, widen: bool = False) -> Choice:
         """Choose a rep for this lead (or the fallback) and remember the open assignment.
 
         ``context``: what the policy learns from; ``attrs``: the lead's own attributes, which
         territories and assignment rules read (``context`` when not given). The policy chooses
-        only among the reps these leave eligible.
+        only among the reps these leave eligible. ``widen``: working hours and days are not
+        checked (a lead that waited in the queue past its SLA goes to a rep outside hours rather
+        than wait longer); out of office, territory and capacity still are. A fallback choice
+        changes no state.
         """
         ts = timestamp(now)
         lead = context if attrs is None else attrs
@@ -135,7 +140,8 @@ class Router:
         rule = first_rule(self.rules, lead)
         for rep in self.reps.values():
             today = self._today(rep, now)[1] if rep.max_per_day is not None else 0
-            why = exclusion_reason(rep, lead, now, load[rep.id], today, rule)
+            checked = replace(rep, working_hours=None) if widen and rep.working_hours is not None else rep
+            why = exclusion_reason(checked, lead, now, load[rep.id], today, rule)
             if why:
                 excluded[rep.id] = why
         considered = tuple(self.reps)

@@ -91,6 +91,18 @@ class Connector(Protocol):
         """Current owner of each lead (to re-check before overwriting an owner)."""
         ...
 
+    def iter_new_leads(self, since: datetime) -> Iterator[Lead]:
+        """Leads created at or after ``since``, oldest first: the fast new-leads pass's one query."""
+        ...
+
+    # True when ``open_lead_counts`` costs one call per owner (HubSpot), False for one per call.
+    workload_per_owner: bool
+
+    def open_lead_counts(self, owner_ids: Sequence[str]) -> dict[str, int]:
+        """Open (not converted, not disqualified) leads each owner holds in the CRM (a rep's
+        workload, for ``max_open``); owners absent hold none."""
+        ...
+
     def preflight(self, *, user_ids: Sequence[str] = ()) -> list[CheckItem]:
         """The live checklist for ``leadpilot check`` (see ``connectors.preflight``): credentials and
         API access, every read field visible and every written field editable for the integration

@@ -360,6 +360,30 @@ class HubSpotConnector:
             out.update({str(o.get("id")): (o.get("properties") or {}).get(owner) for o in page.get("results") or []})
         return out
 
+    def iter_new_leads(self, since: datetime) -> Iterator[Lead]:
+        """Leads created at or after ``since``, oldest first: the fast pass's one cheap search
+        (nothing new costs one call and returns no results)."""
+        yield from self._leads(self._search("search", "createdate", epoch_ms(since), self.pmap.properties()))
+
+    # HubSpot search cannot group: one search (limit 1, its ``total``) per owner.
+    workload_per_owner = True
+
+    def open_lead_counts(self, owner_ids: Sequence[str]) -> dict[str, int]:
+        """Open leads each of ``owner_ids`` holds (lifecycle stage neither past "lead" nor
+        "other", the disqualified stage): one search per owner reading only the result ``total``.
+        The lead status property is not filtered on: portals need not have ``hs_lead_status``."""
+        owner = self.pmap.written["owner"]
+        closed_stages = [*m.CONVERTED_STAGES, "other"]
+        out: dict[str, int] = {}
+        for oid in dict.fromkeys(owner_ids):
+            body = {"filterGroups": [{"filters": [
+                {"propertyName": owner, "operator": "EQ", "value": str(oid)},
+                {"propertyName": "lifecyclestage", "operator": "NOT_IN", "values": closed_stages},
+            ]}], "properties": ["hs_object_id"], "limit": 1}
+            page = self._call("read", "workload", self._op("search", "do_search", public_object_search_request=body))
+            out[str(oid)] = int(page.get("total") or 0)
+        return out
+
     def write(self, updates: Sequence[LeadUpdate]) -> WriteReport:
         """``batch/update`` of 100; per-input errors of a 207 are reported per lead."""
         return metered_write(updates, self._send, BATCH_SIZE, meter=self.meter, retrier=self.retrier)

@@ -318,6 +318,31 @@ class SalesforceConnector:
             out.update({r["Id"]: r.get("OwnerId") for r in self._query(soql)})
         return out
 
+    def iter_new_leads(self, since: datetime) -> Iterator[Lead]:
+        """Leads created at or after ``since``, oldest first: the fast pass's one cheap query
+        (an indexed ``CreatedDate`` filter; nothing new costs one call and returns no rows)."""
+        select = ", ".join(self.fmap.select_fields())
+        soql = format_soql("SELECT {:literal} FROM Lead WHERE CreatedDate >= {} ORDER BY CreatedDate ASC, Id ASC",
+                           select, since)
+        yield from self._leads(self._query(soql))
+
+    # One aggregate query answers for every owner.
+    workload_per_owner = False
+
+    def open_lead_counts(self, owner_ids: Sequence[str]) -> dict[str, int]:
+        """Open, unconverted leads each of ``owner_ids`` holds in the CRM (absent: none), in one
+        aggregate query: ``SELECT OwnerId, COUNT(Id) … GROUP BY OwnerId``."""
+        closed = list(m.DISQUALIFIED_STATUSES) + ["Closed - Converted"]
+        soql = format_soql("SELECT OwnerId, COUNT(Id) n FROM Lead WHERE IsConverted = false AND Status NOT IN {} "
+                           "GROUP BY OwnerId", closed)
+        wanted = set(owner_ids)
+        out: dict[str, int] = {}
+        for row in self._query(soql):
+            owner = row.get("OwnerId")
+            if owner and owner in wanted:
+                out[str(owner)] = int(row.get("n") or 0)
+        return out
+
     def write(self, updates: Sequence[LeadUpdate]) -> WriteReport:
         """Collections of 200 (``allOrNone=false``); Bulk 2.0 above ``bulk_threshold`` updates.
 

@@ -89,6 +89,17 @@ def _check_owner(store: Store, obj: str, owner: Any) -> str:
     return uid
 
 
+def aggregate_record(row: dict[str, Any], q: Any, version: str) -> dict[str, Any]:
+    """One group of an aggregate query as REST JSON: an ``AggregateResult`` (no url), the
+    grouped fields then each count under its alias."""
+    out: dict[str, Any] = {"attributes": {"type": "AggregateResult"}}
+    for name in q.fields:
+        out[name] = to_json(row.get(name))
+    for alias, _ in q.aggregates:
+        out[alias] = int(row[alias])
+    return out
+
+
 def to_record(rec: dict[str, Any], obj: str, fields: tuple[str, ...] | list[str], version: str) -> dict[str, Any]:
     """A store record as REST JSON: ``attributes`` first, then ``fields`` in order."""
     out: dict[str, Any] = {"attributes": {"type": obj, "url": f"/services/data/v{version}/sobjects/{obj}/{rec['Id']}"}}

@@ -14,7 +14,7 @@ from typing import Any
 from sandbox.context import SandboxContext
 from sandbox.http import Request, Response
 from sandbox.salesforce import soql
-from sandbox.salesforce.records import RecordError, find_id, prepare, to_record
+from sandbox.salesforce.records import RecordError, aggregate_record, find_id, prepare, to_record
 from sandbox.salesforce.values import READ_ONLY, category
 from sandbox.store import ID_PREFIX, OBJECTS
 
@@ -81,7 +81,10 @@ def _query(ctx: SandboxContext, req: Request, version: str, include_deleted: boo
         rows = soql.execute(q, store.records[q.obj].values(), include_deleted)
         if q.count_only:
             return Response.json(200, {"totalSize": len(rows), "done": True, "records": []})
-        records = [to_record(r, q.obj, q.fields, version) for r in rows]
+        if q.aggregate:
+            records = [aggregate_record(r, q, version) for r in rows]
+        else:
+            records = [to_record(r, q.obj, q.fields, version) for r in rows]
     batch = _batch_size(req)
     endpoint = "queryAll" if include_deleted else "query"
     if len(records) <= batch:

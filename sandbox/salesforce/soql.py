@@ -1,7 +1,9 @@
 """The SOQL subset the sandbox understands, compiled to Python predicates.
 
 ``SELECT f, … | COUNT() FROM Lead|User|Opportunity [WHERE …] [ORDER BY f [ASC|DESC]
-[NULLS FIRST|LAST], …] [LIMIT n] [OFFSET n]`` with ``= != <> < <= > >= IN NOT IN LIKE``,
+[NULLS FIRST|LAST], …] [LIMIT n] [OFFSET n]``, and aggregate queries ``SELECT g, COUNT(f) [alias]
+… [GROUP BY g, …]`` (rows of ``AggregateResult``; an unaliased count is ``expr0``, ``expr1``…;
+a selected field must be grouped, as Salesforce requires) with ``= != <> < <= > >= IN NOT IN LIKE``,
 ``AND`` / ``OR`` / ``NOT`` and parentheses, ``null``, ``true``/``false``, quoted strings
 with backslash escapes, numbers, UNQUOTED date and dateTime literals (``2024-01-01``,
 ``2024-01-01T00:00:00Z``, ``…+05:30``) and the relative date literals ``TODAY``,
@@ -154,16 +156,15 @@ class _Parser:
         self.keyword("SELECT")
         count_only = False
         raw: list[Token] = []
-        if self.tok.upper == "COUNT" and self.toks[self.i + 1].text == "(":
-            self.i += 2
-            if self.take().text != ")":
-                raise self.unexpected(self.toks[self.i - 1])
+        counted: list[tuple[Token, Token, str | None]] = []  # COUNT(field) [alias]: (COUNT, field, alias)
+        if self.tok.upper == "COUNT" and self.toks[self.i + 1].text == "(" and self.toks[self.i + 2].text == ")":
+            self.i += 3
             count_only = True
         else:
-            raw.append(self.take())
+            self.select_item(raw, counted)
             while self.tok.text == ",":
                 self.take()
-                raw.append(self.take())
+                self.select_item(raw, counted)
         self.keyword("FROM")
         ot = self.take()
         obj = next((o for o in OBJECTS if o.lower() == ot.text.lower()), None) if ot.kind == "ident" else None
@@ -183,16 +184,47 @@ class _Parser:
             if name in fields:
                 raise error("MALFORMED_QUERY", self.soql, t.pos, f"duplicate field selected: {name}")
             fields.append(name)
+        aggregates = tuple((alias or f"expr{k}", self.field(f)) for k, (_, f, alias) in enumerate(counted))
         where = None
         if self.tok.upper == "WHERE":
             self.take()
             where = self.condition()
+        group_by: list[str] = []
+        if self.tok.upper == "GROUP":
+            self.take()
+            self.keyword("BY")
+            group_by.append(self.field(self.take()))
+            while self.tok.text == ",":
+                self.take()
+                group_by.append(self.field(self.take()))
+        if aggregates or group_by:
+            for t, name in zip(raw, fields, strict=True):
+                if name not in group_by:  # Salesforce: a plain field must be grouped
+                    raise error("MALFORMED_QUERY", self.soql, t.pos, f"Field must be grouped or aggregated: {name}")
         order = self.order_by() if self.tok.upper == "ORDER" else ()
+        for name, *_ in order:
+            if (aggregates or group_by) and name not in group_by:
+                raise error("MALFORMED_QUERY", self.soql, 0, f"Ordered field must be grouped or aggregated: {name}")
         limit = self.integer("LIMIT")
         offset = self.integer("OFFSET") or 0
         if self.tok.kind != "eof":
             raise self.unexpected()
-        return Query(obj, tuple(fields), count_only, where, order, limit, offset)
+        return Query(obj, tuple(fields), count_only, where, order, limit, offset, aggregates, tuple(group_by))
+
+    def select_item(self, raw: list[Token], counted: list[tuple[Token, Token, str | None]]) -> None:
+        """A selected field, or ``COUNT(field)`` with an optional alias (an aggregate query)."""
+        if self.tok.upper == "COUNT" and self.toks[self.i + 1].text == "(":
+            head = self.take()
+            self.take()
+            inner = self.take()
+            if inner.kind != "ident" or self.take().text != ")":
+                raise self.unexpected(inner)
+            alias = None
+            if self.tok.kind == "ident" and self.tok.upper not in ("FROM",):
+                alias = self.take().text
+            counted.append((head, inner, alias))
+            return
+        raw.append(self.take())
 
     def integer(self, word: str) -> int | None:
         if self.tok.upper != word:

@@ -35,12 +35,21 @@ class Query:
     order: tuple[tuple[str, bool, bool, Callable[[Any], Any]], ...]  # field, desc, nulls_last, sort key
     limit: int | None
     offset: int
+    aggregates: tuple[tuple[str, str], ...] = ()  # (alias, field) of each COUNT(field)
+    group_by: tuple[str, ...] = ()
+
+    @property
+    def aggregate(self) -> bool:
+        """An aggregate query: rows are groups (``AggregateResult``), not records."""
+        return bool(self.aggregates or self.group_by)
 
 
 def execute(q: Query, records: Iterable[dict[str, Any]], include_deleted: bool = False) -> list[dict[str, Any]]:
     """Filter, sort, offset and limit ``records`` (store dicts, not copied)."""
     pred = q.where
     out: list[dict[str, Any]] = []
+    if q.aggregate:
+        return _aggregate(q, records, include_deleted)
     for rec in records:
         if not include_deleted and rec.get("IsDeleted"):
             continue
@@ -140,3 +149,18 @@ def like(pattern: str) -> re.Pattern[str]:
         out.append(".*" if c == "%" else "." if c == "_" else re.escape(c))
         i += 1
     return re.compile("".join(out), re.IGNORECASE | re.DOTALL)
+
+
+def _aggregate(q: Query, records: Iterable[dict[str, Any]], include_deleted: bool) -> list[dict[str, Any]]:
+    """Group the matching records: one row per group with the grouped fields and each count."""
+    plain = Query(q.obj, q.fields, False, q.where, (), None, 0)
+    groups: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for rec in execute(plain, records, include_deleted):
+        key = tuple(rec.get(name) for name in q.group_by)
+        row = groups.get(key)
+        if row is None:
+            row = groups[key] = {**dict(zip(q.group_by, key, strict=True)), **{alias: 0 for alias, _ in q.aggregates}}
+        for alias, name in q.aggregates:
+            row[alias] += rec.get(name) is not None  # COUNT(field) counts non-null values
+    sorted_rows = execute(Query(q.obj, q.fields, False, None, q.order, q.limit, q.offset), list(groups.values()), True)
+    return sorted_rows
