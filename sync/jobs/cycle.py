@@ -45,6 +45,7 @@ from connectors.errors import StopCycle
 from connectors.records import Lead, LeadUpdate, Removal, Unreadable
 from scoring.types import Score
 from sync.jobs.owners import decide_owners, recheck_owners
+from sync.jobs.queue import drain_queue, exclusion_kind, observe_speed, queue_sla, sync_workload
 from sync.jobs.report import JobReport, job_run
 from sync.jobs.rewards import apply_lead_stages
 from sync.jobs.watermark import Watermark
@@ -64,16 +65,19 @@ REMOVALS_EVERY = timedelta(minutes=30)
 class CycleReport(JobReport):
     """What one cycle did (counts are leads, not API calls)."""
 
-    COUNTS: ClassVar[tuple[str, ...]] = ("pulled", "skipped", "scored", "flagged", "assigned", "written", "parked",
-                                         "owner_conflicts", "disqualified", "converted", "removed", "rerouted",
-                                         "retried")
+    COUNTS: ClassVar[tuple[str, ...]] = ("pulled", "skipped", "scored", "flagged", "assigned", "queued", "drained",
+                                         "dequeued", "written", "parked", "owner_conflicts", "disqualified",
+                                         "converted", "removed", "rerouted", "retried")
 
     mode: str = "live"
     pulled: int = 0
     skipped: int = 0
     scored: int = 0
     flagged: int = 0
-    assigned: int = 0
+    assigned: int = 0  # leads given a rep (queued leads that got one included)
+    queued: int = 0  # leads left with the fallback owner: no rep could take them now
+    drained: int = 0  # queued leads that got a rep this cycle
+    dequeued: int = 0  # queued leads that left the queue otherwise (a human took it, it closed)
     written: int = 0
     parked: int = 0
     owner_conflicts: int = 0
@@ -85,11 +89,22 @@ class CycleReport(JobReport):
     watermark_before: datetime | None = None
     watermark_after: datetime | None = None
     assignments: dict[str, int] = field(default_factory=dict)  # rep id -> leads assigned this cycle
+    exclusions: dict[str, int] = field(default_factory=dict)  # why reps were left out -> times, this cycle
+    workload_calls: int = 0  # API calls spent reading the reps' open leads in the CRM
+    worked: set[str] = field(default_factory=set, repr=False)  # lead ids decided in this cycle's pull
 
     def count_assigned(self, decisions: Iterable[Decision]) -> None:
         for d in decisions:
-            self.assigned += 1
+            if d.rep_id is None:
+                self.queued += 1
+            else:
+                self.assigned += 1
+                self.drained += d.supersedes is not None
             self.assignments[d.rep_id or "(fallback)"] = self.assignments.get(d.rep_id or "(fallback)", 0) + 1
+            for why in d.considered.values():
+                if why:
+                    key = exclusion_kind(why)
+                    self.exclusions[key] = self.exclusions.get(key, 0) + 1
 
 
 def run_cycle(deps: Deps) -> CycleReport:
@@ -117,6 +132,7 @@ def _run(deps: Deps, report: CycleReport) -> None:
     try:
         _refresh_owners(deps, router)
         _sweep_removed(deps, router, report)
+        sync_workload(deps, router, report)  # after the sweep: removed leads no longer hold slots
         _retry_by_id(deps, router, report, deadline)
         _reroute_orphans(deps, router, report, deadline)
         since = report.watermark_before
@@ -140,6 +156,8 @@ def _run(deps: Deps, report: CycleReport) -> None:
             if last >= started or (since is not None and last <= since):
                 break  # caught up (or a chunk of identical modstamps: the next cycle continues)
             since = last
+        if not report.stopped:
+            drain_queue(deps, router, report)
     except StopCycle as exc:
         report.stopped = str(exc)
         log.warning("sync cycle stopped: %s", exc)
@@ -395,8 +413,10 @@ def _handle(
         return
     report.scored += len(leads)
     report.flagged += sum(1 for s in scores if s.opportunity)
+    report.worked.update(lead.id for lead in leads)
     decisions = decide_owners(router, deps.owner_rules, leads, scores, assigned, now,
-                              context_fields=deps.settings.routing.context_fields, shadow=deps.shadow)
+                              context_fields=deps.settings.routing.context_fields, shadow=deps.shadow,
+                              widen_after=queue_sla(deps, "widen"))
     if deps.dry_run:
         report.count_assigned(decisions)
         for lead in leads:
@@ -421,6 +441,7 @@ def _handle(
         if conflicts & ok:
             cur = deps.store.lead_state(conflicts & ok)
             deps.store.upsert_lead_states([replace(s, status="written") for s in cur.values()], now)
+    observe_speed(deps, [d for d in new if d.rep_id and d.lead_id in owners and d.lead_id in ok], now)
     report.written += len(ok)
     by_id = {lead.id: lead for lead in leads}
     for lid in ok:

@@ -5,7 +5,8 @@ the integration user, a user who was deactivated or removed (``routing.reroute_i
 on by default; such a lead is "re-routed" and counted) — and any owner at all with
 ``reassign_human_owned``. ``decide_owners``
 asks the routing policy for such leads that have no decision yet (from the routing context
-``lead_context`` builds), and ``recheck_owners`` asks the CRM for the current owners right
+``lead_context`` builds), ``decide_again`` for queued leads (left with the fallback owner) until
+a rep can take them, and ``recheck_owners`` asks the CRM for the current owners right
 before the write-back: a rep who took the lead in the meantime keeps it (re-check the
 current owner before overwriting it). The cycle records the decisions and writes them.
 """
@@ -14,7 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from connectors.base import Connector
 from connectors.records import Lead, Rep
@@ -67,21 +69,57 @@ class OwnerRules:
 def decide_owners(
     router: RouterBox, rules: OwnerRules, leads: Sequence[Lead], scores: Sequence[Score],
     assigned: Mapping[str, Assignment], now: datetime, *, context_fields: Sequence[str] | None, shadow: bool,
+    widen_after: timedelta | None = None,
 ) -> list[Decision]:
-    """New routing decisions for leads that need an owner and have none recorded."""
+    """New routing decisions for leads that need an owner and have none in effect, or whose
+    decision in effect left them queued with the fallback owner (decided again: see
+    ``decide_again``)."""
     out: list[Decision] = []
     for lead, score in zip(leads, scores, strict=True):
-        if lead.id in assigned or lead.stage is not None or not rules.needs_owner(lead.owner_id):
+        prev = assigned.get(lead.id)
+        if (prev is not None and not prev.queued) or lead.stage is not None or not rules.needs_owner(lead.owner_id):
             continue  # decided before, owned by a human, or already closed (nothing left to route)
-        context = routing_context(lead, score, context_fields)
-        d = router.assign(lead.id, context, now, attrs=lead_attributes(lead))  # territories read the lead
-        out.append(Decision(
-            lead_id=lead.id, rep_id=d.rep, policy_name=router.policy_name, policy_version=router.version,
-            propensity=max(min(float(d.propensity), 1.0), 1e-9), decided_at=now,
-            considered={r: d.excluded.get(r) for r in d.considered},
-            context=context, shadow=shadow, probabilities=dict(d.probabilities) if d.rep else None,
-        ))
+        d = _decide(router, lead, routing_context(lead, score, context_fields), now, shadow=shadow, prev=prev,
+                    widen_after=widen_after)
+        if d is not None:
+            out.append(d)
     return out
+
+
+def decide_again(
+    router: RouterBox, queued: Sequence[tuple[Lead, Assignment]], now: datetime, *,
+    context_fields: Sequence[str] | None, widen_after: timedelta | None = None,
+) -> list[Decision]:
+    """Queued leads (decision in effect: the fallback owner) decided again from their current
+    CRM record and the score they were routed with. A lead no rep can take yet stays queued
+    (no new decision: the log keeps the first one, with its exclusions); one that waited
+    ``widen_after`` or longer may go to a rep outside working hours."""
+    out: list[Decision] = []
+    for lead, prev in queued:
+        context = routing_context(lead, None, context_fields)
+        if "score" in prev.context:
+            context["score"] = prev.context["score"]
+        d = _decide(router, lead, context, now, shadow=False, prev=prev, widen_after=widen_after)
+        if d is not None:
+            out.append(d)
+    return out
+
+
+def _decide(router: RouterBox, lead: Lead, context: dict[str, Any], now: datetime, *, shadow: bool,
+            prev: Assignment | None, widen_after: timedelta | None) -> Decision | None:
+    widen = prev is not None and widen_after is not None and now - prev.decided_at >= widen_after
+    d = router.assign(lead.id, context, now, attrs=lead_attributes(lead), widen=widen)  # territories read the lead
+    if prev is not None and d.rep is None:
+        return None  # still no rep who can take it: it stays queued under its first decision
+    return Decision(
+        lead_id=lead.id, rep_id=d.rep, policy_name=router.policy_name, policy_version=router.version,
+        propensity=max(min(float(d.propensity), 1.0), 1e-9), decided_at=now,
+        considered={r: d.excluded.get(r) for r in d.considered},
+        context=context, shadow=shadow, probabilities=dict(d.probabilities) if d.rep else None,
+        lead_created_at=lead.created_at, supersedes=prev.id if prev is not None else None,
+        supersede_reason=None if prev is None else
+        "queued past its SLA: decided again outside working hours" if widen else "queued lead decided again",
+    )
 
 
 def recheck_owners(

@@ -40,6 +40,17 @@ class Metrics:
         self.job_failures = Counter("leadpilot_job_failures_total", "Job runs that failed", ["job"], registry=r)
         self.parked_leads = Gauge("leadpilot_parked_leads", "Leads currently parked for retry", registry=r)
         self.rewards = Counter("leadpilot_rewards_applied_total", "Outcomes applied to the routing policy", ["won"], registry=r)
+        self.speed_to_lead = Histogram(
+            "leadpilot_speed_to_lead_seconds",
+            "Time from a lead's creation in the CRM to leadpilot's write of its rep as owner",
+            buckets=(15, 30, 60, 90, 120, 300, 600, 1800, 3600, 4 * 3600, 12 * 3600, 24 * 3600, 72 * 3600),
+            registry=r,
+        )
+        self.queue_size = Gauge("leadpilot_queue_size", "Leads waiting with the fallback owner for a rep", registry=r)
+        self.queue_oldest = Gauge("leadpilot_queue_oldest_seconds", "How long the longest-waiting queued lead has waited",
+                                  registry=r)
+        self.queue_over_sla = Gauge("leadpilot_queue_over_sla",
+                                    "Queued leads that waited longer than LEADPILOT_ROUTING__QUEUE_SLA_MINUTES", registry=r)
         self.model_info = Info("leadpilot_model", "Scoring model in use", registry=r)
         self.policy_info = Info("leadpilot_policy", "Routing policy in use", registry=r)
 
@@ -65,6 +76,15 @@ class Metrics:
             self.last_success.labels(job=job).set(finished_at)
         else:
             self.job_failures.labels(job=job).inc()
+
+    def observe_speed(self, seconds: list[float]) -> None:
+        for s in seconds:
+            self.speed_to_lead.observe(max(s, 0.0))
+
+    def observe_queue(self, size: int, oldest_seconds: float, over_sla: int) -> None:
+        self.queue_size.set(size)
+        self.queue_oldest.set(oldest_seconds)
+        self.queue_over_sla.set(over_sla)
 
     def set_versions(self, model_version: str | None = None, policy: str | None = None, policy_version: str | None = None) -> None:
         if model_version is not None:

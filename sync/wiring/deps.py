@@ -19,6 +19,7 @@ from connectors.base import Connector
 from scoring.types import Score
 from sync.config.settings import Settings
 from sync.jobs.owners import OwnerRules
+from sync.jobs.workload import Workload
 from sync.ops.metrics import Metrics
 from sync.store import Store, open_store
 from sync.wiring.routing import RouterBox, build_router_box, integration_user_id
@@ -78,6 +79,10 @@ class Deps:
     park_base_seconds: float = 300.0
     park_max_seconds: float = 6 * 3600.0
     max_attempts: int = 6
+    # Each rep's open leads as the CRM last counted them (capacity), kept between cycles.
+    workload: Workload = field(default_factory=Workload)
+    # Held while a cycle or the fast new-leads pass works: they never decide at the same time.
+    work_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def crm(self) -> str:

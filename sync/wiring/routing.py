@@ -83,8 +83,12 @@ class RouterBox:
 
     # ------------------------------------------------------------ delegation
     def assign(self, lead_id: str, context: Mapping[str, Any], now: datetime,
-               attrs: Mapping[str, Any] | None = None) -> Choice:
-        return self.router.assign(lead_id, context, now, attrs)
+               attrs: Mapping[str, Any] | None = None, *, widen: bool = False) -> Choice:
+        return self.router.assign(lead_id, context, now, attrs, widen=widen)
+
+    def sync_open(self, counts: Mapping[str, int]) -> None:
+        """Each listed rep's open load as the CRM counts it (plus our writes since): capacity."""
+        self.router.sync_open({rid: n for rid, n in counts.items() if rid in self.router.reps})
 
     def record_outcome(self, lead_id: str, won: bool, now: datetime) -> None:
         if not self.router.record_outcome(lead_id, won, now):

@@ -1,0 +1,157 @@
+"""The cycle's routing upkeep: capacity from the CRM, queued leads drained, speed to lead.
+
+* ``sync_workload``: before any decision, each capped rep's open load becomes what the CRM
+  says they hold plus leadpilot's decisions since (``workload``), so ``max_open`` means the
+  rep's real desk, not only what leadpilot gave them.
+* ``drain_queue``: a lead left with the fallback owner (no rep in hours, all at capacity)
+  is decided again on every cycle until a rep can take it. Its current record is read (one
+  call per 300 Salesforce / 100 HubSpot leads, none when the queue is empty); a lead a human
+  took meanwhile, or that closed, leaves the queue with the reason logged on its decision.
+  The new decision supersedes the queued one in one transaction with the policy state; the
+  log keeps both. Past ``LEADPILOT_ROUTING__QUEUE_SLA_MINUTES``: ``widen`` lets reps outside
+  working hours take it, ``alert`` warns in the log and on the ``leadpilot_queue_over_sla``
+  gauge.
+* ``observe_speed``: speed to lead (CRM creation to leadpilot's write of a rep as owner) into
+  the Prometheus histogram; ``status`` and the report read the same from the store.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from connectors.errors import StopCycle
+from connectors.records import LeadUpdate
+from sync.jobs.owners import decide_again, recheck_owners
+from sync.store.records import Decision
+from sync.wiring.deps import Deps
+from sync.wiring.routing import RouterBox
+
+if TYPE_CHECKING:
+    from sync.jobs.cycle import CycleReport
+
+log = logging.getLogger(__name__)
+
+_KINDS = ("outside working hours", "not a working day", "out of office", "at capacity", "daily cap reached",
+          "outside territory", "inactive")
+
+
+def exclusion_kind(why: str) -> str:
+    """The kind of an exclusion reason, for counting: ``"at capacity: 10 open of max 10"`` →
+    ``"at capacity"``. Reasons of another shape count under their words before any detail."""
+    for kind in _KINDS:
+        if why.startswith(kind):
+            return kind
+    return re.split(r"[:(]", why, maxsplit=1)[0].strip() or why
+
+
+def queue_sla(deps: Deps, action: str) -> timedelta | None:
+    """The queue SLA when it is configured with ``action`` (``widen`` / ``alert``), else None."""
+    r = deps.settings.routing
+    if r.queue_sla_minutes <= 0 or r.queue_sla_action != action:
+        return None
+    return timedelta(minutes=r.queue_sla_minutes)
+
+
+def sync_workload(deps: Deps, router: RouterBox, report: CycleReport) -> None:
+    """Set each capped rep's open load from the CRM (see ``sync.jobs.workload``)."""
+    capped = [r.id for r in router.router.reps.values() if r.max_open is not None]
+    if not capped:
+        return
+    try:
+        report.workload_calls += deps.workload.refresh(deps.connector, capped, deps.clock())
+    except StopCycle:
+        raise
+    except Exception as exc:  # noqa: BLE001 - capacity falls back to the last counts, the cycle goes on
+        log.warning("could not read the reps' open leads from the CRM (%s); using the last counts and "
+                    "leadpilot's own assignments", exc)
+    loads = deps.workload.loads(deps.store)
+    if loads:
+        router.sync_open(loads)
+
+
+def drain_queue(deps: Deps, router: RouterBox, report: CycleReport) -> None:
+    """Decide queued leads again; give each a rep who can take it now, and write that owner."""
+    now = deps.clock()
+    waiting = [a for a in deps.store.queued() if a.lead_id not in report.worked]
+    if waiting:
+        current = {lead.id: lead for lead in deps.connector.get_leads([a.lead_id for a in waiting])}
+        todo = []
+        for a in waiting:
+            lead = current.get(a.lead_id)
+            why = ("lead no longer in the CRM" if lead is None or lead.deleted else f"lead {lead.stage}" if lead.stage
+                   else None if deps.owner_rules.needs_owner(lead.owner_id) else "owner set in the CRM")
+            if why is None and lead is not None:
+                todo.append((lead, a))
+                continue
+            report.dequeued += 1
+            if not deps.dry_run:
+                deps.store.supersede(a.id, why or "left the queue", now)
+        decisions = decide_again(router, todo, now, context_fields=deps.settings.routing.context_fields,
+                                 widen_after=queue_sla(deps, "widen"))
+        if deps.dry_run:
+            report.count_assigned(decisions)
+        elif decisions:
+            _record_and_write(deps, router, decisions, report, now)
+    _observe_queue(deps, now)
+
+
+def _record_and_write(deps: Deps, router: RouterBox, decisions: Sequence[Decision], report: CycleReport,
+                      now: datetime) -> None:
+    new: list[Decision] = []
+    try:
+        with deps.store.atomic():
+            for d in decisions:
+                if deps.store.record_decision(d):
+                    new.append(d)
+                else:
+                    log.warning("lead %s left the queue elsewhere meanwhile; keeping that decision", d.lead_id)
+            router.save(now)
+    except Exception:
+        router.reload()  # the database rolled back: so must the in-memory policy
+        raise
+    report.count_assigned(new)
+    planned = {d.lead_id: router.owner_for(d.rep_id) for d in new}
+    keep, conflicts = recheck_owners(deps.connector, deps.owner_rules, {k: v for k, v in planned.items() if v})
+    ids = {d.lead_id: d for d in new}
+    for lid, owner in conflicts.items():  # a human took it between our read and our write
+        report.owner_conflicts += 1
+        log.info("queued lead %s: owner changed to %s in the CRM before our write; leaving it", lid, owner)
+        deps.store.supersede(_id_of(deps, lid), "owner set in the CRM before our write", now)
+    result = deps.connector.write([LeadUpdate(lid, owner_id=owner) for lid, owner in keep.items()])
+    ok = set(result.succeeded) | {lid for lid in planned if lid not in keep and lid not in conflicts}
+    deps.store.mark_written(list(ok), now)
+    report.written += len(result.succeeded)
+    observe_speed(deps, [ids[lid] for lid in ok if lid in ids], now)
+    for r in result.failed:
+        deps.store.park(r.lead_id, f"owner write failed: {r.error_code or 'error'}: {r.message or ''}".strip(), now)
+        report.parked += 1
+
+
+def _id_of(deps: Deps, lead_id: str) -> int:
+    return deps.store.assignments([lead_id], effective=True)[0].id
+
+
+def observe_speed(deps: Deps, written: Sequence[Decision], now: datetime) -> None:
+    """Speed to lead of leads whose rep was just written as owner, into the histogram."""
+    if deps.metrics is not None:
+        deps.metrics.observe_speed([(now - d.lead_created_at).total_seconds()
+                                    for d in written if d.rep_id and d.lead_created_at is not None])
+
+
+def _observe_queue(deps: Deps, now: datetime) -> None:
+    """Queue gauges, and the SLA alert: a warning naming how many waited too long."""
+    queued = deps.store.queued()
+    oldest = (now - queued[0].decided_at).total_seconds() if queued else 0.0
+    sla_minutes = deps.settings.routing.queue_sla_minutes
+    over = [a for a in queued if sla_minutes > 0 and now - a.decided_at >= timedelta(minutes=sla_minutes)]
+    if deps.metrics is not None:
+        deps.metrics.observe_queue(len(queued), oldest, len(over))
+    if over and queue_sla(deps, "alert") is not None:
+        log.warning("%d queued lead(s) waited longer than the %g-minute queue SLA (oldest %.0f min, e.g. %s): "
+                    "no rep can take them now; check reps' hours, out of office and max_open, or set "
+                    "LEADPILOT_ROUTING__QUEUE_SLA_ACTION=widen", len(over), sla_minutes, oldest / 60,
+                    ", ".join(a.lead_id for a in over[:5]))
