@@ -112,7 +112,7 @@ def run_cycle(deps: Deps) -> CycleReport:
     started = deps.clock()
     mode = "dry-run" if deps.dry_run else "shadow" if deps.shadow else "live"
     report = CycleReport(started_at=started, mode=mode)
-    with job_run(deps, report, "sync"):
+    with deps.work_lock, job_run(deps, report, "sync"):  # never beside the fast new-leads pass
         _run(deps, report)
     if deps.metrics is not None:
         deps.metrics.observe_leads(deps.crm, report.counts())
@@ -334,6 +334,12 @@ def _advance_watermark(deps: Deps, report: CycleReport, mark: Watermark) -> None
 
 
 # ---------------------------------------------------------------- one page of pulled leads
+def handle_leads(deps: Deps, router: RouterBox, leads: Sequence[Lead], report: CycleReport) -> None:
+    """One page of leads read outside the pull (the fast new-leads pass): the cycle's own
+    handling, without moving the ``leads`` watermark (the full sync still owns it)."""
+    _page(deps, router, leads, report, Watermark())
+
+
 def _page(deps: Deps, router: RouterBox, leads: Sequence[Lead], report: CycleReport, mark: Watermark) -> None:
     """Decide which leads of a page need work, and do it."""
     now = deps.clock()

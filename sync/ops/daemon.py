@@ -1,6 +1,7 @@
 """``leadpilot run``: APScheduler schedules the job bodies; this module only wires signals, systemd and metrics.
 
-Jobs: ``sync`` (every ``schedule.sync_interval_minutes``), ``rewards`` (every
+Jobs: ``sync`` (every ``schedule.sync_interval_minutes``), ``new_leads`` (the fast pass for
+new leads, every ``schedule.new_leads_interval_minutes``; never beside ``sync``), ``rewards`` (every
 ``schedule.rewards_interval_minutes``), ``retrain`` (``schedule.retrain_cron``, UTC). Each
 has ``max_instances=1`` (a slow cycle is never overlapped by the next), ``coalesce=True``
 (missed runs collapse into one) and a misfire grace time.
@@ -30,6 +31,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from sync.config.settings import CYCLE_DEADLINE_LIMIT
 from sync.jobs.cycle import run_cycle
+from sync.jobs.new_leads import run_new_leads
 from sync.jobs.retrain import run_retrain
 from sync.jobs.rewards import run_rewards
 from sync.ops.notify import SystemdNotifier
@@ -59,7 +61,8 @@ class Daemon:
         self.notifier = notifier or SystemdNotifier()
         self.stop_timeout = stop_timeout
         self.run_now = run_now
-        self.jobs = jobs or {"sync": run_cycle, "rewards": run_rewards, "retrain": run_retrain}
+        self.jobs = jobs or {"sync": run_cycle, "new_leads": run_new_leads, "rewards": run_rewards,
+                             "retrain": run_retrain}
         self._lock = threading.Lock()
         self._running: dict[str, float] = {}  # job -> monotonic time of its last progress
         self._previous_heartbeat = deps.heartbeat
@@ -104,6 +107,9 @@ class Daemon:
         if "sync" in self.jobs:
             sch.add_job(self._wrap("sync", self.jobs["sync"]), IntervalTrigger(minutes=sched.sync_interval_minutes),
                         id="sync", name="sync", next_run_time=first)
+        if "new_leads" in self.jobs and sched.new_leads_interval_minutes > 0:
+            sch.add_job(self._wrap("new_leads", self.jobs["new_leads"]),
+                        IntervalTrigger(minutes=sched.new_leads_interval_minutes), id="new_leads", name="new_leads")
         if "rewards" in self.jobs:
             sch.add_job(self._wrap("rewards", self.jobs["rewards"]),
                         IntervalTrigger(minutes=sched.rewards_interval_minutes), id="rewards", name="rewards",

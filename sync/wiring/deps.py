@@ -83,6 +83,8 @@ class Deps:
     workload: Workload = field(default_factory=Workload)
     # Held while a cycle or the fast new-leads pass works: they never decide at the same time.
     work_lock: threading.Lock = field(default_factory=threading.Lock)
+    # The fast new-leads pass's run-history row of the day (``sync.jobs.new_leads.FastPassDay``).
+    fast_pass: Any = None
 
     @property
     def crm(self) -> str:
