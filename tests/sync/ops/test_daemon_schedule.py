@@ -11,7 +11,7 @@ from sync.ops.daemon import Daemon
 
 
 def _jobs(**schedule: Any) -> dict[str, Any]:
-    settings = Settings(_env_file=None, schedule=ScheduleSettings(**schedule))  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, crm="sandbox", schedule=ScheduleSettings(**schedule))  # type: ignore[call-arg]
     deps = SimpleNamespace(settings=settings, heartbeat=lambda: None, stop=threading.Event())
     sch = Daemon(deps, run_now=False).scheduler()  # type: ignore[arg-type]
     return {job.id: job.trigger.interval.total_seconds() for job in sch.get_jobs() if hasattr(job.trigger, "interval")}
