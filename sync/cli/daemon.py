@@ -31,7 +31,7 @@ def _deps(settings: Settings, metrics: Any = None, *, patient: bool = False) -> 
     daemon first waits for it within ``STARTUP_MAX_WAIT_SECONDS``)."""
     import sqlalchemy as sa
 
-    from connectors.errors import CRMError, Kind
+    from connectors.errors import AuthError, CRMError, Kind
     from sync.cli.common import CONFIG_ERROR, TEMPORARY, UNAVAILABLE, store_failure_message
     from sync.ops.logs import configure_logging, register_settings_secrets
     from sync.ops.notify import SystemdNotifier
@@ -54,7 +54,9 @@ def _deps(settings: Settings, metrics: Any = None, *, patient: bool = False) -> 
             typer.echo(f"cannot start yet: the CRM's API limit is spent: {exc}", err=True)
             raise typer.Exit(TEMPORARY) from None
         typer.echo(f"cannot start: {exc}", err=True)
-        raise typer.Exit(CONFIG_ERROR if exc.kind is Kind.CONFIG else UNAVAILABLE) from None
+        # Rejected credentials and missing permissions need the admin; a fault may pass (1: restarted).
+        fix = exc.kind is Kind.CONFIG or isinstance(exc, AuthError)
+        raise typer.Exit(CONFIG_ERROR if fix else UNAVAILABLE) from None
     except (StoreError, sa.exc.SQLAlchemyError) as exc:
         typer.echo(f"cannot start: {store_failure_message(settings, exc)}", err=True)
         raise typer.Exit(UNAVAILABLE) from None

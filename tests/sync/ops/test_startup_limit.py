@@ -119,6 +119,14 @@ def test_given_a_configuration_refusal_at_start_up_then_it_is_not_waited_for(wor
     assert waits == []
 
 
+def test_given_a_rejected_token_when_leadpilot_starts_then_exit_2_not_75(workdir: Path) -> None:
+    with SandboxServer(seed=1) as srv:
+        env = {**_env("hubspot", srv.info, workdir / "state"), "LEADPILOT_HUBSPOT__ACCESS_TOKEN": "pat-na1-00-wrong"}
+        result = CliRunner().invoke(app, ["sync", "--once"], env=env)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("cannot start: ") and "pat-na1-00-wrong" not in result.output
+
+
 def test_the_unit_does_not_restart_on_the_start_up_limit_code_and_waits_long_enough() -> None:
     unit = configparser.ConfigParser(strict=False, interpolation=None)
     unit.read_string(UNIT.read_text(encoding="utf-8"))
