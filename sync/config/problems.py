@@ -19,8 +19,10 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 from pydantic_settings import SettingsError
 
+from sync.config.loading import CRM_NOT_SET, ConfigError
 from sync.config.settings import Settings
 from sync.config.sources import NESTED, SecretFileError, env_name, submodels, type_args
+from sync.config.strict import known_variables, suggest
 
 # Examples where neither the default nor the type says enough.
 EXAMPLES: dict[str, str] = {
@@ -39,8 +41,6 @@ EXAMPLES: dict[str, str] = {
 def describe_settings_error(exc: Exception, env_file: Path | None = Path(".env")) -> list[str]:
     """One line per problem in ``exc`` (raised by ``Settings()`` or ``load_checked``), naming the
     variable. ``env_file``: the ``.env`` the settings were read from (for values that are not JSON)."""
-    from sync.config.loading import ConfigError
-
     if isinstance(exc, ConfigError):
         return exc.problems
     if isinstance(exc, ValidationError):
@@ -53,9 +53,6 @@ def describe_settings_error(exc: Exception, env_file: Path | None = Path(".env")
 
 
 def _describe(error: Any) -> str:
-    from sync.config.loading import CRM_NOT_SET
-    from sync.config.strict import known_variables, suggest
-
     names, field, tag_of = _resolve(tuple(error["loc"]))
     var = env_name(names) if names else "LEADPILOT_*"
     if error["type"] == "missing" and names == ["crm"]:

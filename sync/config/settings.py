@@ -149,7 +149,8 @@ class RoutingSettings(_Model):
 
 
 class Settings(BaseSettings):
-    """The settings root. Build with ``Settings()`` (env + .env) or ``load_settings()``.
+    """The settings root. Build with ``Settings()`` (env + .env, lenient) or, as every command does,
+    ``sync.config.loading.load_checked()`` (strict: unknown ``LEADPILOT_*`` variables are errors).
 
     ``leadpilot check`` validates it; ``sync.config.problems.describe_settings_error`` turns a
     ``ValidationError`` into one line per invalid variable.
