@@ -49,23 +49,22 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _state_dir() -> Path:
-    """The state directory; unusable settings exit 2 naming each variable.
+    """The state directory; unusable settings exit 2 naming each variable."""
+    return Path(_settings_without_crm().state_dir)
 
-    The CSV commands and the model registry need no CRM, so ``LEADPILOT_CRM`` may be unset
-    here (the strict checks still apply to every other variable)."""
+
+def _settings_without_crm() -> Any:
+    """The settings, strictly, except that ``LEADPILOT_CRM`` may be unset: the CSV commands and
+    the model registry talk to no CRM. Any other problem (a misspelt variable included) exits 2."""
     import os
+
+    from dotenv import dotenv_values
 
     from sync.cli.common import load_settings_or_exit
 
-    crm = {} if os.environ.get("LEADPILOT_CRM") or _dotenv_sets_crm() else {"crm": "sandbox"}
-    return Path(load_settings_or_exit(**crm).state_dir)
-
-
-def _dotenv_sets_crm() -> bool:
-    from dotenv import dotenv_values
-
     dotenv = Path(".env")
-    return dotenv.is_file() and bool(dotenv_values(dotenv).get("LEADPILOT_CRM"))
+    chosen = os.environ.get("LEADPILOT_CRM") or (dotenv.is_file() and dotenv_values(dotenv).get("LEADPILOT_CRM"))
+    return load_settings_or_exit(**({} if chosen else {"crm": "sandbox"}))
 
 
 def _load(csv: Path, label: str, drop: str, text_columns: str, sep: str) -> tuple[Any, Any, Any, Any]:
@@ -89,13 +88,8 @@ def _load(csv: Path, label: str, drop: str, text_columns: str, sep: str) -> tupl
 
 
 def _encoder_model() -> str:
-    """The encoder setting; the bundled default when the settings cannot be read (evaluate needs no CRM)."""
-    from sync.config.loading import ConfigError, load_checked
-
-    try:
-        return load_checked(crm="sandbox").settings.scoring.encoder_model
-    except ConfigError:
-        return ""
+    """The encoder setting (evaluate needs no CRM; a settings problem still exits 2)."""
+    return str(_settings_without_crm().scoring.encoder_model)
 
 
 def _table(title: str, values: dict[str, Any]) -> None:
