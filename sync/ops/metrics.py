@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
 
-LEAD_EVENTS = ("pulled", "scored", "assigned", "written", "parked", "skipped", "disqualified", "converted")
+LEAD_EVENTS = ("pulled", "scored", "assigned", "written", "parked", "skipped", "disqualified", "converted",
+               "removed", "rerouted", "retried")
 API_KINDS = ("read", "write", "meta")
 
 

@@ -11,6 +11,7 @@ import pytest
 from sandbox.store import UNREADABLE_STAMP
 from sync.config.settings import ScheduleSettings
 from sync.jobs.cycle import run_cycle
+from sync.ops.status import collect_status
 
 CRMS = ("salesforce", "hubspot")
 
@@ -39,6 +40,8 @@ def test_given_a_record_with_an_unreadable_stamp_then_it_is_parked_by_id_and_the
     assert "unreadable record" in (parked[victim].last_error or "")
     assert "missing or not a date-time" in (parked[victim].last_error or "")
     assert report.watermark_after is not None and report.watermark_after > true_stamp  # not held back
+    shown = {p["lead_id"]: p["reason"] for p in collect_status(rig.settings, store)["parked"]}
+    assert "unreadable record" in shown[victim]  # what `leadpilot status` lists
 
     quiet = run_cycle(rig.deps)  # the next cycle does not re-read everything since the parked lead
     assert quiet.pulled < report.pulled and quiet.retried == 0
