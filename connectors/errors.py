@@ -49,9 +49,12 @@ class Rule:
 _R, _F = Action.RETRY, Action.FAIL
 _T, _C, _P = Kind.TRANSIENT, Kind.CONFIG, Kind.PERMANENT
 
-# Rows every CRM shares. key: "http:<status>" or "network"; a CRM's own rows come first.
+# Rows every CRM shares. key: "http:<status>", "network" (no response: connection refused or
+# reset, timeout, TLS handshake) or "unknown" (an exception that is neither a CRM answer nor a
+# transport failure: a defect to report, never retried); a CRM's own rows come first.
 SHARED_RULES: dict[str, Rule] = {
     "network": Rule(_R, _T, "connection failed or timed out"),
+    "unknown": Rule(_F, _P, "unexpected error: please report it to the leadpilot maintainers with this message"),
     "http:408": Rule(_R, _T),
     "http:429": Rule(_R, _T, "rate limited"),
     "http:500": Rule(_R, _T),
@@ -83,7 +86,11 @@ class ErrorTable:
         return self.rules.get(key) or SHARED_RULES.get(key)
 
     def classify(self, status: int | None, code: str | None) -> Rule:
-        """The rule for a fault: code (own, shared), then status (own, shared), then status class."""
+        """The rule for a fault: code (own, shared), then status (own, shared), then status class.
+
+        With neither a status nor a code the fault is ``unknown`` (a bug to report, not a retry):
+        transport failures are built by ``network_error``, which names their rule itself.
+        """
         rule = self.code_rule(code)
         if rule is not None:
             return rule
@@ -94,8 +101,18 @@ class ErrorTable:
         if status is not None and status >= 500:
             return Rule(_R, _T)
         if status is None:
-            return SHARED_RULES["network"]
+            return SHARED_RULES["unknown"] if code is None else Rule(_F, _P)
         return Rule(_F, _P)
+
+    def network_error(self, operation: str, exc: BaseException) -> CRMError:
+        """No response at all (``is_network_error``): transient, under the retry policy."""
+        return CRMError(f"{type(exc).__name__}: {exc}", crm=self.crm, operation=operation,
+                        rule=SHARED_RULES["network"])
+
+    def unknown_error(self, operation: str, exc: BaseException) -> CRMError:
+        """An exception no row explains: reported as a defect, never retried."""
+        return CRMError(f"{type(exc).__name__}: {exc}", crm=self.crm, operation=operation,
+                        rule=SHARED_RULES["unknown"])
 
     def worth_resending(self, code: str) -> bool:
         """A per-record write error worth sending the same record again in a later batch.
@@ -183,9 +200,16 @@ class AuthError(CRMError):
 
 
 _NETWORK_NAMES = {"ConnectionError", "Timeout", "ReadTimeout", "ConnectTimeout", "SSLError", "ChunkedEncodingError",
-                  "MaxRetryError", "ProtocolError", "NewConnectionError", "ReadTimeoutError", "TimeoutError"}
+                  "MaxRetryError", "ProtocolError", "NewConnectionError", "ReadTimeoutError", "TimeoutError",
+                  "ConnectTimeoutError", "SSLCertVerificationError", "gaierror", "herror", "IncompleteRead",
+                  "RemoteDisconnected"}
 
 
 def is_network_error(exc: BaseException) -> bool:
-    """No response at all (requests' or urllib3's connection and timeout errors, any ``OSError``)."""
-    return any(c.__name__ in _NETWORK_NAMES for c in type(exc).__mro__) or isinstance(exc, OSError)
+    """A transport failure: connection refused/reset, timeout, TLS handshake (requests', urllib3's,
+    http.client's and the socket module's exceptions by name, through the whole class tree).
+
+    Any other ``OSError`` (a missing key file, a permission denied on disk) is not a network
+    failure: retrying it cannot help.
+    """
+    return any(c.__name__ in _NETWORK_NAMES for c in type(exc).__mro__)

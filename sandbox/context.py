@@ -42,6 +42,10 @@ class Credentials:
     client_secret: str = field(default_factory=lambda: secrets.token_hex(16))
     hubspot_token: str = field(default_factory=lambda: "pat-na1-" + secrets.token_hex(16))
     jwt_public_key_pem: bytes | None = None  # for the JWT bearer flow; set by the server/tests
+    # A sales rep who logs in too (a non-admin user: sees leadpilot's fields only through a
+    # permission set); the username is the world's first rep, set by the server.
+    rep_username: str = ""
+    rep_password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
 
 
 @dataclass
@@ -57,17 +61,26 @@ class SandboxContext:
     tokens: dict[str, int] = field(default_factory=dict)
     # Per-dialect state that outlives a request (e.g. HubSpot's rate-limit windows).
     state: dict[str, Any] = field(default_factory=dict)
+    # Salesforce access token -> the username it was issued to (whose permissions apply).
+    token_users: dict[str, str] = field(default_factory=dict)
 
     def count(self, key: str) -> None:
         with self.lock:
             self.counters[key] += 1
 
-    def issue_token(self) -> str:
-        """Mint a Salesforce access token (org id prefix ``00D``, as real session ids look)."""
+    def issue_token(self, username: str | None = None) -> str:
+        """Mint a Salesforce access token (org id prefix ``00D``, as real session ids look) for
+        ``username`` (default: the integration user)."""
         token = "00D000000000001!" + secrets.token_urlsafe(32)
         with self.lock:
             self.tokens[token] = 0
+            self.token_users[token] = username or self.credentials.username
         return token
+
+    def token_user(self, token: str | None) -> str | None:
+        """The username a live-or-retired token was issued to."""
+        with self.lock:
+            return self.token_users.get(token or "")
 
     def use_token(self, token: str | None) -> bool:
         """True when ``token`` is live; counts the call and retires the token after

@@ -133,6 +133,7 @@ class SandboxServer:
         self.ctx = SandboxContext(store=self.store, faults=faults or Faults())
         self.ctx.rng.seed(seed)
         self.world = World(self.store, seed=seed, scenario=scenario, integration_username=self.ctx.credentials.username)
+        self.ctx.credentials.rep_username = self.world.rep_username
         self._httpd: _HTTPSServer | None = None
         self._thread: threading.Thread | None = None
         self._tmpdir: Path | None = None
@@ -215,6 +216,7 @@ class SandboxServer:
         with self.ctx.lock:
             self.store, self.world, self.ctx.store = store, world, store
             self.seed, self.leads, self.scenario = seed, leads, world.scenario
+            self.ctx.credentials.rep_username = world.rep_username
             self.ctx.counters.clear()
             self.ctx.rng.seed(seed)
 
@@ -231,6 +233,8 @@ class SandboxServer:
                 "client_secret": cred.client_secret,
                 "access_token": self.ctx.issue_token(),
                 "api_version": "59.0",
+                "rep_username": cred.rep_username,
+                "rep_password": cred.rep_password,
             },
             "hubspot": {"host": base, "access_token": cred.hubspot_token},
             "ca_cert": ca_path,
@@ -252,23 +256,33 @@ class SandboxServer:
                 held = self._take_hold()
                 if held:
                     self._stopping.wait(held)
-                fault = self._fault(family)
+                fault = self._fault(family, req.path)
                 if fault is not None:
                     return fault
                 return handle(self.ctx, req)
         return _not_found(req)
 
-    def _fault(self, family: str) -> Response | None:
+    def _fault(self, family: str, path: str = "") -> Response | None:
         f = self.ctx.faults
         if f.slow_ms > 0:
             self._sleep(f.slow_ms / 1000)
         if f.p_5xx > 0 and self.ctx.rng.random() < f.p_5xx:
+            if family == "salesforce" and path.startswith("/services/Soap/"):
+                return Response.text(503, _soap_unavailable(), "text/xml; charset=utf-8")  # SOAP answers SOAP
             if family == "salesforce":
                 body: Any = [{"errorCode": "SERVER_UNAVAILABLE", "message": "Server temporarily unavailable (sandbox fault)"}]
             else:
                 body = {"status": "error", "message": "Service Unavailable (sandbox fault)", "category": "SERVICE_UNAVAILABLE"}
             return Response.json(503, body)
         return None
+
+
+def _soap_unavailable() -> str:
+    return ('<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope '
+            'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:sf="http://soap.sforce.com/2006/04/metadata">'
+            "<soapenv:Body><soapenv:Fault><faultcode>sf:SERVER_UNAVAILABLE</faultcode>"
+            "<faultstring>SERVER_UNAVAILABLE: Server temporarily unavailable (sandbox fault)</faultstring>"
+            "</soapenv:Fault></soapenv:Body></soapenv:Envelope>")
 
 
 def _not_found(req: Request) -> Response:

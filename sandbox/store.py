@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-OBJECTS = ("Lead", "User", "Opportunity")
+OBJECTS = ("Lead", "User", "Opportunity", "Profile", "PermissionSet", "FieldPermissions", "PermissionSetAssignment")
+# Setup objects (profiles, permission sets and their grants): readable by SOQL, changed over REST by
+# an administrator only (see ``sandbox.salesforce.access``).
+SETUP_OBJECTS = ("Profile", "PermissionSet", "FieldPermissions", "PermissionSetAssignment")
 
 # Standard fields per object and their SOQL/describe type (custom fields are added at run time).
 STANDARD_FIELDS: dict[str, dict[str, str]] = {
@@ -51,6 +54,7 @@ STANDARD_FIELDS: dict[str, dict[str, str]] = {
         "Username": "string",
         "IsActive": "boolean",
         "UserType": "picklist",
+        "ProfileId": "reference",
         "CreatedDate": "datetime",
         "LastModifiedDate": "datetime",
         "SystemModstamp": "datetime",
@@ -69,9 +73,48 @@ STANDARD_FIELDS: dict[str, dict[str, str]] = {
         "SystemModstamp": "datetime",
         "IsDeleted": "boolean",
     },
+    "Profile": {
+        "Id": "id",
+        "Name": "string",
+        "UserLicenseName": "string",
+        "CreatedDate": "datetime",
+        "LastModifiedDate": "datetime",
+        "SystemModstamp": "datetime",
+    },
+    "PermissionSet": {
+        "Id": "id",
+        "Name": "string",
+        "Label": "string",
+        "Description": "textarea",
+        "IsOwnedByProfile": "boolean",
+        "ProfileId": "reference",
+        "CreatedDate": "datetime",
+        "LastModifiedDate": "datetime",
+        "SystemModstamp": "datetime",
+    },
+    "FieldPermissions": {
+        "Id": "id",
+        "ParentId": "reference",
+        "SobjectType": "string",
+        "Field": "string",
+        "PermissionsRead": "boolean",
+        "PermissionsEdit": "boolean",
+        "CreatedDate": "datetime",
+        "LastModifiedDate": "datetime",
+        "SystemModstamp": "datetime",
+    },
+    "PermissionSetAssignment": {
+        "Id": "id",
+        "PermissionSetId": "reference",
+        "AssigneeId": "reference",
+        "CreatedDate": "datetime",
+        "LastModifiedDate": "datetime",
+        "SystemModstamp": "datetime",
+    },
 }
 
-ID_PREFIX = {"Lead": "00Q", "User": "005", "Opportunity": "006"}
+ID_PREFIX = {"Lead": "00Q", "User": "005", "Opportunity": "006", "Profile": "00e", "PermissionSet": "0PS",
+             "FieldPermissions": "01k", "PermissionSetAssignment": "0Pa"}
 # Sandbox-only record markers (never a field: no dialect serialises them as such).
 MERGED = "_merged"  # ids merged into this record (HubSpot hs_merged_object_ids)
 UNREADABLE_STAMP = "_unreadable_stamp"  # serve the modification stamp as missing / not a date-time
@@ -171,6 +214,14 @@ class Store:
             self.records[obj][rid] = rec
             self.version += 1
             return rid
+
+    def purge(self, obj: str, rid: str) -> bool:
+        """Remove a record for good, no recycle bin (setup objects: a revoked grant); False when
+        there was none."""
+        with self.lock:
+            gone = self.records[obj].pop(rid, None) is not None
+            self.version += gone
+            return gone
 
     def get(self, obj: str, rid: str) -> dict[str, Any] | None:
         return self.records[obj].get(rid)

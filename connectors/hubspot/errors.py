@@ -52,7 +52,9 @@ def from_hubspot(exc: BaseException, operation: str, now: datetime) -> CRMError:
         return exc
     status = getattr(exc, "status", None)
     if not status and is_network_error(exc):
-        return HUBSPOT.make_error(operation, None, None, f"{type(exc).__name__}: {exc}", now=now)
+        return HUBSPOT.network_error(operation, exc)
+    if not status and not hasattr(exc, "body"):
+        return HUBSPOT.unknown_error(operation, exc)
     raw = getattr(exc, "body", None)
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw or "")
     try:

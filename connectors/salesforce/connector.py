@@ -23,6 +23,7 @@ from simple_salesforce.format import format_soql
 
 from connectors.batching import metered_write
 from connectors.errors import CRMError, Kind
+from connectors.preflight import CheckItem
 from connectors.records import (
     CheckResult,
     LabelledLead,
@@ -41,6 +42,7 @@ from connectors.salesforce.bulk import ingest_update
 from connectors.salesforce.errors import SALESFORCE, from_salesforce
 from connectors.salesforce.session import build_session, login, metadata_api, refresher
 from connectors.salesforce.settings import FieldNames, SalesforceSettings
+from connectors.salesforce.setup import OrgApi, Plan, SetupOptions, plan_setup
 from connectors.usage import UsageMeter
 from connectors.values import MappingError
 from connectors.window import Dedup, query_start
@@ -160,6 +162,12 @@ class SalesforceConnector:
             problems.append(f"only {self.meter.budget.remaining} API calls left of {self.meter.budget.limit} (24 h)")
         return CheckResult(not problems, self.crm, self._user(), self.meter.budget, tuple(problems))
 
+    def preflight(self, *, user_ids: Sequence[str] = ()) -> list[CheckItem]:
+        """The live checklist for ``leadpilot check`` (``connectors.salesforce.preflight``)."""
+        from connectors.salesforce import preflight
+
+        return preflight.run(self, user_ids)
+
     def _user(self) -> str | None:
         return self.settings.login_username
 
@@ -169,27 +177,86 @@ class SalesforceConnector:
         return {str(f["name"]).lower() for f in desc.get("fields", [])}
 
     def ensure_fields(self) -> list[str]:
-        """Create leadpilot's custom fields on Lead (Metadata API); return the ones created."""
-        existing = self._lead_field_names()
-        todo = [k for k in CUSTOM_FIELDS if self.fmap.written[k].lower() not in existing]
+        """Create leadpilot's custom fields on Lead (Metadata API) and give the integration user
+        access to them (permission set ``LeadPilot_Integration``); return the fields created.
+
+        A field created through Metadata is visible to nobody until a permission set grants it:
+        without the grant the first sync would fail with ``INVALID_FIELD``.
+        """
         created: list[str] = []
-        for i in range(0, len(todo), 10):  # createMetadata takes ≤ 10 components
-            keys = todo[i : i + 10]
-            try:
-                self._call("createMetadata", partial(self._create_fields, keys))
-            except CRMError as err:
-                if err.code == "DUPLICATE_DEVELOPER_NAME":
-                    continue  # created meanwhile by someone else: that is what we wanted
-                if err.kind is Kind.CONFIG or err.code in ("INSUFFICIENT_ACCESS", "INSUFFICIENT_ACCESS_OR_READONLY"):
-                    raise CRMError(
-                        "the integration user may not create fields: give it the 'Customize Application' and "
-                        "'Modify Metadata Through Metadata API Functions' permissions, or create these Lead "
-                        f"fields by hand: {', '.join(self.fmap.written[k] for k in keys)}",
-                        crm=self.crm, operation="ensure_fields", rule=err.rule, status=err.status, code=err.code,
-                    ) from err
-                raise
-            created += [self.fmap.written[k] for k in keys]
+        if self._daemon_ready():
+            return created  # one describe: the fields exist and the integration user may use them
+        plan = self._plan(None, full=False, created=created)
+        for step in plan.steps:
+            step.apply()
         return created
+
+    def init_crm(self, rep_ids: Sequence[str] = (), *, dry_run: bool = False) -> list[str]:
+        """Everything a rep and the daemon need (``connectors.salesforce.setup``); the changes made,
+        or with ``dry_run`` the changes it would make. An empty list: nothing to change.
+
+        ``rep_ids``: the routing file's reps, who get the reps' permission set unless
+        ``LEADPILOT_SALESFORCE__REP_ACCESS`` names a profile.
+        """
+        plan = self._plan(self.setup_options(rep_ids), full=True, created=[])
+        if not dry_run:
+            for step in plan.steps:
+                log.info("init-crm: %s", step.what)
+                step.apply()
+        return [step.what for step in plan.steps]
+
+    def setup_options(self, rep_ids: Sequence[str]) -> SetupOptions:
+        """The init-crm options from settings: ``rep_access`` and ``layouts``; ``rep_ids``: the
+        routing file's reps (used unless ``rep_access`` names a profile)."""
+        access = self.settings.rep_access.strip()
+        kind, _, name = access.partition(":")
+        if access and (kind != "profile" or not name.strip()):
+            raise ValueError(f"LEADPILOT_SALESFORCE__REP_ACCESS: {access!r} is not understood; leave it empty for the "
+                             "reps of the routing file, or e.g. LEADPILOT_SALESFORCE__REP_ACCESS='profile:Standard User'")
+        return SetupOptions(rep_ids=tuple(rep_ids), rep_profile=name.strip() or None, layouts=self.settings.layouts)
+
+    def _lead_fields(self) -> dict[str, dict[str, Any]]:
+        """Lead's fields as the integration user sees them (lower-case name → describe entry)."""
+        sf: Any = self.sf
+        desc = self._call("describe Lead", lambda: sf.Lead.describe())
+        return {str(f["name"]).lower(): f for f in desc.get("fields", [])}
+
+    def _daemon_ready(self) -> bool:
+        """Every written field visible and editable, every custom read field visible."""
+        fields = self._lead_fields()
+        written = all(fields.get(self.fmap.written[k].lower(), {}).get("updateable") for k in CUSTOM_FIELDS)
+        return written and all(f.lower() in fields for f in self._custom_reads())
+
+    def _custom_reads(self) -> list[str]:
+        return list(dict.fromkeys(f for f in (*self.fmap.source.values(), *self.fmap.text)
+                                  if f.lower().endswith("__c")))
+
+    def _plan(self, options: SetupOptions | None, *, full: bool, created: list[str]) -> Plan:
+        api = OrgApi(lambda: self.sf, lambda: metadata_api(self.sf), self._call, self._query)
+
+        def create(keys: list[str]) -> None:
+            created.extend(self._create_field_batch(keys))
+
+        specs = {k: CUSTOM_FIELDS[k] for k in CUSTOM_FIELDS}
+        return plan_setup(api, dict(self.fmap.written), self._custom_reads(), specs, create, options,
+                          full=full, visible=set(self._lead_fields()))
+
+    def _create_field_batch(self, keys: list[str]) -> list[str]:
+        """Create these fields (≤ 10); a field created meanwhile by someone else is what we wanted."""
+        try:
+            self._call("createMetadata", partial(self._create_fields, keys))
+        except CRMError as err:
+            if err.code == "DUPLICATE_DEVELOPER_NAME":
+                return []
+            if err.kind is Kind.CONFIG or err.code in ("INSUFFICIENT_ACCESS", "INSUFFICIENT_ACCESS_OR_READONLY"):
+                raise CRMError(
+                    "the integration user may not create fields: give it the 'Customize Application' and "
+                    "'Modify Metadata Through Metadata API Functions' permissions, or create these Lead "
+                    f"fields by hand: {', '.join(self.fmap.written[k] for k in keys)}",
+                    crm=self.crm, operation="ensure_fields", rule=err.rule, status=err.status, code=err.code,
+                ) from err
+            raise
+        return [self.fmap.written[k] for k in keys]
 
     def _create_fields(self, keys: list[str]) -> None:
         md = metadata_api(self.sf)
@@ -201,7 +268,13 @@ class SalesforceConnector:
         md.CustomField.create(comps)
 
     def list_reps(self) -> list[Rep]:
-        rows = self._query("SELECT Id, Name, FirstName, LastName, Email, IsActive, UserType FROM User")
+        """Active standard users (a large org has tens of thousands of portal and community users).
+
+        ``'Queue'``: the sandbox's stand-in for a lead queue, which it models as a user; no real
+        user has that type (a real org's queues are Groups, ``00G…``, named in the routing file).
+        """
+        rows = self._query("SELECT Id, Name, FirstName, LastName, Email, IsActive, UserType FROM User "
+                           "WHERE IsActive = true AND UserType IN ('Standard', 'Queue')")
         return [m.rep_from_user(r) for r in rows]
 
     def iter_changed_leads(self, since: datetime | None, *, overlap: bool = True,

@@ -6,6 +6,9 @@
 - ``login_url``: the client's login URLs are fixed (``https://{domain}.salesforce.com``); a
   mounted adapter rewrites them to the given host, which works for every login flow.
 - No transport retries (requests' default is none): retries happen in ``connectors.retry``.
+- Deadlines: every request without its own timeout gets ``(connect_timeout, read_timeout)``
+  (Bulk 2.0 result downloads ``bulk_read_timeout``), login and the Metadata API's zeep calls
+  included; a timed-out call raises requests' ``Timeout``, a transient ``network`` fault.
 - Every response passes a hook that counts it by kind and reads ``Sforce-Limit-Info``.
 """
 
@@ -18,7 +21,9 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 from requests.adapters import HTTPAdapter
 from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import SalesforceAuthenticationFailed
 
+from connectors.salesforce.errors import login_failure
 from connectors.salesforce.settings import (
     SalesforceClientCredentials,
     SalesforceJWT,
@@ -29,11 +34,32 @@ from connectors.salesforce.settings import (
 from connectors.usage import UsageMeter, parse_sforce_limit_info
 
 
-class LoginRedirectAdapter(HTTPAdapter):
+class DeadlineAdapter(HTTPAdapter):
+    """No transport retries, and a deadline for every request that does not bring its own.
+
+    simple-salesforce and zeep send most requests without ``timeout`` (requests then waits
+    forever); ``timeouts`` is (connect, read) seconds, ``bulk_read`` the read deadline of Bulk 2.0
+    result downloads.
+    """
+
+    def __init__(self, timeouts: tuple[float, float], bulk_read: float, **kwargs: Any) -> None:
+        super().__init__(max_retries=0, **kwargs)
+        self._timeouts, self._bulk_read = timeouts, bulk_read
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        if kwargs.get("timeout") is None:
+            path = urlsplit(request.url or "").path.rstrip("/")
+            bulk = "/jobs/" in path and path.rsplit("/", 1)[-1] in (
+                "successfulResults", "failedResults", "unprocessedRecords", "results")
+            kwargs["timeout"] = (self._timeouts[0], self._bulk_read if bulk else self._timeouts[1])
+        return super().send(request, *args, **kwargs)
+
+
+class LoginRedirectAdapter(DeadlineAdapter):
     """Sends requests for the fixed Salesforce login host to ``target`` (scheme://host:port)."""
 
-    def __init__(self, target: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, target: str, timeouts: tuple[float, float], bulk_read: float, **kwargs: Any) -> None:
+        super().__init__(timeouts, bulk_read, **kwargs)
         self._target = urlsplit(target)
 
     def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
@@ -59,9 +85,12 @@ def build_session(settings: SalesforceSettings, meter: UsageMeter) -> requests.S
     if settings.ca_bundle is not None:
         s.trust_env = False
         s.verify = str(settings.ca_bundle)
-    s.mount("https://", HTTPAdapter(max_retries=0))
+    timeouts = (settings.connect_timeout, settings.read_timeout)
+    s.mount("https://", DeadlineAdapter(timeouts, settings.bulk_read_timeout))
+    s.mount("http://", DeadlineAdapter(timeouts, settings.bulk_read_timeout))
     if settings.login_url:
-        s.mount(f"https://{settings.domain}.salesforce.com", LoginRedirectAdapter(settings.login_url, max_retries=0))
+        s.mount(f"https://{settings.domain}.salesforce.com",
+                LoginRedirectAdapter(settings.login_url, timeouts, settings.bulk_read_timeout))
 
     def count(resp: requests.Response, *args: Any, **kwargs: Any) -> None:
         req = resp.request
@@ -73,7 +102,17 @@ def build_session(settings: SalesforceSettings, meter: UsageMeter) -> requests.S
 
 
 def login(settings: SalesforceSettings, session: requests.Session) -> Salesforce:
-    """A logged-in client for the configured auth flow (direct token mode: no login call)."""
+    """A logged-in client for the configured auth flow (direct token mode: no login call).
+
+    A refused login raises ``AuthError`` saying what is wrong for this flow and what to do.
+    """
+    try:
+        return _login(settings, session)
+    except SalesforceAuthenticationFailed as exc:
+        raise login_failure(settings.auth, exc.code, str(getattr(exc, "auth_message", "") or "")) from None
+
+
+def _login(settings: SalesforceSettings, session: requests.Session) -> Salesforce:
     auth = settings.auth
     common: dict[str, Any] = {"session": session, "version": settings.api_version}
     if auth is None:

@@ -84,6 +84,17 @@ class SalesforceSettings(FrozenModel):
     source_fields: dict[str, FieldName] = Field(default_factory=dict)
     text_fields: tuple[FieldName, ...] = ("Title", "Company", "Industry", "Description")
     ca_bundle: Path | None = None
+    # Deadlines of every call (seconds): to connect, and to wait for a response once connected
+    connect_timeout: float = Field(default=10.0, gt=0)
+    read_timeout: float = Field(default=60.0, gt=0)
+    # Bulk API 2.0 result downloads (one CSV of up to 150 MB per file) get a longer read deadline
+    bulk_read_timeout: float = Field(default=300.0, gt=0)
+    # init-crm: the Lead page layouts that get the "leadpilot" section (empty: every Lead layout)
+    layouts: tuple[str, ...] = ()
+    # init-crm: who gets the reps' read-only permission set: "" = the reps of the routing file,
+    # "profile:<Profile name>" = every active user of that profile,
+    # "permission_set_group:<DeveloperName>" = a component of that permission set group
+    rep_access: str = ""
 
     @property
     def has_credentials(self) -> bool:

@@ -3,8 +3,9 @@
 | path | module |
 |---|---|
 | ``POST /services/oauth2/token`` (password, client credentials, JWT bearer) | ``oauth`` |
+| ``GET /services/oauth2/userinfo`` (who the token belongs to) | ``oauth`` |
 | ``POST /services/Soap/u/{ver}`` (partner ``login``) | ``oauth`` |
-| ``POST /services/Soap/m/{ver}/`` (Metadata ``createMetadata`` / ``readMetadata``) | ``metadata`` |
+| ``POST /services/Soap/m/{ver}/`` (Metadata: custom fields, layouts, list views) | ``metadata`` |
 | ``/services/data/v{ver}/jobs/{ingest,query}…`` (Bulk API 2.0) | ``bulk`` |
 | ``/services/data/v{ver}/{query,queryAll,composite/sobjects,sobjects,limits}…`` | ``rest`` |
 
@@ -40,6 +41,8 @@ def handle(ctx: SandboxContext, req: Request) -> Response:
     path = req.path
     if path.rstrip("/") == "/services/oauth2/token":
         return oauth.token(ctx, req)
+    if path.rstrip("/") == "/services/oauth2/userinfo" and req.method == "GET":
+        return oauth.userinfo(ctx, req)
     soap = _SOAP.match(path)
     if soap is not None and req.method == "POST":
         if soap.group(1) == "u":

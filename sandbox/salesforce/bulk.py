@@ -26,6 +26,7 @@ from typing import Any
 from sandbox.context import SandboxContext
 from sandbox.http import Request, Response
 from sandbox.salesforce import soql
+from sandbox.salesforce.access import FieldAccess, access_for
 from sandbox.salesforce.records import RecordError, find_id, prepare
 from sandbox.salesforce.values import format_datetime, to_csv
 from sandbox.store import OBJECTS
@@ -56,6 +57,7 @@ class Job:
     failed: list[list[str]] = field(default_factory=list)
     unprocessed: list[list[str]] = field(default_factory=list)
     processed: int = 0
+    access: FieldAccess | None = None  # the creator's field-level security (their job sees what they see)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def info(self) -> dict[str, Any]:
@@ -129,6 +131,7 @@ def _create(ctx: SandboxContext, req: Request, version: str, kind: str) -> Respo
         return _err(400, "JSON_PARSER_ERROR", "The job definition must be a JSON object")
     created = format_datetime(ctx.store.clock.now())
     job_id = f"750{next(_job_ids):012d}AAA"
+    access = access_for(ctx, req.bearer)
     delimiter, line_ending = str(body.get("columnDelimiter", "COMMA")), str(body.get("lineEnding", "LF"))
     if delimiter not in DELIMITERS or line_ending not in LINE_ENDINGS:
         return _err(400, "INVALIDJOB", f"Unsupported columnDelimiter {delimiter!r} or lineEnding {line_ending!r}")
@@ -137,7 +140,7 @@ def _create(ctx: SandboxContext, req: Request, version: str, kind: str) -> Respo
         if op not in ("query", "queryAll"):
             return _err(400, "INVALIDJOB", f"Query jobs take operation 'query' or 'queryAll', not {op!r}")
         try:
-            q = soql.parse(str(body.get("query") or ""), ctx.store.fields, ctx.store.clock.now())
+            q = soql.parse(str(body.get("query") or ""), access.fields, ctx.store.clock.now())
         except soql.SoqlError as exc:
             return _err(400, exc.code, exc.message)
         job = Job(job_id, "query", op, q.obj, created, version, delimiter, line_ending, state="UploadComplete")
@@ -154,7 +157,7 @@ def _create(ctx: SandboxContext, req: Request, version: str, kind: str) -> Respo
             return _err(400, "INVALIDJOB", f"The sandbox runs ingest operation 'update' only, not {body.get('operation')!r}")
         if body.get("contentType", "CSV") != "CSV":
             return _err(400, "INVALIDJOB", "contentType must be CSV")
-        job = Job(job_id, "ingest", "update", obj, created, version, delimiter, line_ending)
+        job = Job(job_id, "ingest", "update", obj, created, version, delimiter, line_ending, access=access)
     with ctx.lock:
         ctx.state.setdefault("sf_bulk_jobs", {})[job_id] = job
     return Response.json(200, job.info())
@@ -194,7 +197,7 @@ def _apply(ctx: SandboxContext, job: Job) -> None:
     header, data = rows[0], [r for r in rows[1:] if r]
     job.header = header
     store = ctx.store
-    known = {k.lower() for k in store.fields(job.obj)}
+    known = {k.lower() for k in (job.access.fields(job.obj) if job.access else store.fields(job.obj))}
     unknown = [h for h in header if h.lower() not in known]
     if unknown or "id" not in {h.lower() for h in header}:
         job.final_state = "Failed"
@@ -212,7 +215,7 @@ def _apply(ctx: SandboxContext, job: Job) -> None:
             values = {k: (None if v == "#N/A" else v) for k, v in cells.items() if k.lower() != "id" and v != ""}
             try:
                 rid = find_id(store, job.obj, rid_raw)
-                clean = prepare(store, job.obj, values)
+                clean = prepare(store, job.obj, values, access=job.access)
                 if lock:
                     raise RecordError("UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access to this record", [])
                 store.update(job.obj, rid, clean)

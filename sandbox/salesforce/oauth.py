@@ -48,7 +48,7 @@ def _user_id(ctx: SandboxContext, username: str) -> str:
 def _grant(ctx: SandboxContext, username: str) -> Response:
     """Mint a token and answer the token response."""
     cred = ctx.credentials
-    token = ctx.issue_token()
+    token = ctx.issue_token(username)
     identity = f"{ctx.base_url}/id/{ORG_ID}/{_user_id(ctx, username)}"
     issued_at = str(int(time.time() * 1000))
     sig = hmac.new(cred.client_secret.encode(), (identity + issued_at).encode(), hashlib.sha256).digest()
@@ -71,10 +71,12 @@ def token(ctx: SandboxContext, req: Request) -> Response:
             return _fail("invalid_client", "invalid client credentials")
         password = form.get("password", "")
         # A real org wants password + security token unless the caller's IP is trusted.
-        if not _same(form.get("username"), cred.username) or not (
+        if _same(form.get("username"), cred.username) and (
                 _same(password, cred.password) or _same(password, cred.password + cred.security_token)):
-            return _fail("invalid_grant", "authentication failure")
-        return _grant(ctx, cred.username)
+            return _grant(ctx, cred.username)
+        if cred.rep_username and _same(form.get("username"), cred.rep_username) and _same(password, cred.rep_password):
+            return _grant(ctx, cred.rep_username)  # the sales rep (a non-admin user)
+        return _fail("invalid_grant", "authentication failure")
     if grant == "client_credentials":
         return _client_credentials(ctx, req, form)
     if grant == JWT_GRANT:
@@ -126,6 +128,18 @@ def _jwt_bearer(ctx: SandboxContext, assertion: str) -> Response:
     return _grant(ctx, cred.username)
 
 
+def userinfo(ctx: SandboxContext, req: Request) -> Response:
+    """``GET /services/oauth2/userinfo``: who the bearer token belongs to (OpenID Connect claims)."""
+    username = ctx.token_user(req.bearer) if ctx.use_token(req.bearer) else None
+    user = next((u for u in ctx.store.all("User") if u.get("Username") == username), None)
+    if user is None:
+        return Response.json(403, {"error": "invalid_token", "error_description": "Bad_OAuth_Token"})
+    return Response.json(200, {"sub": f"{ctx.base_url}/id/{ORG_ID}/{user['Id']}", "user_id": user["Id"],
+                               "organization_id": ORG_ID, "preferred_username": username,
+                               "name": user.get("Name"), "email": user.get("Email"),
+                               "active": bool(user.get("IsActive")), "user_type": user.get("UserType")})
+
+
 _SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 _PARTNER = "urn:partner.soap.sforce.com"
 
@@ -141,7 +155,7 @@ def soap_login(ctx: SandboxContext, req: Request, version: str) -> Response:
     password = root.findtext(f".//{{{_PARTNER}}}password") or ""
     if not (_same(username, cred.username) and _same(password, cred.password + cred.security_token)):
         return _soap_fault("INVALID_LOGIN", "Invalid username, password, security token; or user locked out.")
-    session = ctx.issue_token()
+    session = ctx.issue_token(cred.username)
     uid = _user_id(ctx, cred.username)
     body = (f'<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="{_SOAP_ENV}" '
             f'xmlns="{_PARTNER}" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body>'

@@ -6,10 +6,13 @@ types, owner ids). Used by the REST (``rest``) and Bulk 2.0 (``bulk``) handlers.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sandbox.salesforce.values import READ_ONLY, BadValue, coerce, to_json
 from sandbox.store import ID_PREFIX, UNREADABLE_STAMP, Store
+
+if TYPE_CHECKING:
+    from sandbox.salesforce.access import FieldAccess
 
 # Text limits a real org enforces (Text fields default to 255; long text areas go to 131,072).
 MAX_LENGTH = {"string": 255, "email": 80, "textarea": 131_072}
@@ -47,16 +50,21 @@ def find_id(store: Store, obj: str, rid: Any) -> str:
     return full
 
 
-def prepare(store: Store, obj: str, values: dict[str, Any], unknown_code: str = "INVALID_FIELD") -> dict[str, Any]:
-    """Check the fields of one update and return them canonical and typed."""
-    types = store.fields(obj)
+def prepare(store: Store, obj: str, values: dict[str, Any], unknown_code: str = "INVALID_FIELD",
+            access: FieldAccess | None = None) -> dict[str, Any]:
+    """Check the fields of one update and return them canonical and typed.
+
+    ``access``: the calling user's field-level security (a field they cannot read does not
+    exist for them; one they can read but not edit is refused as a real org refuses it).
+    """
+    types = access.fields(obj) if access is not None else store.fields(obj)
     lower = {k.lower(): k for k in types}
     clean: dict[str, Any] = {}
     for raw, value in values.items():
         name = lower.get(raw.lower())
         if name is None:
             raise RecordError(unknown_code, f"No such column '{raw}' on sobject of type {obj}", [])
-        if name in READ_ONLY:
+        if name in READ_ONLY or (access is not None and not access.editable(obj, name)):
             raise RecordError("INVALID_FIELD_FOR_INSERT_UPDATE",
                               f"Unable to create/update fields: {name}. Please check the security settings of "
                               "this field and verify that it is read/write for your profile or permission set.",

@@ -1,7 +1,10 @@
 """Salesforce REST resources under ``/services/data/v{ver}/`` (auth and limits are
 ``salesforce.handle``'s job): ``query/`` and ``queryAll/`` with cursors, sObject
 Collections ``PATCH composite/sobjects``, ``sobjects/`` describes, single-record
-``GET``/``PATCH sobjects/{type}/{id}``, and ``limits/``.
+``GET``/``PATCH sobjects/{type}/{id}``, and ``limits/``; the setup objects (permission sets,
+their field permissions and assignments) are also created (``POST sobjects/{type}/``) and
+deleted (``DELETE sobjects/{type}/{id}``). Every call sees the schema through the caller's
+field-level security (``access``).
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ from typing import Any
 from sandbox.context import SandboxContext
 from sandbox.http import Request, Response
 from sandbox.salesforce import soql
+from sandbox.salesforce.access import FieldAccess, access_for, check_setup_write
 from sandbox.salesforce.records import RecordError, aggregate_record, find_id, prepare, to_record
 from sandbox.salesforce.values import READ_ONLY, category
-from sandbox.store import ID_PREFIX, OBJECTS
+from sandbox.store import ID_PREFIX, OBJECTS, SETUP_OBJECTS
 
 MAX_COLLECTION = 200  # records per sObject Collections request
 MIN_BATCH, MAX_BATCH = 200, 2000  # Sforce-Query-Options batchSize bounds (default: the max)
@@ -34,15 +38,16 @@ def handle(ctx: SandboxContext, req: Request, version: str, rest: str, remaining
     """Route one authenticated REST call; ``rest`` is the path after ``v{ver}/``."""
     key = rest.rstrip("/")
     parts = key.split("/")
+    access = access_for(ctx, req.bearer)
     if key in ("query", "queryAll") and req.method == "GET":
-        return _query(ctx, req, version, include_deleted=key == "queryAll")
+        return _query(ctx, req, version, access, include_deleted=key == "queryAll")
     cursor = _CURSOR.match(key)
     if cursor is not None and req.method == "GET":
         return _more(ctx, req, version, cursor.group(1), cursor.group(2), int(cursor.group(3)))
     if key == "composite/sobjects":
         if req.method != "PATCH":
             return _err(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{req.method}' not allowed. Allowed are PATCH")
-        return _collection_update(ctx, req)
+        return _collection_update(ctx, req, access)
     if key == "limits" and req.method == "GET":
         budget = ctx.faults.sf_daily_budget
         return Response.json(200, {"DailyApiRequests": {"Max": budget, "Remaining": max(remaining, 0)},
@@ -56,9 +61,13 @@ def handle(ctx: SandboxContext, req: Request, version: str, rest: str, remaining
         if obj is None:
             return _err(404, "NOT_FOUND", "The requested resource does not exist")
         if len(parts) == 3 and parts[2] == "describe" and req.method == "GET":
-            return Response.json(200, describe(ctx, obj, version))
+            return Response.json(200, describe(ctx, obj, version, access))
+        if len(parts) == 2 and req.method == "POST" and obj in SETUP_OBJECTS:
+            return _create(ctx, req, obj, access)
+        if len(parts) == 3 and req.method == "DELETE" and obj in SETUP_OBJECTS:
+            return _delete(ctx, obj, parts[2], access)
         if len(parts) == 3 and req.method in ("GET", "PATCH"):
-            return _record(ctx, req, version, obj, parts[2])
+            return _record(ctx, req, version, obj, parts[2], access)
     return _err(404, "NOT_FOUND", "The requested resource does not exist")
 
 
@@ -68,13 +77,13 @@ def _batch_size(req: Request, default: int = MAX_BATCH) -> int:
     return default if m is None else min(max(int(m.group(1)), MIN_BATCH), MAX_BATCH)
 
 
-def _query(ctx: SandboxContext, req: Request, version: str, include_deleted: bool) -> Response:
+def _query(ctx: SandboxContext, req: Request, version: str, access: FieldAccess, include_deleted: bool) -> Response:
     text = req.q("q")
     if not text:
         return _err(400, "MALFORMED_QUERY", "A query string has to be specified")
     store = ctx.store
     try:
-        q = soql.parse(text, store.fields, store.clock.now())
+        q = soql.parse(text, access.fields, store.clock.now())
     except soql.SoqlError as exc:
         return _err(400, exc.code, exc.message)
     with store.lock:  # evaluate and snapshot in one go, as a cursor sees one moment
@@ -120,7 +129,7 @@ def _page(ctx: SandboxContext, version: str, endpoint: str, cursor: str, records
 
 
 # ---------------------------------------------------------------------- writes
-def _collection_update(ctx: SandboxContext, req: Request) -> Response:
+def _collection_update(ctx: SandboxContext, req: Request, access: FieldAccess) -> Response:
     try:
         body = req.json()
     except ValueError as exc:
@@ -141,7 +150,10 @@ def _collection_update(ctx: SandboxContext, req: Request) -> Response:
             try:
                 obj = _type_of(item)
                 rid = find_id(store, obj, item.get("Id"))
-                clean = prepare(store, obj, {k: v for k, v in item.items() if k not in ("attributes", "Id")})
+                clean = prepare(store, obj, {k: v for k, v in item.items() if k not in ("attributes", "Id")},
+                                access=access)
+                if obj in SETUP_OBJECTS:
+                    check_setup_write(store, access.uid, obj, rid, clean)
                 if locked[i]:
                     raise RecordError("UNABLE_TO_LOCK_ROW", LOCK_MESSAGE, [])
                 ready.append((i, obj, rid, clean))
@@ -170,7 +182,7 @@ def _type_of(item: dict[str, Any]) -> str:
     return obj
 
 
-def _record(ctx: SandboxContext, req: Request, version: str, obj: str, rid: str) -> Response:
+def _record(ctx: SandboxContext, req: Request, version: str, obj: str, rid: str, access: FieldAccess) -> Response:
     store = ctx.store
     with store.lock:
         try:
@@ -179,8 +191,10 @@ def _record(ctx: SandboxContext, req: Request, version: str, obj: str, rid: str)
             return _err(404, "NOT_FOUND", "The requested resource does not exist")
         if req.method == "GET":
             wanted = [f for f in (req.q("fields") or "").split(",") if f.strip()]
+            visible = access.fields(obj)
+            lower = {k.lower(): k for k in visible}
             try:
-                fields = [store.canonical_field(obj, f.strip()) for f in wanted] or list(store.fields(obj))
+                fields = [lower[f.strip().lower()] for f in wanted] or list(visible)
             except KeyError as exc:
                 return _err(400, "INVALID_FIELD", f"No such column '{exc.args[0]}' on sobject of type {obj}")
             return Response.json(200, to_record(store.records[obj][found], obj, fields, version))
@@ -191,10 +205,47 @@ def _record(ctx: SandboxContext, req: Request, version: str, obj: str, rid: str)
         if not isinstance(body, dict):
             return _err(400, "JSON_PARSER_ERROR", "The request body must be a JSON object of field values")
         try:
-            clean = prepare(store, obj, {k: v for k, v in body.items() if k != "attributes"})
+            clean = prepare(store, obj, {k: v for k, v in body.items() if k != "attributes"}, access=access)
+            if obj in SETUP_OBJECTS:
+                check_setup_write(store, access.uid, obj, found, clean)
         except RecordError as exc:
             return Response.json(400, [exc.rest_error()])
         store.update(obj, found, clean)
+    return Response(204)
+
+
+def _create(ctx: SandboxContext, req: Request, obj: str, access: FieldAccess) -> Response:
+    """``POST sobjects/{type}/`` for a setup object: 201 ``{"id", "success", "errors"}``."""
+    try:
+        body = req.json()
+    except ValueError as exc:
+        return _err(400, "JSON_PARSER_ERROR", f"Unexpected character in request body: {exc}")
+    if not isinstance(body, dict):
+        return _err(400, "JSON_PARSER_ERROR", "The request body must be a JSON object of field values")
+    store = ctx.store
+    with store.lock:
+        try:
+            clean = prepare(store, obj, {k: v for k, v in body.items() if k not in ("attributes", "Id")},
+                            access=access)
+            check_setup_write(store, access.uid, obj, None, clean)
+        except RecordError as exc:
+            return Response.json(400, [exc.rest_error()])
+        rid = store.insert(obj, clean)
+    return Response.json(201, {"id": rid, "success": True, "errors": []})
+
+
+def _delete(ctx: SandboxContext, obj: str, rid: str, access: FieldAccess) -> Response:
+    store = ctx.store
+    with store.lock:
+        try:
+            found = find_id(store, obj, rid)
+            check_setup_write(store, access.uid, obj, found, {})
+        except RecordError as exc:
+            status = 404 if exc.code in ("INVALID_CROSS_REFERENCE_KEY", "MALFORMED_ID") else 400
+            if status == 404:
+                return _err(404, "NOT_FOUND", "The requested resource does not exist")
+            return Response.json(status, [exc.rest_error()])
+        store.purge(obj, found)
     return Response(204)
 
 
@@ -214,16 +265,19 @@ def _label(name: str) -> str:
     return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", base).replace("_", " ").strip()
 
 
-def describe(ctx: SandboxContext, obj: str, version: str) -> dict[str, Any]:
-    """``sobjects/{obj}/describe``: the object and every field (custom fields included)."""
+def describe(ctx: SandboxContext, obj: str, version: str, access: FieldAccess | None = None) -> dict[str, Any]:
+    """``sobjects/{obj}/describe``: the object and every field the caller may read (custom fields
+    included once granted); ``updateable`` is false for a field the caller may read but not edit."""
     labels: dict[str, str] = ctx.state.get("sf_labels", {}).get(obj, {})
     fields = []
-    for name, ftype in ctx.store.fields(obj).items():
+    visible = access.fields(obj) if access is not None else ctx.store.fields(obj)
+    for name, ftype in visible.items():
+        editable = name not in READ_ONLY and (access is None or access.editable(obj, name))
         kind = category(ftype)
         fields.append({
             "name": name, "label": labels.get(name, _label(name)), "type": ftype, "custom": name.endswith("__c"),
-            "nillable": name != "Id" and kind != "boolean", "updateable": name not in READ_ONLY,
-            "createable": name not in READ_ONLY, "filterable": True, "sortable": ftype != "textarea",
+            "nillable": name != "Id" and kind != "boolean", "updateable": editable,
+            "createable": editable, "filterable": True, "sortable": ftype != "textarea",
             "length": 255 if kind == "text" else 18 if kind == "id" else 0,
             "referenceTo": ["User"] if name == "OwnerId" else ["Opportunity"] if name == "ConvertedOpportunityId" else [],
             "picklistValues": [],

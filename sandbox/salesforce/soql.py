@@ -35,9 +35,9 @@ from sandbox.salesforce.soql_eval import (
     unquote,
 )
 from sandbox.salesforce.values import category, parse_datetime
+from sandbox.store import OBJECTS
 
 __all__ = ["OBJECTS", "Query", "SoqlError", "execute", "parse", "tokenize"]
-OBJECTS = ("Lead", "User", "Opportunity")
 
 _TOKEN = re.compile(r"""
     (?P<ws>\s+)

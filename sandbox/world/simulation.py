@@ -96,24 +96,34 @@ class World:
         self._arriving: dict[str, NewLead] = {}  # leads drawn for scheduled arrivals
         self._seq = itertools.count()
         self.reps: dict[str, Rep] = {}
+        self.rep_username = ""
         self._create_users(integration_username)
 
     # ------------------------------------------------------------------ users
     def _create_users(self, integration_username: str) -> None:
         at = self.store.clock.now() - timedelta(days=400)
 
-        def user(name: str, username: str, active: bool = True, utype: str = "Standard") -> str:
+        # Profiles, as a fresh org has them: the integration user is an administrator; reps have
+        # the standard profile (leadpilot's fields reach them through a permission set only).
+        # Fixed ids: drawing them from the store's sequence would shift every record id after them.
+        admin = self.store.insert("Profile", {"Id": "00e000000000001AAA", "Name": "System Administrator",
+                                              "UserLicenseName": "Salesforce"}, at=at)
+        standard = self.store.insert("Profile", {"Id": "00e000000000002AAA", "Name": "Standard User",
+                                                 "UserLicenseName": "Salesforce"}, at=at)
+
+        def user(name: str, username: str, active: bool = True, utype: str = "Standard", profile: str = standard) -> str:
             first, _, last = name.partition(" ")
             return self.store.insert("User", {"Name": name, "FirstName": first, "LastName": last or name,
-                                              "Email": username, "Username": username,
+                                              "Email": username, "Username": username, "ProfileId": profile,
                                               "IsActive": active, "UserType": utype}, at=at)
 
-        self.integration_user_id = user("Integration User", integration_username)
+        self.integration_user_id = user("Integration User", integration_username, profile=admin)
         self.queue_id = user("Lead Queue", "lead-queue@leadpilot.sandbox", utype="Queue")
         for name in REP_NAMES:
             email = name.lower().replace(" ", ".") + "@leadpilot.sandbox"
             uid = user(name, email)
             self.reps[uid] = Rep(uid, name, email, self._draw_skill())
+            self.rep_username = self.rep_username or email  # the rep who logs in (Credentials.rep_username)
         user(FORMER_REP, "ivan.petrov@leadpilot.sandbox", active=False)
 
     def _draw_skill(self) -> dict[str, float]:

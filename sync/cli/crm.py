@@ -1,16 +1,24 @@
-"""``leadpilot init-crm``: create leadpilot's fields/properties in the CRM (idempotent)."""
+"""``leadpilot init-crm``: set up leadpilot in the CRM (idempotent; ``--dry-run`` says what it would do).
+
+On a CRM whose connector can set up the whole org (``init_crm``: on Salesforce the fields, the
+integration user's and the reps' permission sets, the page layout section and the list view), that
+runs; otherwise the connector's ``ensure_fields`` creates the fields/properties.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import typer
 
 
 def init_crm(
     crm: str = typer.Option("", help="salesforce or hubspot (default: LEADPILOT_CRM; for sandbox, whichever is configured)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print what would change; change nothing."),
 ) -> None:
-    """Create the custom fields (Salesforce) or the ``leadpilot`` property group (HubSpot).
+    """Create leadpilot's fields (and on Salesforce: permission sets, layout section, list view).
 
-    Safe to run again: a second run creates nothing and says so.
+    Safe to run again: a second run changes nothing and says so.
     """
     from connectors.errors import CRMError
     from sync.cli.common import load_settings_or_exit
@@ -19,6 +27,15 @@ def init_crm(
     settings = load_settings_or_exit()
     try:
         connector = make_connector(settings, crm=crm or None)
+        setup = getattr(connector, "init_crm", None)
+        if setup is not None:
+            changes = setup(_routing_rep_ids(settings, connector), dry_run=dry_run)
+            _report(connector.crm, changes, dry_run)
+            return
+        if dry_run:
+            typer.echo(f"{connector.crm}: --dry-run: init-crm would create the missing leadpilot fields; "
+                       "nothing changed")
+            return
         created = connector.ensure_fields()
     except (CRMError, ValueError) as exc:
         typer.echo(f"init-crm failed: {exc}", err=True)
@@ -27,6 +44,30 @@ def init_crm(
         typer.echo(f"{connector.crm}: created {len(created)}: {', '.join(created)}")
     else:
         typer.echo(f"{connector.crm}: all leadpilot fields already exist; nothing changed")
+
+
+def _report(crm: str, changes: list[str], dry_run: bool) -> None:
+    if not changes:
+        typer.echo(f"{crm}: everything leadpilot needs is in place; nothing changed")
+        return
+    head = f"would make {len(changes)} change(s) (dry run: nothing changed)" if dry_run else \
+        f"made {len(changes)} change(s)"
+    typer.echo(f"{crm}: {head}:")
+    for line in changes:
+        typer.echo(f"  - {line}")
+
+
+def _routing_rep_ids(settings: Any, connector: Any) -> list[str]:
+    """CRM user ids of the reps listed in the routing file (by id or e-mail; none without a file)."""
+    from sync.config.routing import load_routing
+
+    path = settings.routing.file
+    if not path.exists():
+        return []
+    keys = [e.key for e in load_routing(path).reps]
+    crm_reps = connector.list_reps()
+    by_key = {r.id: r.id for r in crm_reps} | {(r.email or "").lower(): r.id for r in crm_reps if r.email}
+    return [by_key[k if k in by_key else k.lower()] for k in keys if (k if k in by_key else k.lower()) in by_key]
 
 
 def register(app: typer.Typer) -> None:

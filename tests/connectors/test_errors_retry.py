@@ -39,7 +39,10 @@ NOW = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
     ("hubspot", 502, None, Action.RETRY, Kind.TRANSIENT),
     ("hubspot", 599, None, Action.RETRY, Kind.TRANSIENT),
     ("hubspot", 418, None, Action.FAIL, Kind.PERMANENT),
-    ("hubspot", None, None, Action.RETRY, Kind.TRANSIENT),  # no response at all: network
+    ("hubspot", None, None, Action.FAIL, Kind.PERMANENT),  # nothing explains it: a bug to report
+    ("salesforce", None, None, Action.FAIL, Kind.PERMANENT),
+    ("salesforce", None, "DUPLICATE_DEVELOPER_NAME", Action.FAIL, Kind.PERMANENT),  # a Metadata component code
+    ("salesforce", None, "SOME_NEW_COMPONENT_CODE", Action.FAIL, Kind.PERMANENT),
 ])
 def test_the_one_table(crm: str, status: int | None, code: str | None, action: Action, kind: Kind) -> None:
     rule = TABLES[crm].classify(status, code)

@@ -1,10 +1,11 @@
-"""Custom fields through the Metadata API (``sf.mdapi``, zeep over SOAP): created fields
-become queryable, writable and described; duplicates answer DUPLICATE_DEVELOPER_NAME."""
+"""Custom fields through the Metadata API (``sf.mdapi``, zeep over SOAP): created fields become
+queryable, writable and described once a permission set grants them; duplicates answer
+DUPLICATE_DEVELOPER_NAME."""
 
 from __future__ import annotations
 
 import pytest
-from sf_client import login, sandbox_session, trust_mdapi
+from sf_client import grant, login, sandbox_session, trust_mdapi
 from simple_salesforce import Salesforce
 from zeep.exceptions import Fault
 
@@ -33,6 +34,8 @@ def test_given_new_field_when_created_then_queryable_writable_and_described(
                              type=sf.mdapi.FieldType("LongTextArea"), length=32768, visibleLines=5),
         sf.mdapi.CustomField(fullName="Lead.LP_Scored_At__c", label="Scored at", type=sf.mdapi.FieldType("DateTime")),
     ])
+    grant(sf, "LP_Fields", {"Lead.LP_Score__c": True, "Lead.LP_Reasons__c": True, "Lead.LP_Scored_At__c": True},
+          sandbox_server.world.integration_user_id)
     rid = next(iter(sorted(sandbox_server.store.records["Lead"])))
     res = sf.restful("composite/sobjects", method="PATCH", json={"allOrNone": True, "records": [
         {"attributes": {"type": "Lead"}, "Id": rid, "LP_Score__c": 87, "LP_Reasons__c": "budget; timeline",
