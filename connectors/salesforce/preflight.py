@@ -172,15 +172,15 @@ def _named_users(c: SalesforceConnector, keys: Sequence[str]) -> list[CheckItem]
             by_key[str(r["Email"]).lower()] = r
     items = []
     for key in keys:
-        r = by_key.get(key.lower() if "@" in key else key)
+        found = by_key.get(key.lower() if "@" in key else key)
         name = f"user {key} exists and is active"
-        if r is None:
+        if found is None:
             items.append(CheckItem(name, False, "no such user in this org",
                                    f"fix {key!r} in the routing file (a Salesforce user id 005… or the user's e-mail)"))
-        elif not r.get("IsActive"):
-            items.append(CheckItem(name, False, f"{r.get('Name')} is inactive",
-                                   f"reactivate {r.get('Name')} in Setup → Users, or remove {key!r} from the "
+        elif not found.get("IsActive"):
+            items.append(CheckItem(name, False, f"{found.get('Name')} is inactive",
+                                   f"reactivate {found.get('Name')} in Setup → Users, or remove {key!r} from the "
                                    "routing file (leads must not go to an inactive owner)"))
         else:
-            items.append(CheckItem(name, True, str(r.get("Name") or r["Id"])))
+            items.append(CheckItem(name, True, str(found.get("Name") or found["Id"])))
     return items

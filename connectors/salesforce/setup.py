@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from simple_salesforce.format import format_soql
@@ -77,10 +78,12 @@ class OrgApi:
     def md_read(self, mtype: str, names: Sequence[str]) -> list[Any]:
         out: list[Any] = []
         for i in range(0, len(names), MAX_COMPONENTS):
-            chunk = list(names[i: i + MAX_COMPONENTS])
-            got = self.call(f"readMetadata {mtype}", lambda c=chunk: getattr(self._md(), mtype).read(c))
+            got = self.call(f"readMetadata {mtype}", partial(self._read, mtype, list(names[i: i + MAX_COMPONENTS])))
             out += got if isinstance(got, list) else [got]
         return out
+
+    def _read(self, mtype: str, chunk: list[str]) -> Any:
+        return getattr(self._md(), mtype).read(chunk)
 
     def md_list(self, mtype: str) -> list[str]:
         md = self._md()
@@ -121,7 +124,7 @@ def plan_setup(api: OrgApi, written: dict[str, str], read_custom: Sequence[str],
     missing = [k for k, n in names.items() if f"Lead.{n}" not in existing]
     for i in range(0, len(missing), MAX_COMPONENTS):
         keys = missing[i: i + MAX_COMPONENTS]
-        plan.add(f"create Lead fields {', '.join(names[k] for k in keys)}", lambda keys=keys: create_fields(keys))
+        plan.add(f"create Lead fields {', '.join(names[k] for k in keys)}", partial(create_fields, keys))
     me = api.me()
     uid, username = str(me.get("user_id") or ""), str(me.get("preferred_username") or "the integration user")
     wanted: dict[str, dict[str, tuple[bool, bool]]] = {
@@ -178,7 +181,7 @@ def _plan_permission_set(plan: Plan, api: OrgApi, set_name: str, fields: dict[st
             plan.add(f"grant {mode} on {full_name} in {set_name}", grant)
         elif (bool(have.get("PermissionsRead")), bool(have.get("PermissionsEdit"))) != (read, edit):
             plan.add(f"change {full_name} to {mode} in {set_name}",
-                     lambda rid=str(have["Id"]), values=values: api.update("FieldPermissions", rid, values))
+                     partial(api.update, "FieldPermissions", str(have["Id"]), values))
 
 
 def _plan_assignments(plan: Plan, api: OrgApi, set_name: str, users: Sequence[tuple[str, str]],
