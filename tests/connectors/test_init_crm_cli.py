@@ -48,5 +48,5 @@ def test_given_a_wrong_token_when_init_crm_then_exit_1_with_a_message_and_no_sec
     env = {**env_for(server, "hubspot"), "LEADPILOT_HUBSPOT__ACCESS_TOKEN": "pat-na1-00000000-wrong"}
     result = CliRunner().invoke(app, ["init-crm"], env=env)
     assert result.exit_code == 1
-    assert "init-crm failed" in result.output and "renew the private app token" in result.output
+    assert "init-crm failed" in result.output and "HubSpot rejected the access token" in result.output
     assert "pat-na1-00000000-wrong" not in result.output

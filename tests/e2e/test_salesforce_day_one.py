@@ -78,7 +78,8 @@ def test_given_a_fresh_org_when_init_crm_check_and_sync_then_the_rep_reads_score
         checked = cli("check")
         assert checked.exit_code == 0, checked.output
         assert "✗" not in checked.output and checked.stdout.count("✓") >= 12
-        assert f"✓ user {rep_email} exists and is active" in checked.stdout
+        assert f"✓ user {reps[1]} exists and is active" in checked.stdout
+        assert f"✓ user {srv.world.queue_id} exists and is active" in checked.stdout  # the fallback owner
 
         synced = cli("sync", "--once")
         assert synced.exit_code == 0, synced.output

@@ -148,7 +148,7 @@ def test_given_a_hung_response_when_called_then_the_read_deadline_ends_it_and_th
     server = sandbox_factory(seed=17, leads=3)
     c = make(server, "salesforce", salesforce={"read_timeout": 0.4, "connect_timeout": 2})
     assert c.sf is not None  # logged in before the server hangs
-    server.ctx.faults.hang_seconds, server.ctx.faults.hang_calls = 3.0, 1
+    server.hold(3.0)  # the next response comes only after 3 s of real time
     start = time.monotonic()
     reps = c.list_reps()
     assert time.monotonic() - start < 2.5 and reps
