@@ -17,7 +17,7 @@ parsed password still prints the rest of it, and the driver then echoes it as a 
 
 from __future__ import annotations
 
-from urllib.parse import quote, quote_plus, unquote
+from urllib.parse import parse_qs, quote, quote_plus, unquote
 
 MASK = "***"
 # Characters a password must percent-encode in a URL's user-info (RFC 3986 gen-delims).
@@ -51,31 +51,38 @@ def userinfo_problem(url: str) -> str | None:
 
 
 def redact_url(url: str) -> str:
-    """``url`` with its password replaced by ``***`` (and re-rendered when it parses)."""
+    """``url`` with its password (in the user-info, or libpq's ``?password=``) replaced by ``***``,
+    re-rendered when it parses."""
     parts = _split(url)
-    if parts is None or parts[1] is None:
+    if parts is None:
         return url
     scheme, userinfo, rest = parts
-    user, colon, _password = (userinfo or "").partition(":")
-    if _RESERVED.keys() & set(user):  # a raw reserved character: where the password starts is unknowable
-        user, colon = "", ":"
-    shown = f"{scheme}://{user}{':' + MASK if colon else ''}@{rest}"
+    shown = url
+    if userinfo is not None:
+        user, colon, _password = userinfo.partition(":")
+        if _RESERVED.keys() & set(user):  # a raw reserved character: where the password starts is unknowable
+            user, colon = "", ":"
+        shown = f"{scheme}://{user}{':' + MASK if colon else ''}@{rest}"
     try:
         from sqlalchemy.engine import make_url
 
-        return make_url(shown).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - an unparsable rest is shown as is; the password is gone already
-        return shown
+        parsed = make_url(shown)
+        if "password" in parsed.query:
+            parsed = parsed.update_query_dict({"password": "hidden"})
+        return parsed.render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable rest is shown as is; the user-info is masked already
+        return shown if "password=" not in shown else shown.partition("?")[0] + "?(query hidden)"
 
 
 def secret_pieces(url: str) -> list[str]:
     """What of ``url`` is secret: the password as written, decoded and encoded, and its pieces
     between reserved characters (what a misparse turns into a host, a path or a query)."""
     parts = _split(url)
+    query = parse_qs(url.partition("?")[2]).get("password", [])
     if parts is None or parts[1] is None or ":" not in parts[1]:
-        return []
+        return sorted((p for p in query if p), key=len, reverse=True)
     password = parts[1].partition(":")[2]
-    pieces = {password, unquote(password), quote(unquote(password), safe=""), quote_plus(unquote(password))}
+    pieces = {*query, password, unquote(password), quote(unquote(password), safe=""), quote_plus(unquote(password))}
     for whole in list(pieces):
         # every span between two reserved characters (or an end): "ss#w" of "p@ss#w/rd"
         cuts = [-1, *(i for i, c in enumerate(whole) if c in _RESERVED), len(whole)]

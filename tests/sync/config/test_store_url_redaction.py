@@ -42,6 +42,13 @@ def test_given_a_raw_password_with_reserved_characters_then_no_part_of_it_shows(
     assert problem is not None and "percent-encode" in problem and _leaks(problem, password) == []
 
 
+def test_given_a_password_in_the_query_then_it_is_hidden_too() -> None:
+    url = "postgresql://lp@/leadpilot?host=/var/run/postgresql&password=qu3ry-s3cret"
+    shown = redact_url(url)
+    assert "qu3ry-s3cret" not in shown and "host=" in shown and "password=hidden" in shown
+    assert scrub("FATAL: password qu3ry-s3cret rejected", url) == "FATAL: password *** rejected"
+
+
 def test_given_a_driver_message_echoing_a_misparsed_host_then_scrub_masks_it() -> None:
     url = "postgresql://lpuser:p@ss#w/rd%40x@db.example:5432/leadpilot"
     message = 'could not translate host name "ss#w" to address: Name or service not known'
