@@ -19,7 +19,7 @@ from sync.config.strict import read_sources, secret_and_file_warnings, unknown_v
 
 DOTENV = Path(".env")
 NOTHING_CONFIGURED = (
-    "no configuration found (no .env here and no LEADPILOT_* variable set): copy .env.example to .env "
+    "no configuration found (no LEADPILOT_* variable in the environment or in .env): copy .env.example to .env "
     "and set LEADPILOT_CRM (salesforce or hubspot) and its credentials, then run `leadpilot check`"
 )
 CRM_NOT_SET = (

@@ -55,7 +55,7 @@ def describe_settings_error(exc: Exception, env_file: Path | None = Path(".env")
 def _describe(error: Any) -> str:
     names, field, tag_of = _resolve(tuple(error["loc"]))
     var = env_name(names) if names else "LEADPILOT_*"
-    if error["type"] == "missing" and names == ["crm"]:
+    if names == ["crm"] and (error["type"] == "missing" or error.get("input") == ""):
         return CRM_NOT_SET
     if error["type"] == "extra_forbidden":
         # Reported against the variable itself, not its section (nor the auth mode's tag).

@@ -73,7 +73,7 @@ def test_given_nothing_configured_when_a_command_runs_then_it_says_what_to_set_f
 ) -> None:
     result = CliRunner().invoke(app, command)
     assert result.exit_code == 2, result.output
-    assert result.stderr.startswith("no configuration found (no .env here and no LEADPILOT_* variable set): "
+    assert result.stderr.startswith("no configuration found (no LEADPILOT_* variable in the environment or in .env): "
                                     "copy .env.example to .env and set LEADPILOT_CRM")
 
 

@@ -30,7 +30,7 @@ def test_leadpilot_help_lists_the_commands() -> None:
 def test_given_no_configuration_at_all_when_checked_then_exit_2_saying_what_to_set_first(clean_env: Path) -> None:
     result = CliRunner().invoke(app, ["check"])
     assert result.exit_code == 2
-    assert result.stderr.startswith("no configuration found (no .env here and no LEADPILOT_* variable set): "
+    assert result.stderr.startswith("no configuration found (no LEADPILOT_* variable in the environment or in .env): "
                                     "copy .env.example to .env and set LEADPILOT_CRM")
     assert "1 problem(s)" in result.stderr
 

@@ -59,6 +59,16 @@ def test_given_a_misspelt_crm_variable_then_the_crm_is_not_silently_defaulted(
     assert problems[1].startswith("LEADPILOT_CRM: not set: ") and "sandbox" in problems[1]
 
 
+def test_given_an_empty_dotenv_or_an_empty_crm_then_what_to_set_is_said(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (clean_env / ".env").write_text("# copied, not edited yet\n", encoding="utf-8")
+    assert _problems(monkeypatch)[0].startswith("no configuration found (no LEADPILOT_* variable in the environment "
+                                                "or in .env): copy .env.example to .env and set LEADPILOT_CRM")
+    (clean_env / ".env").write_text("LEADPILOT_CRM=\n", encoding="utf-8")
+    assert _problems(monkeypatch)[0].startswith("LEADPILOT_CRM: not set: ")
+
+
 def test_given_a_typo_in_dotenv_then_the_file_is_named(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (clean_env / ".env").write_text("LEADPILOT_CRM=sandbox\nLEADPILOT_SHADDOW=true\n", encoding="utf-8")
     problems = _problems(monkeypatch)
