@@ -21,7 +21,8 @@ wherever the process dies:
   one the merge kept, and crediting a rep with a record another rep owns would teach the
   policy the wrong rep;
 * a lead owned by a deactivated or removed user (``routing.reroute_inactive_owners``) is
-  routed again (its earlier decision, if any, replaced), logged and counted (``rerouted``);
+  routed again (its earlier decision, if any, superseded: the log keeps it, the policy forgets
+  it), logged and counted (``rerouted``);
 * the cycle stops cleanly past ``schedule.cycle_deadline_seconds`` (below the daemon's
   watchdog), like ``StopCycle``: the leads it did not handle are pulled again.
 
@@ -285,7 +286,7 @@ def _close_removed(deps: Deps, router: RouterBox, removals: Sequence[Removal], r
     by_id = {r.lead_id: r for r in removals}
     states = deps.store.lead_state(by_id)
     fresh = [r for r in removals if (st := states.get(r.lead_id)) is not None and st.status != "skipped"]
-    opened = {a.lead_id for a in deps.store.assignments(list(by_id))
+    opened = {a.lead_id for a in deps.store.assignments(list(by_id), effective=True)
               if a.outcome is None and a.reward_applied_at is None}
     report.removed += len({r.lead_id for r in fresh} | opened)
     for r in removals:
@@ -309,14 +310,16 @@ def _close_removed(deps: Deps, router: RouterBox, removals: Sequence[Removal], r
         raise
 
 
-def _drop_decisions(deps: Deps, router: RouterBox, lead_ids: Sequence[str], now: datetime) -> None:
-    """Forget the decisions of leads whose owner left, in the store and the policy, so they are decided again."""
-    if deps.dry_run:
+def _supersede_for_the_gone(deps: Deps, router: RouterBox, decisions: Sequence[Assignment], now: datetime) -> None:
+    """Take the decisions of leads whose owner left out of effect (the log keeps them) and out of
+    the policy (which learns nothing from them), so the leads are decided again."""
+    if deps.dry_run or not decisions:
         return
     try:
         with deps.store.atomic():
-            deps.store.drop_assignments(lead_ids)
-            forgot = [lid for lid in lead_ids if router.forget(lid)]
+            for a in sorted(decisions, key=lambda a: a.lead_id):
+                deps.store.supersede(a.id, "owner left: routed again", now)
+            forgot = [a.lead_id for a in decisions if router.forget(a.lead_id)]
             if forgot and not deps.shadow:
                 router.save(now)
     except Exception:
@@ -371,11 +374,11 @@ def _page(deps: Deps, router: RouterBox, leads: Sequence[Lead], report: CycleRep
         report.rerouted += len(gone)
         for lead in gone:
             log.info("lead %s: its owner %s was deactivated or removed; routing it again", lead.id, lead.owner_id)
-        redo = [lead.id for lead in gone if lead.id in assigned]
-        _drop_decisions(deps, router, redo, now)
+        redo = [assigned[lead.id] for lead in gone if lead.id in assigned]
+        _supersede_for_the_gone(deps, router, redo, now)
         if not deps.dry_run:
-            for lid in redo:
-                assigned.pop(lid)
+            for a in redo:
+                assigned.pop(a.lead_id)
     if todo:
         _handle(deps, router, todo, states, assigned, report, mark, now)
     deps.heartbeat()

@@ -245,12 +245,6 @@ class Store:
         with self._tx() as conn:
             return q.close_assignments(conn, self.crm, lead_ids, at, now)
 
-    def drop_assignments(self, lead_ids: Iterable[str]) -> int:
-        """Forget these leads' decisions (a lead whose owner left is decided again: a lead has
-        one decision). Call it in the ``atomic()`` block that makes the router forget them too."""
-        with self._tx() as conn:
-            return q.drop_assignments(conn, self.crm, lead_ids)
-
     def rep_load(self, *, include_shadow: bool = False) -> dict[str, int]:
         """Open assignments (no outcome yet, not closed by a removal) per rep; the fallback (rep
         None) is not counted."""

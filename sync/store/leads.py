@@ -244,14 +244,6 @@ def close_assignments(conn: sa.Connection, crm: str, lead_ids: Iterable[str], at
     return closed
 
 
-def drop_assignments(conn: sa.Connection, crm: str, lead_ids: Iterable[str]) -> int:
-    a = assignments.c
-    dropped = 0
-    for chunk in chunks(lead_ids):
-        dropped += conn.execute(assignments.delete().where(a.crm == crm, a.lead_id.in_(chunk))).rowcount
-    return dropped
-
-
 def count_by_rep(
     conn: sa.Connection, crm: str, open_only: bool, since: datetime | None, include_shadow: bool
 ) -> dict[str, int]:

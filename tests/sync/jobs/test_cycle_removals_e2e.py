@@ -114,8 +114,11 @@ def test_given_a_rep_deactivated_then_their_leads_are_routed_again_and_counted(r
     assert report.error is None and report.rerouted == len(theirs) + len(human)
     owners = rig.owners()
     assert all(owners[lid] != leaver and owners[lid] in rig.reps for lid in theirs + human)
-    decided = {a.lead_id: a for a in store.assignments(theirs)}
+    decided = {a.lead_id: a for a in store.assignments(theirs, effective=True)}
     assert all(decided[lid].rep_id != leaver for lid in theirs)
+    kept = [a for a in store.assignments(theirs) if a.superseded_at is not None]  # the log keeps the first
+    assert sorted(a.lead_id for a in kept) == sorted(theirs)
+    assert all(a.rep_id == leaver and a.superseded_reason == "owner left: routed again" for a in kept)
     assert leaver not in store.rep_load()
     assert run_cycle(deps).rerouted == 0  # settled: nothing routed twice
 

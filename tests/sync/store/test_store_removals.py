@@ -1,4 +1,4 @@
-"""Closing and dropping assignments of leads removed in the CRM, on SQLite and PostgreSQL."""
+"""Closing the assignments of leads removed in the CRM, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -38,12 +38,3 @@ def test_given_removed_leads_when_closed_then_no_outcome_no_load_and_no_later_re
     assert got["L2"].outcome == "won" and got["L4"].reward_applied_at is None
     assert store.apply_outcome("L1", True, now) is False  # never rewarded afterwards
     assert store.close_assignments(["L1"], at, now) == []  # once
-
-
-def test_given_a_lead_decided_again_when_dropped_then_a_new_decision_can_be_recorded(store: Store) -> None:
-    _decide(store, "L1", "r1")
-    with store.atomic():
-        assert store.drop_assignments(["L1", "L2"]) == 1
-    assert store.assignments() == [] and store.rep_load() == {}
-    _decide(store, "L1", "r2")
-    assert [(a.lead_id, a.rep_id) for a in store.assignments()] == [("L1", "r2")]
