@@ -1,6 +1,7 @@
 """Day one on a HubSpot portal, through ``leadpilot``'s command line against the sandbox over HTTPS.
 
-A Service Key lacking one scope: ``init-crm`` creates the properties, ``check`` exits 2 naming
+A Service Key lacking one scope: ``init-crm --dry-run`` says what it would create and creates
+nothing, ``init-crm`` creates the properties, ``check`` exits 2 naming
 the scope. The admin adds the scope (a key holding every needed scope): ``check`` is all ✓,
 ``sync --once`` scores and writes, and ``init-crm`` again changes nothing.
 """
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from sandbox.hubspot.api import state as state_of
 from sandbox.hubspot.auth import ALL_SCOPES, add_token
 from sandbox.hubspot.props import hs_id
 from sandbox.server import SandboxServer
@@ -51,6 +53,11 @@ def test_given_a_service_key_lacking_a_scope_then_check_names_it_and_with_it_che
                    "LEADPILOT_METRICS_PORT": "0", "LEADPILOT_ROUTING__FILE": str(routing),
                    "LEADPILOT_LOG_LEVEL": "WARNING"}
             return runner.invoke(app, list(args), env=env, catch_exceptions=False)
+
+        dry = cli(lacking, "init-crm", "--dry-run")
+        assert dry.exit_code == 0, dry.output
+        assert "would create property leadpilot_score on contacts" in dry.stdout
+        assert not state_of(srv.ctx).prop_meta and not state_of(srv.ctx).groups.get("contacts", {}).get("leadpilot")
 
         made = cli(lacking, "init-crm")
         assert made.exit_code == 0, made.output
