@@ -143,8 +143,12 @@ class HubSpotConnector:
         return CheckResult(not problems, self.crm, None, self.meter.budget, tuple(problems))
 
     def _property_names(self) -> set[str]:
+        return set(self._properties())
+
+    def _properties(self) -> dict[str, dict[str, Any]]:
+        """The object's property definitions by name (one call)."""
         page = self._call("meta", "list properties", self._op("properties", "get_all", self.settings.object_type))
-        return {str(p.get("name")) for p in page.get("results") or []}
+        return {str(p.get("name")): p for p in page.get("results") or []}
 
     def ensure_fields(self, *, dry_run: bool = False) -> list[str]:
         """Create the ``leadpilot`` property group and the missing properties (with descriptions,
@@ -179,9 +183,38 @@ class HubSpotConnector:
         see the record, so ``rep_ids`` needs nothing here. Putting the properties on the record
         sidebar is a portal setting with no public API (docs/hubspot.md, step 4).
         """
+        obj = self.settings.object_type
         verb = "would create" if dry_run else "created"
-        return [f"{verb} {what}" if what.startswith("property group") else f"{verb} property {what} on "
-                f"{self.settings.object_type}" for what in self.ensure_fields(dry_run=dry_run)]
+        lines = [f"{verb} {what}" if what.startswith("property group") else f"{verb} property {what} on {obj}"
+                 for what in self.ensure_fields(dry_run=dry_run)]
+        for name, patch in self._incomplete_definitions():
+            if not dry_run:
+                self._call("meta", f"update property {name}", self._op("properties", "update", obj, name,
+                                                                       property_update=patch))
+            lines.append(f"{'would complete' if dry_run else 'completed'} property {name} on {obj}: "
+                         f"{' and '.join(sorted(patch))}")
+        return lines
+
+    def _incomplete_definitions(self) -> list[tuple[str, dict[str, Any]]]:
+        """leadpilot's properties that exist without what ``init-crm`` now gives them (created by an
+        older leadpilot or by hand): a missing description, the grade's or the flag's missing
+        options. Types and groups are left alone: changing them could break what the admin built."""
+        defs = self._properties()
+        out: list[tuple[str, dict[str, Any]]] = []
+        for k in WRITTEN_FIELDS:
+            name = self.pmap.written[k]
+            have = defs.get(name)
+            if have is None:
+                continue
+            want = m.property_definition(k, name, GROUP)
+            patch: dict[str, Any] = {}
+            if not str(have.get("description") or "").strip():
+                patch["description"] = want["description"]
+            if "options" in want and not have.get("options") and have.get("type") == want["type"]:
+                patch["options"] = want["options"]
+            if patch:
+                out.append((name, patch))
+        return out
 
     def _group_exists(self) -> bool:
         try:

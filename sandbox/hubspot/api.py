@@ -120,6 +120,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         ("GET", r"^/crm/v3/properties/(?P<t>[\w-]+)/groups/(?P<name>[^/]+)/?$", "schema.get_group"),
         ("GET", r"^/crm/v3/properties/(?P<t>[\w-]+)/?$", "schema.list_props"),
         ("POST", r"^/crm/v3/properties/(?P<t>[\w-]+)/?$", "schema.create_prop"),
+        ("PATCH", r"^/crm/v3/properties/(?P<t>[\w-]+)/(?P<name>[^/]+)/?$", "schema.update_prop"),
         ("GET", r"^/crm/v3/properties/(?P<t>[\w-]+)/(?P<name>[^/]+)/?$", "schema.get_prop"),
     ]
 ]

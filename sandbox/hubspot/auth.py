@@ -107,7 +107,7 @@ def required_scopes(route: str, params: dict[str, str]) -> list[str]:
         return [f"crm.objects.{params['t']}.{rw}"]
     if func in ("owners", "owner"):
         return ["crm.objects.owners.read"]
-    rw = "write" if func.startswith("create") else "read"
+    rw = "write" if func.startswith(("create", "update")) else "read"
     return [f"crm.schemas.{params['t']}.{rw}"]
 
 

@@ -144,3 +144,35 @@ def create_prop(ctx: SandboxContext, req: Request, p: dict[str, str], body: Any)
         }
         prop = table(ctx, t)[name]
     return Response.json(201, _prop_json(ctx, t, prop))
+
+
+UPDATABLE = ("label", "description", "groupName", "options", "displayOrder", "formField")
+
+
+def update_prop(ctx: SandboxContext, req: Request, p: dict[str, str], body: Any) -> Response:
+    """``PATCH /crm/v3/properties/{type}/{name}``: a created property's label, description, group
+    or options (its name and type stay); a HubSpot-defined property's definition is read-only."""
+    t, name = p["t"], p["name"]
+    if not isinstance(body, dict):
+        return error(ctx, 400, "The body must be a JSON object.", "VALIDATION_ERROR")
+    unknown = sorted(set(body) - set(UPDATABLE) - {"type", "fieldType"})
+    if unknown:
+        return error(ctx, 400, f"Unknown fields: {', '.join(unknown)}.", "VALIDATION_ERROR")
+    st = state(ctx)
+    with st.lock:
+        prop = table(ctx, t).get(name)
+        if prop is None:
+            return error(ctx, 404, f"Property {name} does not exist", "OBJECT_NOT_FOUND")
+        meta = st.prop_meta.get((t, name))
+        if meta is None:
+            return error(ctx, 400, f"Property {name} is a HubSpot default property; its definition is read-only.",
+                         "VALIDATION_ERROR")
+        if "type" in body and body["type"] != prop.type:
+            return error(ctx, 400, f"Changing the type of {name} is not supported here.", "VALIDATION_ERROR")
+        if "groupName" in body and body["groupName"] not in _groups(st, t):
+            return error(ctx, 400, f"Property group {body['groupName']} does not exist; create it first.",
+                         "VALIDATION_ERROR")
+        for key in UPDATABLE:
+            if key in body:
+                meta[key] = list(body[key] or []) if key == "options" else body[key]
+    return Response.json(200, _prop_json(ctx, t, prop))

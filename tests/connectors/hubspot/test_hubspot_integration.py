@@ -59,6 +59,27 @@ def test_given_ensure_fields_twice_then_second_run_creates_nothing(sandbox_facto
     assert {o.value for o in defs["leadpilot_opportunity"].options} == {"true", "false"}
 
 
+def test_given_properties_from_an_older_setup_when_init_crm_then_descriptions_and_options_completed_once(
+        sandbox_factory: Any, make: Any) -> None:
+    server = sandbox_factory(seed=1, leads=5)
+    c = make(server, "hubspot")
+    props = c.apis.get("properties")
+    c.apis.get("groups").create("contacts", {"name": "leadpilot", "label": "LeadPilot"})
+    for name, ptype, ftype in [("leadpilot_score", "number", "number"), ("leadpilot_grade", "enumeration", "select"),
+                               ("leadpilot_reasons", "string", "textarea")]:  # as created before: bare
+        props.create("contacts", {"name": name, "label": name, "type": ptype, "fieldType": ftype,
+                                  "groupName": "leadpilot"})
+    plan = c.init_crm(dry_run=True)
+    assert "would complete property leadpilot_grade on contacts: description and options" in plan
+    assert "would complete property leadpilot_score on contacts: description" in plan
+    assert not props.get_by_name("contacts", "leadpilot_score").description  # a dry run changes nothing
+    done = c.init_crm()
+    assert [x.replace("would create", "created").replace("would complete", "completed") for x in plan] == done
+    grade = props.get_by_name("contacts", "leadpilot_grade")
+    assert [o.value for o in grade.options] == ["A", "B", "C", "D"] and "band" in grade.description
+    assert c.init_crm() == [] and c.init_crm(dry_run=True) == []
+
+
 def test_given_written_scores_when_pulling_again_then_our_own_writes_are_recognised(sandbox_factory: Any, make: Any) -> None:
     server = sandbox_factory(seed=2, leads=300)
     c = make(server, "hubspot")
