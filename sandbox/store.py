@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-OBJECTS = ("Lead", "User", "Opportunity", "Profile", "PermissionSet", "FieldPermissions", "PermissionSetAssignment")
+OBJECTS = ("Lead", "User", "Opportunity", "Profile", "PermissionSet", "FieldPermissions", "PermissionSetAssignment",
+           "PermissionSetGroup", "PermissionSetGroupComponent")
 # Setup objects (profiles, permission sets and their grants): readable by SOQL, changed over REST by
 # an administrator only (see ``sandbox.salesforce.access``).
-SETUP_OBJECTS = ("Profile", "PermissionSet", "FieldPermissions", "PermissionSetAssignment")
+SETUP_OBJECTS = ("Profile", "PermissionSet", "FieldPermissions", "PermissionSetAssignment", "PermissionSetGroup",
+                 "PermissionSetGroupComponent")
 
 # Standard fields per object and their SOQL/describe type (custom fields are added at run time).
 STANDARD_FIELDS: dict[str, dict[str, str]] = {
@@ -106,7 +108,25 @@ STANDARD_FIELDS: dict[str, dict[str, str]] = {
     "PermissionSetAssignment": {
         "Id": "id",
         "PermissionSetId": "reference",
+        "PermissionSetGroupId": "reference",
         "AssigneeId": "reference",
+        "CreatedDate": "datetime",
+        "LastModifiedDate": "datetime",
+        "SystemModstamp": "datetime",
+    },
+    "PermissionSetGroup": {
+        "Id": "id",
+        "DeveloperName": "string",
+        "MasterLabel": "string",
+        "Status": "picklist",
+        "CreatedDate": "datetime",
+        "LastModifiedDate": "datetime",
+        "SystemModstamp": "datetime",
+    },
+    "PermissionSetGroupComponent": {
+        "Id": "id",
+        "PermissionSetGroupId": "reference",
+        "PermissionSetId": "reference",
         "CreatedDate": "datetime",
         "LastModifiedDate": "datetime",
         "SystemModstamp": "datetime",
@@ -114,7 +134,8 @@ STANDARD_FIELDS: dict[str, dict[str, str]] = {
 }
 
 ID_PREFIX = {"Lead": "00Q", "User": "005", "Opportunity": "006", "Profile": "00e", "PermissionSet": "0PS",
-             "FieldPermissions": "01k", "PermissionSetAssignment": "0Pa"}
+             "FieldPermissions": "01k", "PermissionSetAssignment": "0Pa", "PermissionSetGroup": "0PG",
+             "PermissionSetGroupComponent": "0PC"}
 # Sandbox-only record markers (never a field: no dialect serialises them as such).
 MERGED = "_merged"  # ids merged into this record (HubSpot hs_merged_object_ids)
 UNREADABLE_STAMP = "_unreadable_stamp"  # serve the modification stamp as missing / not a date-time

@@ -210,10 +210,13 @@ class SalesforceConnector:
         routing file's reps (used unless ``rep_access`` names a profile)."""
         access = self.settings.rep_access.strip()
         kind, _, name = access.partition(":")
-        if access and (kind != "profile" or not name.strip()):
+        if access and (kind not in ("profile", "permission_set_group") or not name.strip()):
             raise ValueError(f"LEADPILOT_SALESFORCE__REP_ACCESS: {access!r} is not understood; leave it empty for the "
-                             "reps of the routing file, or e.g. LEADPILOT_SALESFORCE__REP_ACCESS='profile:Standard User'")
-        return SetupOptions(rep_ids=tuple(rep_ids), rep_profile=name.strip() or None, layouts=self.settings.layouts)
+                             "reps of the routing file, or e.g. LEADPILOT_SALESFORCE__REP_ACCESS='profile:Standard User' "
+                             "or LEADPILOT_SALESFORCE__REP_ACCESS=permission_set_group:Sales_Reps")
+        return SetupOptions(rep_ids=tuple(rep_ids), rep_profile=name.strip() if kind == "profile" else None,
+                            rep_group=name.strip() if kind == "permission_set_group" else None,
+                            layouts=self.settings.layouts)
 
     def _lead_fields(self) -> dict[str, dict[str, Any]]:
         """Lead's fields as the integration user sees them (lower-case name → describe entry)."""

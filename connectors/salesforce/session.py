@@ -46,12 +46,16 @@ class DeadlineAdapter(HTTPAdapter):
         super().__init__(max_retries=0, **kwargs)
         self._timeouts, self._bulk_read = timeouts, bulk_read
 
+    def deadline(self, url: str) -> tuple[float, float]:
+        """(connect, read) seconds for a request to ``url``."""
+        path = urlsplit(url).path.rstrip("/")
+        bulk = "/jobs/" in path and path.rsplit("/", 1)[-1] in (
+            "successfulResults", "failedResults", "unprocessedRecords", "results")
+        return self._timeouts[0], self._bulk_read if bulk else self._timeouts[1]
+
     def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
         if kwargs.get("timeout") is None:
-            path = urlsplit(request.url or "").path.rstrip("/")
-            bulk = "/jobs/" in path and path.rsplit("/", 1)[-1] in (
-                "successfulResults", "failedResults", "unprocessedRecords", "results")
-            kwargs["timeout"] = (self._timeouts[0], self._bulk_read if bulk else self._timeouts[1])
+            kwargs["timeout"] = self.deadline(request.url or "")
         return super().send(request, *args, **kwargs)
 
 

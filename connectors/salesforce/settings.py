@@ -93,7 +93,7 @@ class SalesforceSettings(FrozenModel):
     layouts: tuple[str, ...] = ()
     # init-crm: who gets the reps' read-only permission set: "" = the reps of the routing file,
     # "profile:<Profile name>" = every active user of that profile,
-    # "permission_set_group:<DeveloperName>" = a component of that permission set group
+    # "permission_set_group:<DeveloperName>" = a component of that permission set group (its holders)
     rep_access: str = ""
 
     @property

@@ -7,7 +7,8 @@ it (crm-apis.md §6), so creating the fields is not enough. The plan, in the ord
 2. permission set ``LeadPilot_Integration``: read+edit on every field leadpilot writes, read on
    every custom field it reads; assigned to the integration user;
 3. permission set ``LeadPilot_Reps``: read on score, grade, reasons and the opportunity flag;
-   assigned to the reps of the routing file, or to every active user of a profile the admin names;
+   assigned to the reps of the routing file, or to every active user of a profile the admin names,
+   or added to a permission set group the admin names (``LEADPILOT_SALESFORCE__REP_ACCESS``);
 4. a "leadpilot" section (score, grade, reasons, opportunity flag) on the Lead page layouts (all,
    or the ones named);
 5. the list view "My leads by leadpilot score".
@@ -48,12 +49,14 @@ class SetupOptions:
     """Who gets the reps' permission set, and which layouts get the section.
 
     ``rep_ids``: user ids (the routing file's reps, resolved); ``rep_profile``: instead, every
-    active user of this profile; ``layouts``: Lead page layout names ("Lead-Lead Layout"), empty
-    for every Lead layout.
+    active user of this profile; ``rep_group``: instead, a component of this permission set group
+    (its DeveloperName): whoever holds the group gets it; ``layouts``: Lead page layout names
+    ("Lead-Lead Layout"), empty for every Lead layout.
     """
 
     rep_ids: tuple[str, ...] = ()
     rep_profile: str | None = None
+    rep_group: str | None = None
     layouts: tuple[str, ...] = ()
 
 
@@ -151,7 +154,10 @@ def plan_setup(api: OrgApi, written: dict[str, str], read_custom: Sequence[str],
     if not full:
         return plan
     opts = options or SetupOptions()
-    _plan_assignments(plan, api, REPS_SET, _rep_assignees(api, opts), assigned)
+    if opts.rep_group:
+        _plan_group(plan, api, opts.rep_group)
+    else:
+        _plan_assignments(plan, api, REPS_SET, _rep_assignees(api, opts), assigned)
     section_fields = [names[k] for k in REP_FIELDS if k in names]
     _plan_layouts(plan, api, opts.layouts, section_fields)
     _plan_list_view(plan, api, section_fields)
@@ -194,6 +200,24 @@ def _plan_assignments(plan: Plan, api: OrgApi, set_name: str, users: Sequence[tu
             api.create("PermissionSetAssignment", {"PermissionSetId": plan.ids[set_name], "AssigneeId": uid})
 
         plan.add(f"assign {set_name} to {label}", assign)
+
+
+def _plan_group(plan: Plan, api: OrgApi, developer_name: str) -> None:
+    """The reps' permission set as a component of the admin's permission set group."""
+    groups = [r["Id"] for r in api.query(format_soql(
+        "SELECT Id FROM PermissionSetGroup WHERE DeveloperName = {}", developer_name))]
+    if not groups:
+        raise ValueError(f"no permission set group named {developer_name!r} in this org (LEADPILOT_SALESFORCE__"
+                         "REP_ACCESS names one by its API name, e.g. permission_set_group:Sales_Reps)")
+    have = REPS_SET in plan.ids and any(True for _ in api.query(format_soql(
+        "SELECT Id FROM PermissionSetGroupComponent WHERE PermissionSetGroupId = {} AND PermissionSetId = {}",
+        groups[0], plan.ids[REPS_SET])))
+    if not have:
+        def join() -> None:
+            api.create("PermissionSetGroupComponent",
+                       {"PermissionSetGroupId": groups[0], "PermissionSetId": plan.ids[REPS_SET]})
+
+        plan.add(f"add {REPS_SET} to permission set group {developer_name}", join)
 
 
 def _rep_assignees(api: OrgApi, opts: SetupOptions) -> list[tuple[str, str]]:

@@ -5,9 +5,12 @@ omits it, SOQL naming it fails with ``INVALID_FIELD`` ("No such column …") and
 for an administrator too — until a ``FieldPermissions`` row of a permission set assigned to the
 user (``PermissionSetAssignment``) grants read (and edit). Standard fields are visible to all.
 The sandbox enforces exactly that for every Salesforce call, keyed by the user the access token
-was issued to (``SandboxContext.token_users``).
+was issued to (``SandboxContext.token_users``). A permission set group assigned to the user
+(``PermissionSetAssignment.PermissionSetGroupId``) grants what its components
+(``PermissionSetGroupComponent``) grant.
 
-Setup objects (``PermissionSet``, ``FieldPermissions``, ``PermissionSetAssignment``) are
+Setup objects (``PermissionSet``, ``FieldPermissions``, ``PermissionSetAssignment``,
+``PermissionSetGroup``, ``PermissionSetGroupComponent``) are
 created, updated and deleted over REST by an administrator (profile "System Administrator")
 only; their checks and error bodies are those of a real org (crm-apis.md §6).
 """
@@ -73,8 +76,11 @@ def access_for(ctx: SandboxContext, token: str | None) -> FieldAccess:
 
 def _grants(store: Store, uid: str | None, obj: str) -> dict[str, tuple[bool, bool]]:
     with store.lock:
-        sets = {a.get("PermissionSetId") for a in store.records["PermissionSetAssignment"].values()
-                if a.get("AssigneeId") == uid}
+        mine = [a for a in store.records["PermissionSetAssignment"].values() if a.get("AssigneeId") == uid]
+        groups = {a.get("PermissionSetGroupId") for a in mine if a.get("PermissionSetGroupId")}
+        sets = {a.get("PermissionSetId") for a in mine if a.get("PermissionSetId")}
+        sets |= {c.get("PermissionSetId") for c in store.records["PermissionSetGroupComponent"].values()
+                 if c.get("PermissionSetGroupId") in groups}
         out: dict[str, tuple[bool, bool]] = {}
         for fp in store.records["FieldPermissions"].values():
             sobject, _, name = str(fp.get("Field") or "").partition(".")
@@ -101,6 +107,16 @@ def check_setup_write(store: Store, uid: str | None, obj: str, rid: str | None, 
         _field_permissions(store, rid, merged)
     elif obj == "PermissionSetAssignment":
         _assignment(store, rid, merged)
+    elif obj == "PermissionSetGroup":
+        _required(merged, "DeveloperName", "MasterLabel")
+        _duplicate(store, "PermissionSetGroup", rid, {"DeveloperName": merged["DeveloperName"]}, "DeveloperName")
+    elif obj == "PermissionSetGroupComponent":
+        _required(merged, "PermissionSetGroupId", "PermissionSetId")
+        for ref, target in (("PermissionSetGroupId", "PermissionSetGroup"), ("PermissionSetId", "PermissionSet")):
+            if store.get(target, str(merged[ref])) is None:
+                raise RecordError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [ref])
+        _duplicate(store, "PermissionSetGroupComponent", rid, {"PermissionSetGroupId": merged["PermissionSetGroupId"],
+                                                              "PermissionSetId": merged["PermissionSetId"]}, "<unknown>")
 
 
 def _required(merged: dict[str, Any], *names: str) -> None:
@@ -145,13 +161,18 @@ def _field_permissions(store: Store, rid: str | None, merged: dict[str, Any]) ->
 
 
 def _assignment(store: Store, rid: str | None, merged: dict[str, Any]) -> None:
-    _required(merged, "PermissionSetId", "AssigneeId")
-    if store.get("PermissionSet", str(merged["PermissionSetId"])) is None:
-        raise RecordError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", ["PermissionSetId"])
+    _required(merged, "AssigneeId")
+    if bool(merged.get("PermissionSetId")) == bool(merged.get("PermissionSetGroupId")):
+        raise RecordError("FIELD_INTEGRITY_EXCEPTION", "Specify a permission set or a permission set group, not both",
+                          ["PermissionSetId", "PermissionSetGroupId"])
+    target = ("PermissionSet", "PermissionSetId") if merged.get("PermissionSetId") else \
+        ("PermissionSetGroup", "PermissionSetGroupId")
+    if store.get(target[0], str(merged[target[1]])) is None:
+        raise RecordError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [target[1]])
     user = store.get("User", str(merged["AssigneeId"]))
     if user is None:
         raise RecordError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", ["AssigneeId"])
     if not user.get("IsActive"):
         raise RecordError("INACTIVE_OWNER_OR_USER", "operation performed with inactive user", ["AssigneeId"])
     _duplicate(store, "PermissionSetAssignment", rid,
-               {"PermissionSetId": merged["PermissionSetId"], "AssigneeId": merged["AssigneeId"]}, "<unknown>")
+               {target[1]: merged[target[1]], "AssigneeId": merged["AssigneeId"]}, "<unknown>")

@@ -74,7 +74,7 @@ def test_given_named_layouts_and_a_rep_profile_when_init_crm_then_only_those(san
     bad = make(server, "salesforce", salesforce={"layouts": ("Lead-Nope Layout",)})
     with pytest.raises(ValueError, match="no Lead page layout named 'Lead-Nope Layout'"):
         bad.init_crm()
-    wrong = make(server, "salesforce", salesforce={"rep_access": "group:x"})
+    wrong = make(server, "salesforce", salesforce={"rep_access": "group:x"})  # neither profile: nor permission_set_group:
     with pytest.raises(ValueError, match="LEADPILOT_SALESFORCE__REP_ACCESS"):
         wrong.init_crm()
 
@@ -153,3 +153,47 @@ def test_given_a_hung_response_when_called_then_the_read_deadline_ends_it_and_th
     reps = c.list_reps()
     assert time.monotonic() - start < 2.5 and reps
     assert c.retrier.retries == 1 and len(clock.sleeps) == 1  # a timeout is transient: retried once
+
+
+def test_given_a_permission_set_group_when_init_crm_then_the_reps_set_joins_it_and_its_holders_read_scores(
+        sandbox_factory: Any, make: Any) -> None:
+    from pathlib import Path
+
+    from connectors.salesforce.session import build_session, login
+    from connectors.salesforce.settings import SalesforcePassword, SalesforceSettings
+    from connectors.usage import UsageMeter
+
+    server = sandbox_factory(seed=18, leads=3)
+    c = make(server, "salesforce", salesforce={"rep_access": "permission_set_group:Sales_Reps"})
+    with pytest.raises(ValueError, match="no permission set group named 'Sales_Reps'"):
+        c.init_crm()
+    info = server.info["salesforce"]
+    rep_id = next(u["Id"] for u in server.store.all("User") if u["Username"] == info["rep_username"])
+    group = c.sf.PermissionSetGroup.create({"DeveloperName": "Sales_Reps", "MasterLabel": "Sales reps"})["id"]
+    c.sf.PermissionSetAssignment.create({"PermissionSetGroupId": group, "AssigneeId": rep_id})
+    done = c.init_crm()
+    assert "add LeadPilot_Reps to permission set group Sales_Reps" in done
+    assert not [line for line in done if line.startswith("assign LeadPilot_Reps")]
+    assert c.init_crm() == []
+    settings = SalesforceSettings(auth=SalesforcePassword(username=info["rep_username"], password=info["rep_password"],
+                                                          consumer_key=info["client_id"],
+                                                          consumer_secret=info["client_secret"]),
+                                  login_url=info["instance_url"], ca_bundle=Path(server.info["ca_cert"]))
+    rep = login(settings, build_session(settings, UsageMeter()))
+    assert rep.query("SELECT Id, LeadPilot_Score__c, LeadPilot_Grade__c FROM Lead")["totalSize"] == 3
+
+
+def test_given_the_session_then_every_request_has_a_deadline_and_bulk_downloads_a_longer_one() -> None:
+    from connectors.salesforce.session import DeadlineAdapter, build_session
+    from connectors.salesforce.settings import SalesforceSettings
+    from connectors.usage import UsageMeter
+
+    settings = SalesforceSettings(connect_timeout=3, read_timeout=20, bulk_read_timeout=200)
+    adapter = build_session(settings, UsageMeter()).get_adapter("https://acme.my.salesforce.com/")
+    assert isinstance(adapter, DeadlineAdapter)
+    base = "https://acme.my.salesforce.com/services/data/v59.0"
+    assert adapter.deadline(f"{base}/query/?q=SELECT+Id+FROM+Lead") == (3, 20)
+    assert adapter.deadline(f"{base}/jobs/ingest/750x/successfulResults/") == (3, 200)
+    assert adapter.deadline(f"{base}/jobs/query/750x/results?maxRecords=50000") == (3, 200)
+    assert adapter.deadline("https://acme.my.salesforce.com/services/Soap/m/59.0/") == (3, 20)
+    assert SalesforceSettings().connect_timeout == 10 and SalesforceSettings().read_timeout == 60

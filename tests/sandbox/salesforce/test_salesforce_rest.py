@@ -202,7 +202,7 @@ def test_given_describe_limits_and_sobjects_when_called_then_shapes_and_usage(
     assert fields["OwnerId"]["referenceTo"] == ["User"] and not fields["SystemModstamp"]["updateable"]
     names = [o["name"] for o in sf.describe()["sobjects"]]
     assert names == ["Lead", "User", "Opportunity", "Profile", "PermissionSet", "FieldPermissions",
-                     "PermissionSetAssignment"]
+                     "PermissionSetAssignment", "PermissionSetGroup", "PermissionSetGroupComponent"]
     limits = sf.limits()
     used = sf.api_usage["api-usage"].used
     assert limits["DailyApiRequests"] == {"Max": 15000, "Remaining": 15000 - used}
