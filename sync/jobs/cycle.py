@@ -58,6 +58,10 @@ log = logging.getLogger(__name__)
 
 STREAM = "leads"
 OWNERS_REFRESH = timedelta(hours=1)  # how often the CRM is asked again which owners are inactive
+# Leads of an owner who left that are older than this are stale (training counts them lost): the
+# sweep hands them to nobody — a first start must not drown the reps in a former colleague's
+# years-old backlog. Any of them that changes later is pulled, and routed again then.
+ORPHAN_MAX_AGE = timedelta(days=90)
 REMOVED_STREAM = "removed"  # when the CRM was last asked for removals the pull does not return
 REMOVALS_EVERY = timedelta(minutes=30)
 
@@ -253,8 +257,10 @@ def _reroute_orphans(deps: Deps, router: RouterBox, report: CycleReport, deadlin
     new = sorted(rules.inactive - rules.swept)
     if not new:
         return
+    oldest = deps.clock() - ORPHAN_MAX_AGE
     leads = [lead for lead in deps.connector.iter_owned_leads(new)  # closed ones have nothing left to route
-             if lead.stage is None and not lead.deleted and rules.owner_gone(lead.owner_id)]
+             if lead.stage is None and not lead.deleted and rules.owner_gone(lead.owner_id)
+             and (lead.created_at is None or lead.created_at >= oldest)]
     scratch = Watermark()  # fetched by owner: they never move the watermark
     for start in range(0, len(leads), deps.batch_size):
         if _must_stop(deps, report, deadline):

@@ -10,7 +10,7 @@ import pytest
 
 from sandbox.store import UNREADABLE_STAMP
 from sync.config.settings import ScheduleSettings
-from sync.jobs.cycle import run_cycle
+from sync.jobs.cycle import ORPHAN_MAX_AGE, run_cycle
 from sync.ops.status import collect_status
 
 CRMS = ("salesforce", "hubspot")
@@ -101,9 +101,12 @@ def test_given_a_rep_deactivated_then_their_leads_are_routed_again_and_counted(r
     leaver, theirs = max(by_rep.items(), key=lambda kv: len(kv[1]))
     canonical_user = next(u for u in rig.srv.world.reps if rig.cid(u) == leaver)
     closed = ("Closed - Not Converted", "Unqualified", "Disqualified", "Junk")
-    human = sorted(lid for lid, r in rig.leads().items()  # given to the leaver by hand, not by us
-                   if rig.cid(r.get("OwnerId")) == leaver and lid not in theirs
-                   and not r.get("IsConverted") and r.get("Status") not in closed)
+    oldest = rig.deps.clock() - ORPHAN_MAX_AGE
+    mine = [(lid, r) for lid, r in rig.leads().items()  # given to the leaver by hand, not by us
+            if rig.cid(r.get("OwnerId")) == leaver and lid not in theirs
+            and not r.get("IsConverted") and r.get("Status") not in closed]
+    human = sorted(lid for lid, r in mine if r["CreatedDate"] >= oldest)
+    stale = sorted(lid for lid, r in mine if r["CreatedDate"] < oldest)
     assert human  # the world gives some leads to reps directly
     rig.srv.store.update("User", canonical_user, {"IsActive": False})
     deps = rig.rebuild()  # the next start asks the CRM which owners are inactive
@@ -114,6 +117,7 @@ def test_given_a_rep_deactivated_then_their_leads_are_routed_again_and_counted(r
     assert report.error is None and report.rerouted == len(theirs) + len(human)
     owners = rig.owners()
     assert all(owners[lid] != leaver and owners[lid] in rig.reps for lid in theirs + human)
+    assert all(owners[lid] == leaver for lid in stale)  # a stale backlog is handed to nobody
     decided = {a.lead_id: a for a in store.assignments(theirs, effective=True)}
     assert all(decided[lid].rep_id != leaver for lid in theirs)
     kept = [a for a in store.assignments(theirs) if a.superseded_at is not None]  # the log keeps the first
