@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from connectors.records import Lead, LeadUpdate  # noqa: E402
 from sandbox.server import SandboxServer  # noqa: E402
+from sync.jobs.workload import Workload  # noqa: E402
 from sync.ops.demo import sandbox_settings  # noqa: E402
 from sync.wiring.connector import make_connector  # noqa: E402
 
@@ -77,6 +78,16 @@ def run(crm: str, leads: int, seed: int = 0) -> dict[str, Any]:
         noop = list(connector.iter_changed_leads(start2))
         removed = list(connector.iter_removed(start2))
         c4 = calls(connector)
+        workload = Workload()
+        reps = [r.id for r in connector.list_reps() if r.active and not r.is_queue]
+        workload_first = workload.refresh(connector, reps, clock.now())
+        clock.advance(timedelta(seconds=300))
+        c5 = calls(connector)
+        workload_next = workload.refresh(connector, reps, clock.now())
+        c6 = calls(connector)
+        clock.advance(timedelta(seconds=60))
+        idle_new = list(connector.iter_new_leads(clock.now() - timedelta(seconds=60)))
+        c7 = calls(connector)
         seconds = time.perf_counter() - t0
     first, writes, echo, rerun = diff(c1, c0), diff(c2, c1), diff(c3, c2), diff(c4, c3)
     return {
@@ -98,6 +109,15 @@ def run(crm: str, leads: int, seed: int = 0) -> dict[str, Any]:
         "echo_writes": echo["write"] if echo_report is not None else 0,
         "noop_rerun_leads": len(noop),
         "noop_rerun_removed": len(removed),
+        "workload_reps": len(reps),
+        "workload_first_cycle_calls": workload_first,
+        "workload_calls_per_cycle": sum(diff(c6, c5)[k] for k in ("read", "write", "meta")),
+        "workload_calls_reported": workload_next,
+        "new_leads_idle_pass_calls": sum(diff(c7, c6)[k] for k in ("read", "write", "meta")),
+        "new_leads_idle_found": len(idle_new),
+        "new_leads_calls_per_day": 1440 * sum(diff(c7, c6)[k] for k in ("read", "write", "meta")),
+        "new_leads_share_of_100k_daily_budget": round(1440 * sum(diff(c7, c6)[k] for k in ("read", "write", "meta"))
+                                                      / 100_000, 4),
         "budget": dataclasses.asdict(connector.meter.budget),
     }
 

@@ -154,7 +154,15 @@ def report(out: Path = typer.Option(Path("out"), "--out", help="Directory for th
     from sync.ops.status import report_data
 
     settings = _settings()
-    path = render_report(report_data(settings, open_store_or_exit(settings)), out)
+    store = open_store_or_exit(settings)
+    connector = None
+    try:  # rep names and their CRM workload; the report renders from the store alone without them
+        from sync.wiring.connector import make_connector
+
+        connector = make_connector(settings)
+    except Exception as exc:  # noqa: BLE001 - the report must still render
+        typer.echo(f"(CRM not reachable: {exc}; reps are shown by id)", err=True)
+    path = render_report(report_data(settings, store, connector), out)
     typer.echo(str(path))
 
 

@@ -33,6 +33,9 @@ class ReportData:
     # rep -> number of leads assigned (and currently open, optional)
     rep_assigned: Mapping[str, int] = field(default_factory=dict)
     rep_open: Mapping[str, int] = field(default_factory=dict)
+    # conversion-rate estimates with their intervals (label, value, low, high): on a deployment,
+    # the logged policy against round robin from evaluate-policy (no ground truth there)
+    policy_estimates: Sequence[tuple[str, float, float, float]] = ()
     notes: Sequence[str] = ()
 
 
@@ -97,6 +100,15 @@ def _figures(data: ReportData) -> list[tuple[str, str]]:
         ax.set(xlabel="day", ylabel="expected conversions (cumulative)", title="Learned routing vs round robin")
         ax.legend()
         out.append(("Cumulative conversions", _png(fig)))
+    if data.policy_estimates:
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        labels = [e[0] for e in data.policy_estimates]
+        values = [e[1] for e in data.policy_estimates]
+        err = [[e[1] - e[2] for e in data.policy_estimates], [e[3] - e[1] for e in data.policy_estimates]]
+        ax.bar(labels, values, yerr=err, capsize=8, color=["tab:blue", "tab:grey"][: len(labels)])
+        ax.set(ylabel="conversion rate (95 % interval)", title="Learned routing vs round robin (estimated)")
+        ax.set_ylim(0, min(1.0, max(e[3] for e in data.policy_estimates) * 1.2 + 0.01))
+        out.append(("Routing: logged policy vs round robin", _png(fig)))
     if data.rep_assigned:
         reps = sorted(data.rep_assigned)
         fig, ax = plt.subplots(figsize=(6, 0.35 * len(reps) + 1.5))

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from datetime import datetime
+from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
 from sync.config.settings import Settings
 from sync.ops.report import ReportData
+from sync.ops.routing_view import print_routing, routing_summary
 from sync.wiring.scorers import champion_model
 
 
-def collect_status(settings: Settings, store: Any, connector: Any = None, runs: int = 10) -> dict[str, Any]:
-    """Everything ``leadpilot status`` shows, as a JSON-ready dict."""
+def collect_status(settings: Settings, store: Any, connector: Any = None, runs: int = 10,
+                   now: datetime | None = None) -> dict[str, Any]:
+    """Everything ``leadpilot status`` shows, as a JSON-ready dict (``now``: the clock queue ages
+    are measured on; default the wall clock)."""
     assignments = store.assignments()
     won: Counter[str] = Counter()
     closed: Counter[str] = Counter()
@@ -22,6 +25,8 @@ def collect_status(settings: Settings, store: Any, connector: Any = None, runs: 
             won[a.rep_id] += a.outcome == "won"
     load = store.rep_load()
     reps = sorted(set(load) | set(closed))
+    people = _people(settings, connector)
+    name = people["names"]
     champion = champion_model(settings, store)  # the registry's: `leadpilot model promote` changes it
     policy_name = f"routing:{settings.routing.policy}"
     versions = store.policy_versions(policy_name)
@@ -37,8 +42,9 @@ def collect_status(settings: Settings, store: Any, connector: Any = None, runs: 
         "parked": [{"lead_id": s.lead_id, "attempts": s.attempts, "reason": s.last_error,
                     "retry_after": s.parked_until.isoformat() if s.parked_until else None}
                    for s in store.list_parked()],
-        "reps": {r: {"open": load.get(r, 0), "closed": closed[r],
-                     "win_rate": round(won[r] / closed[r], 4) if closed[r] else None} for r in reps},
+        "reps": {name.get(r, r): {"id": r, "open": load.get(r, 0), "closed": closed[r],
+                                  "win_rate": round(won[r] / closed[r], 4) if closed[r] else None} for r in reps},
+        "routing": routing_summary(settings, store, now or datetime.now(UTC), name, people["capacity"], people["crm_load"]),
         "model": {"version": champion[0], "metrics": champion[1]} if champion else
                  {"version": None, "note": "cold start: no trained model yet"},
         "policy": {"name": settings.routing.policy, "version": versions[-1][0] if versions else 0},
@@ -53,7 +59,32 @@ def collect_status(settings: Settings, store: Any, connector: Any = None, runs: 
             data["api_budget"] = {"used": b.used, "limit": b.limit, "remaining": b.remaining, "window": b.window}
         except Exception as exc:  # noqa: BLE001 - status shows the local state even when the CRM is down
             data["api_budget"] = {"error": str(exc)}
+    if people["error"]:
+        data["routing"]["crm_error"] = people["error"]
     return data
+
+
+def _people(settings: Settings, connector: Any) -> dict[str, Any]:
+    """Rep names (the CRM's, else the routing file's), each routed rep's ``max_open`` and the open
+    leads the CRM says they hold — what the CRM can tell; names from the file alone offline."""
+    from sync.cli.explain import rep_names
+
+    out: dict[str, Any] = {"names": {}, "capacity": None, "crm_load": None, "error": None}
+    if connector is None:
+        out["names"] = rep_names(settings, [])
+        return out
+    try:
+        from sync.wiring.routing import integration_user_id, routed_reps
+
+        crm_reps = connector.list_reps()
+        out["names"] = rep_names(settings, crm_reps)
+        reps, _ = routed_reps(settings, crm_reps, integration_user_id(settings, crm_reps))
+        out["capacity"] = {r.id: r.max_open for r in reps}
+        out["crm_load"] = connector.open_lead_counts([r.id for r in reps])
+    except Exception as exc:  # noqa: BLE001 - status shows the local state even when the CRM is down
+        out["error"] = f"rep names and CRM workload unavailable: {exc}"
+        out["names"] = out["names"] or rep_names(settings, [])
+    return out
 
 
 def print_status(data: dict[str, Any]) -> None:
@@ -75,52 +106,75 @@ def print_status(data: dict[str, Any]) -> None:
     for p in data["parked"][:50]:
         parked.add_row(p["lead_id"], str(p["attempts"]), p["retry_after"] or "", p["reason"] or "")
     console.print(parked)
-    reps = Table("rep", "open", "closed", "win rate", title="Reps")
+    reps = Table("rep", "open", "closed", "win rate", title="Reps (leads leadpilot routed)")
     for rep, v in data["reps"].items():
         reps.add_row(rep, str(v["open"]), str(v["closed"]), "" if v["win_rate"] is None else f"{v['win_rate']:.1%}")
     console.print(reps)
+    print_routing(console, data["routing"])
     console.print(f"API budget: {data['api_budget']}")
 
 
-def report_data(settings: Settings, store: Any) -> ReportData:
-    """The HTML report's inputs from a deployment's store (no ground truth here: the round-robin
-    line is an inverse-propensity estimate of uniform random routing over the same eligible reps)."""
-    assignments = [a for a in store.assignments() if not a.shadow and a.rep_id]
+def report_data(settings: Settings, store: Any, connector: Any = None, now: datetime | None = None) -> ReportData:
+    """The HTML report's inputs from a deployment's store. There is no ground truth here: the
+    routing chart is the logged policy's conversion rate against round robin as
+    ``evaluate-policy`` estimates it, each with its interval, or a plain note that too few
+    outcomes are closed yet. Reps are named (the CRM's names when ``connector`` is given)."""
+    assignments = [a for a in store.assignments(effective=True) if not a.shadow and a.rep_id]
     scores = store.lead_state(a.lead_id for a in assignments)
     closed = [a for a in assignments if a.outcome and scores.get(a.lead_id) and scores[a.lead_id].score is not None]
-    by_day: dict[int, list[float]] = defaultdict(lambda: [0.0, 0.0])
-    start = assignments[0].decided_at if assignments else None
-    for a in assignments:
-        if a.outcome is None or start is None:
-            continue
-        day = (a.decided_at - start).days
-        eligible = [r for r, why in a.considered.items() if why is None] or [a.rep_id]
-        won = float(a.outcome == "won")
-        by_day[day][0] += won
-        by_day[day][1] += won * (1.0 / len(eligible)) / a.propensity
-    days = sorted(by_day)
-    learned, rr = _cumsum([by_day[d][0] for d in days]), _cumsum([by_day[d][1] for d in days])
     champion = champion_model(settings, store)
+    people = _people(settings, connector)
+    name = people["names"]
+    routing = routing_summary(settings, store, now or datetime.now(UTC), name, people["capacity"], people["crm_load"])
+    estimates, note = policy_estimates(settings, store)
+    speed = routing["speed_to_lead_seconds"]
+    summary: dict[str, Any] = {
+        "assignments": len(assignments), "closed": len(closed), "won": sum(a.outcome == "won" for a in closed),
+        "model": champion[0] if champion else "cold start",
+        "assigned (with a rep)": routing["assigned"], "queued (fallback owner)": routing["queued"]["size"],
+        "oldest queued (minutes)": "-" if routing["queued"]["oldest_seconds"] is None
+        else round(routing["queued"]["oldest_seconds"] / 60),
+        "speed to lead p50 / p95 (s)": "-" if speed["p50"] is None else f"{speed['p50']:.0f} / {speed['p95']:.0f}",
+        "reps left out, by reason": ", ".join(f"{k}: {v}" for k, v in routing["exclusions"].items()) or "-",
+        "grade mix": ", ".join(f"{g}: {n}" for g, n in routing["grade_mix"].items()) or "-",
+    }
+    load = {n: v["crm_open"] for n, v in routing["load"].items() if v["crm_open"] is not None}
     return ReportData(
         title=f"leadpilot report ({settings.crm})",
-        summary={"assignments": len(assignments), "closed": len(closed),
-                 "won": sum(a.outcome == "won" for a in closed),
-                 "model": champion[0] if champion else "cold start"},
+        summary=summary,
         y_true=[int(a.outcome == "won") for a in closed],
         y_prob=[float(scores[a.lead_id].score or 0.0) for a in closed],
-        days=days, conversions_learned=learned, conversions_round_robin=rr,
-        rep_assigned=dict(Counter(a.rep_id for a in assignments if a.rep_id)),
-        rep_open=store.rep_load(),
-        notes=["Round robin here is an inverse-propensity estimate from the logged decisions."],
+        rep_assigned=dict(Counter(name.get(a.rep_id, a.rep_id) for a in assignments if a.rep_id)),
+        rep_open=load or {name.get(r, r): n for r, n in store.rep_load().items()},
+        policy_estimates=estimates,
+        notes=[note, "Per-rep load: open leads each rep holds in the CRM (its workload, what max_open counts) "
+                     "when the CRM could be asked, else those leadpilot routed."],
     )
 
 
-def _cumsum(xs: list[float]) -> list[float]:
-    out, total = [], 0.0
-    for x in xs:
-        total += x
-        out.append(total)
-    return out
+MIN_CLOSED = 30  # closed outcomes below which the report does not chart an estimate
+
+
+def policy_estimates(settings: Settings, store: Any) -> tuple[list[tuple[str, float, float, float]], str]:
+    """(logged policy, round robin) conversion-rate estimates with 95 % intervals, and a note
+    saying what they are — or that too few outcomes are closed to estimate anything yet."""
+    closed = sum(1 for a in store.assignments(effective=True) if a.outcome and not a.shadow and a.rep_id)
+    if closed < MIN_CLOSED:
+        return [], (f"Too few closed outcomes yet to compare routing with round robin: {closed} closed "
+                    f"(at least {MIN_CLOSED} needed). The chart appears once more routed leads have closed.")
+    try:
+        result = evaluate_logged_policy(settings, store, "round_robin", None)
+    except ValueError as exc:
+        return [], f"No estimate against round robin yet: {exc}"
+    n, rate = int(result["n"]), float(result["logged_rate"])
+    half = 1.96 * (rate * (1 - rate) / max(n, 1)) ** 0.5
+    dr = result["dr"]
+    clip = lambda x: min(max(float(x), 0.0), 1.0)  # noqa: E731 - rates live in [0, 1]
+    estimates = [(f"leadpilot ({settings.routing.policy})", rate, clip(rate - half), clip(rate + half)),
+                 ("round robin (doubly robust)", clip(dr["value"]), clip(dr["low"]), clip(dr["high"]))]
+    return estimates, (f"Routing chart: the logged policy's conversion rate over {n} closed decisions against "
+                       "round robin's, estimated off-policy (doubly robust) from the same decisions, as "
+                       "`leadpilot evaluate-policy --policy round_robin` reports; bars show 95 % intervals.")
 
 
 def evaluate_logged_policy(settings: Settings, store: Any, policy: str, since: datetime | None) -> dict[str, Any]:

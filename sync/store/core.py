@@ -169,6 +169,11 @@ class Store:
         with self._read() as conn:
             return q.parked(conn, self.crm, due_by=None)
 
+    def count_grades(self) -> dict[str, int]:
+        """Number of scored leads per grade (A-D) for this CRM: the grade mix."""
+        with self._read() as conn:
+            return q.count_grades(conn, self.crm)
+
     def count_leads(self) -> dict[str, int]:
         """Number of leads per status for this CRM."""
         with self._read() as conn:

@@ -127,6 +127,12 @@ def parked(conn: sa.Connection, crm: str, due_by: datetime | None) -> list[LeadS
     return [lead_from_row(row) for row in conn.execute(query)]
 
 
+def count_grades(conn: sa.Connection, crm: str) -> dict[str, int]:
+    query = (sa.select(leads.c.grade, sa.func.count()).where(leads.c.crm == crm, leads.c.grade.is_not(None))
+             .group_by(leads.c.grade))
+    return {str(grade): int(n) for grade, n in conn.execute(query)}
+
+
 def count_leads(conn: sa.Connection, crm: str) -> dict[str, int]:
     query = sa.select(leads.c.status, sa.func.count()).where(leads.c.crm == crm).group_by(leads.c.status)
     return {status: int(n) for status, n in conn.execute(query)}
