@@ -100,7 +100,7 @@ def run(crm: str, leads: int, seed: int = 0) -> dict[str, Any]:
         "noop_rerun_writes": rerun["write"],
         "seconds": round(seconds, 2),
         "auth_calls": sum(d["auth"] for d in (first, writes, echo, rerun)),
-        "setup_calls": c0,  # login + ensure_fields (describe / property list) before step 1
+        "setup_calls": c0,  # login + ensure_fields before step 1 (Salesforce: describe, Metadata read + create, the integration user's permission set; HubSpot: property list)
         "written_ok": len(report.succeeded),
         "write_failures": len(report.failed),
         "echo_pull_calls": sum(echo[k] for k in ("read", "write", "meta")),
