@@ -5,7 +5,9 @@ wherever the process dies:
 
 * a decision is recorded (with the policy state that made it, in one transaction) before
   it is written, and the CRM's current owner is re-checked before an owner is overwritten
-  (``owners``);
+  (``owners``); the policy state is saved with a compare-and-set on the version it was
+  loaded from (``RouterBox.commit``): a process that loses a race with another on the same
+  store reloads and redecides, so the saved state never holds a choice without its decision;
 * a lead has at most one decision (the store's unique key; an existing decision is reused);
 * a lead that cannot be processed — a record that cannot even be read (its modification
   stamp missing or not a date-time) included — is parked with its reason (``status`` lists
@@ -30,7 +32,8 @@ The routing context a decision is made from is built in ``lead_context``; openin
 closing the run (run history, API calls, job metrics) in ``report``.
 
 Modes: ``dry_run`` computes and logs everything and writes nothing (CRM, decisions, policy
-state, watermark); ``shadow`` writes scores but records owners only as shadow decisions.
+state, watermark); ``shadow`` writes scores but records owners only as shadow decisions,
+made on a throwaway copy of the policy (the saved policy never holds shadow choices).
 """
 
 from __future__ import annotations
@@ -42,17 +45,19 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import ClassVar
 
+from sqlalchemy.exc import DBAPIError
+
 from connectors.errors import StopCycle
 from connectors.records import Lead, LeadUpdate, Removal, Unreadable
 from scoring.types import Score
 from sync.jobs.owners import decide_owners, recheck_owners
 from sync.jobs.queue import drain_queue, exclusion_kind, observe_speed, queue_sla, sync_workload
-from sync.jobs.report import JobReport, job_run
+from sync.jobs.report import JobReport, error_text, job_run
 from sync.jobs.rewards import apply_lead_stages
 from sync.jobs.watermark import Watermark
 from sync.store.records import Assignment, Decision, LeadState, LeadStatus
 from sync.wiring.deps import Deps
-from sync.wiring.routing import RouterBox
+from sync.wiring.routing import LostRace, RouterBox
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +137,7 @@ def _run(deps: Deps, report: CycleReport) -> None:
     deadline = started + timedelta(seconds=deps.settings.schedule.cycle_deadline_seconds)
     mark = Watermark()
     report.watermark_before = deps.store.get_watermark(STREAM)
-    router = deps.router.scratch() if deps.dry_run else deps.router
+    router = deps.router.scratch() if deps.dry_run or deps.shadow else deps.router
     page: list[Lead] = []
     try:
         _refresh_owners(deps, router)
@@ -167,8 +172,9 @@ def _run(deps: Deps, report: CycleReport) -> None:
         report.stopped = str(exc)
         log.warning("sync cycle stopped: %s", exc)
     except Exception as exc:  # noqa: BLE001 - a cycle must end with a report, the next one retries
-        report.error = f"{type(exc).__name__}: {exc}"
-        log.exception("sync cycle failed")
+        report.error = error_text(exc)
+        # a database error's traceback would print its statement with every parameter
+        log.error("sync cycle failed: %s", report.error, exc_info=not isinstance(exc, DBAPIError))
     for lead in page:  # pulled but never handled: pull them again next time
         mark.hold(lead.modified_at)
     _advance_watermark(deps, report, mark)
@@ -363,7 +369,7 @@ def _page(deps: Deps, router: RouterBox, leads: Sequence[Lead], report: CycleRep
     leads = [lead for lead in leads if not lead.deleted]
     states = deps.store.lead_state(lead.id for lead in leads)
     assigned = {a.lead_id: a for a in deps.store.assignments([lead.id for lead in leads], effective=True)}
-    losses, proxies = apply_lead_stages(deps, router, leads, assigned, now)
+    losses, proxies = apply_lead_stages(deps, deps.router, leads, assigned, now)
     report.disqualified += losses
     report.converted += proxies
     todo: list[Lead] = []
@@ -429,15 +435,14 @@ def _handle(
     report.scored += len(leads)
     report.flagged += sum(1 for s in scores if s.opportunity)
     report.worked.update(lead.id for lead in leads)
-    decisions = decide_owners(router, deps.owner_rules, leads, scores, assigned, now,
-                              context_fields=deps.settings.routing.context_fields, shadow=deps.shadow,
-                              widen_after=queue_sla(deps, "widen"))
     if deps.dry_run:
-        report.count_assigned(decisions)
+        report.count_assigned(decide_owners(router, deps.owner_rules, leads, scores, assigned, now,
+                                            context_fields=deps.settings.routing.context_fields, shadow=deps.shadow,
+                                            widen_after=queue_sla(deps, "widen")))
         for lead in leads:
             mark.done(lead.modified_at)
         return
-    new = _record(deps, router, leads, scores, states, decisions, now)
+    new, assigned = _record(deps, router, leads, scores, states, assigned, now)
     report.count_assigned(new)
     owners = {**{lid: a.rep_id for lid, a in assigned.items() if a.written_at is None and not a.shadow},
               **{d.lead_id: d.rep_id for d in new if not d.shadow}}
@@ -469,24 +474,34 @@ def _handle(
 
 def _record(
     deps: Deps, router: RouterBox, leads: Sequence[Lead], scores: Sequence[Score],
-    states: Mapping[str, LeadState], decisions: Sequence[Decision], now: datetime,
-) -> list[Decision]:
-    """Scores, decisions and the policy state that made them, in one transaction."""
-    new: list[Decision] = []
-    try:
-        with deps.store.atomic():
-            deps.store.upsert_lead_states([_scored(lead, s, states.get(lead.id), now) for lead, s in zip(leads, scores, strict=True)], now)
-            for d in decisions:
-                if deps.store.record_decision(d):
-                    new.append(d)
-                else:  # another process decided first: its decision stands
-                    log.warning("lead %s already has a decision; keeping it", d.lead_id)
-            if decisions and not deps.shadow:
-                router.save(now)
-    except Exception:
-        router.reload()  # the in-memory policy must not keep choices the database rolled back
-        raise
-    return new
+    states: Mapping[str, LeadState], assigned: Mapping[str, Assignment], now: datetime,
+) -> tuple[list[Decision], dict[str, Assignment]]:
+    """Decide owners, then record scores, decisions and the policy state that made them in one
+    compare-and-set transaction; a lost race (another process decided a lead, or saved the
+    policy first) redecides on the winner's state. Returns the new decisions and the
+    decision in effect of each of these leads."""
+    ids = [lead.id for lead in leads]
+    known = dict(assigned)
+
+    def decide() -> list[Decision]:
+        return decide_owners(router, deps.owner_rules, leads, scores, known, now,
+                             context_fields=deps.settings.routing.context_fields, shadow=deps.shadow,
+                             widen_after=queue_sla(deps, "widen"))
+
+    def record(decisions: list[Decision]) -> bool:
+        deps.store.upsert_lead_states([_scored(lead, s, states.get(lead.id), now)
+                                       for lead, s in zip(leads, scores, strict=True)], now)
+        for d in sorted(decisions, key=lambda d: d.lead_id):  # the store's lock order
+            if not deps.store.record_decision(d):
+                raise LostRace(f"lead {d.lead_id} was decided by another process first")
+        return bool(decisions) and not deps.shadow
+
+    def reread() -> None:
+        known.clear()
+        known.update((a.lead_id, a) for a in deps.store.assignments(ids, effective=True))
+
+    new = router.commit(decide, record, now, on_redo=reread)
+    return new, known
 
 
 def _park(

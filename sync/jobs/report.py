@@ -14,6 +14,7 @@ usage and opens a run in the run history (not in a dry run); when the body retur
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -21,7 +22,32 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar
 
+import sqlalchemy as sa
+
 from sync.wiring.deps import Deps
+
+MAX_ERROR_CHARS = 500  # a run's error as stored and printed: what failed, readable on one screen
+# Five or more comma-separated ids / values / placeholders in a row: "(412 items)" instead.
+_ITEM = r"(?:'[^']{1,80}'|%\([^)]{1,80}\)s|[\w:.-]{1,80})"
+_LIST = re.compile(rf"{_ITEM}(?:\s*,\s*{_ITEM}){{4,}}")
+
+
+def error_text(exc: BaseException, limit: int = MAX_ERROR_CHARS) -> str:
+    """A failure as an admin reads it: the exception's kind and message, lists of ids as their
+    count, at most ``limit`` characters. A database error gives its driver's first line, not the
+    statement with its hundreds of parameters."""
+    if isinstance(exc, sa.exc.StatementError) and exc.orig is not None:
+        first = (str(exc.orig).strip().splitlines() or [""])[0]
+        text = f"{type(exc.orig).__name__}: {first} (state store)"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return cap_error(text, limit)
+
+
+def cap_error(text: str, limit: int = MAX_ERROR_CHARS) -> str:
+    """``text`` with long lists collapsed to their count and cut to ``limit`` characters."""
+    text = _LIST.sub(lambda m: f"({m.group(0).count(',') + 1} items)", " ".join(text.split()))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @dataclass
@@ -62,8 +88,9 @@ def close_run(deps: Deps, run_id: int | None, report: JobReport) -> None:
         return
     assert report.finished_at is not None
     status = "failed" if report.error else "stopped" if report.stopped else "ok"
+    note = report.error or report.note
     deps.store.finish_run(run_id, report.finished_at, status, report.counts(), report.api_calls,
-                          report.error or report.note)
+                          None if note is None else cap_error(note))
 
 
 @contextmanager

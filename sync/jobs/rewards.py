@@ -20,9 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import ClassVar
 
+from sqlalchemy.exc import DBAPIError
+
 from connectors.errors import StopCycle
 from connectors.records import STAGES, Lead, Outcome
-from sync.jobs.report import JobReport, job_run
+from sync.jobs.report import JobReport, error_text, job_run
 from sync.store.records import Assignment
 from sync.wiring.deps import Deps
 from sync.wiring.routing import RouterBox
@@ -80,8 +82,9 @@ def _run(deps: Deps, report: RewardsReport) -> None:
     except StopCycle as exc:
         report.stopped = str(exc)
     except Exception as exc:  # noqa: BLE001 - the next run retries from the same watermark
-        report.error = f"{type(exc).__name__}: {exc}"
-        log.exception("rewards run failed")
+        report.error = error_text(exc)
+        # a database error's traceback would print its statement with every parameter
+        log.error("rewards run failed: %s", report.error, exc_info=not isinstance(exc, DBAPIError))
     if newest is not None and not deps.dry_run:
         # Applying is idempotent, so the watermark may move over everything seen — except an
         # outcome whose lead's write-back a crash left unconfirmed: the next sync confirms it.
@@ -113,17 +116,17 @@ def _apply(deps: Deps, outcomes: list[Outcome], report: RewardsReport) -> tuple[
         report.applied += len(todo) if deps.dry_run else 0
         return newest, hold
     applied: list[Outcome] = []
-    try:
-        with deps.store.atomic():
-            for o in todo:
-                if deps.store.apply_outcome(o.lead_id, o.won, o.closed_at, now=now):
-                    deps.router.record_outcome(o.lead_id, o.won, now)
-                    applied.append(o)
-            if applied:
-                deps.router.save(now)
-    except Exception:
-        deps.router.reload()  # the database rolled back: so must the in-memory policy
-        raise
+    todo.sort(key=lambda o: o.lead_id)  # the store's lock order
+
+    def record(_: None) -> bool:
+        applied.clear()
+        for o in todo:
+            if deps.store.apply_outcome(o.lead_id, o.won, o.closed_at, now=now):
+                deps.router.record_outcome(o.lead_id, o.won, now)
+                applied.append(o)
+        return bool(applied)
+
+    deps.router.commit(lambda: None, record, now)
     report.already_applied += len(todo) - len(applied)
     report.applied += len(applied)
     report.won += sum(1 for o in applied if o.won)
@@ -154,21 +157,22 @@ def apply_lead_stages(deps: Deps, router: RouterBox, leads: Sequence[Lead], assi
             todo.append(lead)
     if not todo:
         return 0, 0
-    losses = proxies = 0
-    try:
-        with deps.store.atomic():
-            for lead in todo:
-                if lead.stage == "disqualified":
-                    if deps.store.apply_outcome(lead.id, False, lead.modified_at, now=now):
-                        router.record_outcome(lead.id, False, now)
-                        losses += 1
-                elif router.record_opportunity(lead.id, now):
-                    proxies += 1
-            if losses or proxies:
-                router.save(now)
-    except Exception:
-        router.reload()
-        raise
+    todo.sort(key=lambda lead: lead.id)  # the store's lock order
+    counted = [0, 0]  # losses, proxies of the attempt that committed
+
+    def record(_: None) -> bool:
+        counted[:] = [0, 0]
+        for lead in todo:
+            if lead.stage == "disqualified":
+                if deps.store.apply_outcome(lead.id, False, lead.modified_at, now=now):
+                    router.record_outcome(lead.id, False, now)
+                    counted[0] += 1
+            elif router.record_opportunity(lead.id, now):
+                counted[1] += 1
+        return counted != [0, 0]
+
+    router.commit(lambda: None, record, now)
+    losses, proxies = counted
     if deps.metrics is not None and losses:
         deps.metrics.rewards.labels(won="false").inc(losses)
     return losses, proxies
@@ -176,18 +180,22 @@ def apply_lead_stages(deps: Deps, router: RouterBox, leads: Sequence[Lead], assi
 
 def _maybe_tick(deps: Deps, now: datetime) -> bool:
     """``Router.tick`` at most once per simulated/real day, persisted with the state."""
-    last = deps.store.get_watermark(TICK_STREAM)
-    if last is not None and now - last < TICK_EVERY:
-        return False
-    try:
-        with deps.store.atomic():
-            deps.router.tick(now)
-            deps.router.save(now)
+    def due() -> bool:
+        last = deps.store.get_watermark(TICK_STREAM)  # another process may have ticked meanwhile
+        return last is None or now - last >= TICK_EVERY
+
+    def tick() -> bool:  # the refit runs outside the transaction
+        if not due():
+            return False
+        deps.router.tick(now)
+        return True
+
+    def record(ticked: bool) -> bool:
+        if ticked:
             deps.store.set_watermark(TICK_STREAM, now, now)
-    except Exception:
-        deps.router.reload()
-        raise
-    return True
+        return ticked
+
+    return due() and deps.router.commit(tick, record, now)
 
 
 def _merge(newest: datetime | None, hold: datetime | None,

@@ -5,8 +5,8 @@ migrations, ``schema`` declares the tables, ``records`` the values read and writ
 ``leads`` / ``history`` hold the queries behind each half of the interface.
 """
 
-from sync.store.core import Store, StoreError, open_store
+from sync.store.core import PolicyConflict, Store, StoreError, open_store
 from sync.store.records import Assignment, Decision, LeadState, LeadStatus, ModelEntry, PolicyState, Run
 
-__all__ = ["Assignment", "Decision", "LeadState", "LeadStatus", "ModelEntry", "PolicyState", "Run", "Store",
-           "StoreError", "open_store"]
+__all__ = ["Assignment", "Decision", "LeadState", "LeadStatus", "ModelEntry", "PolicyConflict", "PolicyState", "Run",
+           "Store", "StoreError", "open_store"]

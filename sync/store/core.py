@@ -20,19 +20,32 @@ models, which belong to the deployment.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterable, Iterator, Mapping
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
 from sync.store import history
 from sync.store import leads as q
-from sync.store.engine import WRITE_OPTION, StoreError, create_store_engine, upgrade
+from sync.store.engine import WRITE_OPTION, StoreError, create_store_engine, is_transient, upgrade
+from sync.store.history import PolicyConflict
 from sync.store.records import Assignment, Decision, LeadState, LeadStatus, ModelEntry, PolicyState, Run
 
-__all__ = ["Assignment", "Decision", "LeadState", "ModelEntry", "PolicyState", "Run", "Store", "StoreError"]
+__all__ = ["Assignment", "Decision", "LeadState", "ModelEntry", "PolicyConflict", "PolicyState", "Run", "Store",
+           "StoreError"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# A deadlock or serialization failure rolls the whole transaction back; it is run again this
+# many times in all before the error is the caller's.
+TX_ATTEMPTS = 5
+# A "running" run of another host is taken for dead only after this long (its process cannot
+# be asked); on this host the process itself is checked.
+STALE_RUN_AFTER = timedelta(hours=6)
 
 
 class Store:
@@ -105,12 +118,38 @@ class Store:
                 finally:
                     self._conn.reset(token)
 
-    @contextmanager
-    def _tx(self) -> Iterator[sa.Connection]:
-        with self.atomic():
-            conn = self._conn.get()
-            assert conn is not None
-            yield conn
+    @property
+    def in_transaction(self) -> bool:
+        """Whether this thread / task is inside an ``atomic()`` block."""
+        return self._conn.get() is not None
+
+    def retrying(self, work: Callable[[], T], *, attempts: int = TX_ATTEMPTS,
+                 on_retry: Callable[[BaseException], None] | None = None) -> T:
+        """Run ``work`` (which opens its own ``atomic()`` block) again after a deadlock or
+        serialization failure, up to ``attempts`` times in all; ``on_retry`` undoes in-memory
+        effects first. Inside an enclosing ``atomic()`` block it runs once: the outer block retries."""
+        if self.in_transaction:
+            return work()
+        for attempt in range(1, attempts + 1):
+            try:
+                return work()
+            except sa.exc.DBAPIError as exc:
+                if not is_transient(exc) or attempt == attempts:
+                    raise
+                log.info("store transaction rolled back (%s); running it again (%d/%d)",
+                         type(exc.orig).__name__, attempt + 1, attempts)
+                if on_retry is not None:
+                    on_retry(exc)
+        raise AssertionError("unreachable")
+
+    def _write(self, work: Callable[[sa.Connection], T]) -> T:
+        """One write transaction (retried when it deadlocks), or part of the enclosing one."""
+        def once() -> T:
+            with self.atomic():
+                conn = self._conn.get()
+                assert conn is not None
+                return work(conn)
+        return self.retrying(once)
 
     @contextmanager
     def _read(self) -> Iterator[sa.Connection]:
@@ -129,8 +168,7 @@ class Store:
 
     def set_watermark(self, stream: str, value: datetime, now: datetime | None = None) -> None:
         """Set ``stream``'s watermark. Call only once the writes it covers have succeeded."""
-        with self._tx() as conn:
-            q.set_watermark(conn, self.crm, stream, value, now or value)
+        self._write(lambda conn: q.set_watermark(conn, self.crm, stream, value, now or value))
 
     # ------------------------------------------------------------ leads
     def lead_state(self, lead_ids: Iterable[str]) -> dict[str, LeadState]:
@@ -144,20 +182,19 @@ class Store:
         Overwrites every column: start from ``lead_state()`` and ``dataclasses.replace`` it, so that
         ``attempts`` and parking survive. Returns the number of rows written.
         """
-        with self._tx() as conn:
-            return q.upsert_lead_states(conn, self.crm, states, now)
+        rows = list(states)  # a retry reads them again
+        return self._write(lambda conn: q.upsert_lead_states(conn, self.crm, rows, now))
 
     def set_status(self, lead_ids: Iterable[str], status: LeadStatus, now: datetime) -> None:
         """Set the status of the given leads (other columns kept), creating rows for ids never seen."""
-        with self._tx() as conn:
-            q.set_status(conn, self.crm, lead_ids, status, now)
+        ids = list(lead_ids)
+        self._write(lambda conn: q.set_status(conn, self.crm, ids, status, now))
 
     def park(self, lead_id: str, reason: str, now: datetime) -> datetime:
         """Park a lead that failed: status ``parked``, ``attempts + 1``, ``last_error=reason``, retry
         after ``park_base * 2**(attempts-1)`` capped at ``park_cap``. Returns ``parked_until``.
         Scores and hashes already known are kept."""
-        with self._tx() as conn:
-            return q.park(conn, self.crm, lead_id, reason, now, self.park_base, self.park_cap)
+        return self._write(lambda conn: q.park(conn, self.crm, lead_id, reason, now, self.park_base, self.park_cap))
 
     def due_parked(self, now: datetime) -> list[LeadState]:
         """Parked leads whose ``parked_until`` has passed, earliest first (retry these)."""
@@ -189,8 +226,7 @@ class Store:
         same transaction — False when it no longer was. Raises ValueError for a propensity
         outside (0, 1].
         """
-        with self._tx() as conn:
-            return q.record_decision(conn, self.crm, decision, lead_status)
+        return self._write(lambda conn: q.record_decision(conn, self.crm, decision, lead_status))
 
     def supersede(self, assignment_id: int, reason: str, now: datetime) -> bool:
         """Take a decision out of effect without a new one (a human took the queued lead, the
@@ -212,8 +248,8 @@ class Store:
     def mark_written(self, lead_ids: Iterable[str], now: datetime) -> int:
         """The write-back of these leads succeeded: set ``written_at`` on their open decisions and
         status ``written`` (attempts and parking cleared). Returns the number of lead rows updated."""
-        with self._tx() as conn:
-            return q.mark_written(conn, self.crm, lead_ids, now)
+        ids = list(lead_ids)
+        return self._write(lambda conn: q.mark_written(conn, self.crm, ids, now))
 
     def unwritten_decisions(self, limit: int | None = None) -> list[Assignment]:
         """Recorded decisions not yet written to the CRM (e.g. after a crash), oldest first."""
@@ -239,8 +275,7 @@ class Store:
         ``atomic()`` block as the policy update and ``save_policy_state`` so that a crash applies both
         or neither. ``reward_applied_at`` is ``now`` (default: ``at``).
         """
-        with self._tx() as conn:
-            return q.apply_outcome(conn, self.crm, lead_id, won, at, now or at)
+        return self._write(lambda conn: q.apply_outcome(conn, self.crm, lead_id, won, at, now or at))
 
     def close_assignments(self, lead_ids: Iterable[str], at: datetime, now: datetime) -> list[str]:
         """Close the open assignments of leads removed from the CRM (deleted, merged away):
@@ -263,19 +298,28 @@ class Store:
 
     # ------------------------------------------------------------ policy state
     def save_policy_state(
-        self, name: str, state: Mapping[str, Any], now: datetime, keep: int | None = 1000
+        self, name: str, state: Mapping[str, Any], now: datetime, keep: int | None = 1000,
+        *, expected_version: int | None = None,
     ) -> int:
         """Save a new version of policy ``name``'s JSON state; returns the version (1, 2, ...).
 
-        History is kept; only the ``keep`` most recent versions survive (None: all).
+        ``expected_version``: the version the state was loaded from (0: none saved). The save is
+        a compare-and-set: when another process saved a newer version meanwhile it raises
+        ``PolicyConflict`` and saves nothing — the caller rolls back what the state covers,
+        reloads and redoes it. History is kept; only the ``keep`` most recent versions survive
+        (None: all).
         """
-        with self._tx() as conn:
-            return history.save_policy_state(conn, name, state, now, keep)
+        return self._write(lambda conn: history.save_policy_state(conn, name, state, now, keep, expected_version))
 
     def load_policy_state(self, name: str, version: int | None = None) -> PolicyState | None:
         """The latest saved state of policy ``name`` (or the given version); None if never saved."""
         with self._read() as conn:
             return history.load_policy_state(conn, name, version)
+
+    def latest_policy_version(self, name: str) -> int:
+        """The latest saved version of policy ``name`` (0: never saved)."""
+        with self._read() as conn:
+            return history.latest_policy_version(conn, name)
 
     def policy_versions(self, name: str) -> list[tuple[int, datetime]]:
         """``(version, saved_at)`` of every kept version of policy ``name``, oldest first."""
@@ -285,8 +329,7 @@ class Store:
     # ------------------------------------------------------------ runs
     def start_run(self, kind: str, now: datetime) -> int:
         """Record the start of a job run (``sync``, ``rewards``, ``train``...); returns its id."""
-        with self._tx() as conn:
-            return history.start_run(conn, kind, now)
+        return self._write(lambda conn: history.start_run(conn, kind, now))
 
     def finish_run(
         self,
@@ -298,8 +341,13 @@ class Store:
         errors: str | None = None,
     ) -> None:
         """Record the end of a run with its counts, API calls by kind and error text (no secrets)."""
-        with self._tx() as conn:
-            history.finish_run(conn, run_id, now, status, counts, api_calls, errors)
+        self._write(lambda conn: history.finish_run(conn, run_id, now, status, counts, api_calls, errors))
+
+    def close_stale_runs(self, now: datetime, *, stale_after: timedelta = STALE_RUN_AFTER) -> list[int]:
+        """Close as ``interrupted`` the runs left "running" by a process that is gone (``kill -9``,
+        a crash, a power cut); returns their ids. Call at start-up. A run of a live process on this
+        host is left alone; one of another host only once older than ``stale_after``."""
+        return self._write(lambda conn: history.close_stale_runs(conn, now, stale_after))
 
     def recent_runs(self, limit: int = 20, kind: str | None = None) -> list[Run]:
         """The latest runs, newest first."""
@@ -313,8 +361,7 @@ class Store:
         self, version: str, path: str, metrics: Mapping[str, Any], now: datetime, status: str = "challenger"
     ) -> ModelEntry:
         """Log a trained model. Adding one as ``champion`` retires the previous champion."""
-        with self._tx() as conn:
-            return history.add_model(conn, version, path, metrics, status, now)
+        return self._write(lambda conn: history.add_model(conn, version, path, metrics, status, now))
 
     def get_model(self, version: str) -> ModelEntry | None:
         """The registry entry of ``version``, or None."""
@@ -334,8 +381,7 @@ class Store:
     def set_model_status(self, version: str, status: str, now: datetime) -> ModelEntry:
         """Change a logged model's status; making one ``champion`` retires the logged champion
         atomically. Raises KeyError for an unknown version."""
-        with self._tx() as conn:
-            return history.set_model_status(conn, version, status, now)
+        return self._write(lambda conn: history.set_model_status(conn, version, status, now))
 
 
 def open_store(settings: Any, **options: Any) -> Store:

@@ -30,6 +30,23 @@ class StoreError(RuntimeError):
     """The state store cannot be opened or used as configured."""
 
 
+# SQLSTATEs worth retrying the whole transaction for: deadlock_detected, serialization_failure,
+# lock_not_available. The database rolled the transaction back; running it again is safe.
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001", "55P03"})
+_SQLITE_TRANSIENT = ("database is locked", "database table is locked")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for a deadlock, serialization failure or lock timeout: retry the transaction."""
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return False
+    orig = exc.orig
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if code in TRANSIENT_SQLSTATES:
+        return True
+    return isinstance(exc, sa.exc.OperationalError) and any(m in str(orig) for m in _SQLITE_TRANSIENT)
+
+
 def normalise_url(url: str | URL) -> URL:
     """Parse a store URL, choosing an installed PostgreSQL driver for a bare ``postgresql://``."""
     try:

@@ -5,8 +5,12 @@ Functions over an open ``Connection``; ``sync.store.Store`` wraps each in a tran
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
+import zlib
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -14,13 +18,33 @@ import sqlalchemy as sa
 from sync.store.records import ModelEntry, ModelStatus, PolicyState, Run
 from sync.store.schema import MODEL_STATUSES, models, policy_states, runs
 
+MAX_RUN_ERROR_CHARS = 1000  # a run's error is read by an admin: what failed, not 6 KB of SQL
+# Any constant: the first key of the advisory lock that serialises saves of one policy on PostgreSQL.
+_PG_POLICY_LOCK = 0x1EAD_5A7E
+
+
+class PolicyConflict(RuntimeError):
+    """Another process saved policy ``name`` since this one loaded it: reload, redo, save again."""
+
+    def __init__(self, name: str, expected: int, latest: int) -> None:
+        super().__init__(f"policy {name!r} is at version {latest}, not {expected} as loaded: "
+                         "another leadpilot process saved it meanwhile")
+        self.name, self.expected, self.latest = name, expected, latest
+
 
 # ---------------------------------------------------------------- policy state
 def save_policy_state(
-    conn: sa.Connection, name: str, state: Mapping[str, Any], now: datetime, keep: int | None
+    conn: sa.Connection, name: str, state: Mapping[str, Any], now: datetime, keep: int | None,
+    expected: int | None = None,
 ) -> int:
-    latest = conn.execute(sa.select(sa.func.max(policy_states.c.version)).where(policy_states.c.name == name))
-    version = (latest.scalar() or 0) + 1
+    if conn.dialect.name == "postgresql":
+        # Held to the end of the transaction; on SQLite the write transaction's lock does the same.
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:a, :b)"),
+                     {"a": _PG_POLICY_LOCK, "b": zlib.crc32(name.encode()) - 2**31})
+    current = latest_policy_version(conn, name)
+    if expected is not None and current != expected:
+        raise PolicyConflict(name, expected, current)
+    version = current + 1
     conn.execute(policy_states.insert().values(name=name, version=version, state=dict(state), saved_at=now))
     if keep is not None:
         conn.execute(
@@ -29,6 +53,11 @@ def save_policy_state(
             )
         )
     return version
+
+
+def latest_policy_version(conn: sa.Connection, name: str) -> int:
+    latest = conn.execute(sa.select(sa.func.max(policy_states.c.version)).where(policy_states.c.name == name))
+    return int(latest.scalar() or 0)
 
 
 def load_policy_state(conn: sa.Connection, name: str, version: int | None) -> PolicyState | None:
@@ -53,9 +82,18 @@ def policy_versions(conn: sa.Connection, name: str) -> list[tuple[int, datetime]
 
 
 # ---------------------------------------------------------------- runs
+_LIFE = uuid.uuid4().hex[:8]  # tells this process from an earlier one with the same pid (PID 1 in a container)
+
+
+def process_owner() -> str:
+    """``host:pid:life`` of this process: whose run a "running" row is."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_LIFE}"
+
+
 def start_run(conn: sa.Connection, kind: str, now: datetime) -> int:
     result = conn.execute(
-        runs.insert().values(kind=kind, started_at=now, status="running", counts={}, api_calls={})
+        runs.insert().values(kind=kind, started_at=now, status="running", counts={}, api_calls={},
+                             owner=process_owner())
     )
     key = result.inserted_primary_key
     assert key is not None
@@ -71,6 +109,8 @@ def finish_run(
     api_calls: Mapping[str, int] | None,
     errors: str | None,
 ) -> None:
+    if errors is not None and len(errors) > MAX_RUN_ERROR_CHARS:
+        errors = errors[: MAX_RUN_ERROR_CHARS - 30] + f"… ({len(errors)} characters in all)"
     values: dict[str, Any] = {"finished_at": now, "status": status, "errors": errors}
     if counts is not None:
         values["counts"] = dict(counts)
@@ -79,6 +119,38 @@ def finish_run(
     result = conn.execute(runs.update().where(runs.c.id == run_id).values(**values))
     if result.rowcount != 1:
         raise KeyError(f"no run with id {run_id}")
+
+
+def _alive(owner: str | None, stale_after: timedelta, started_at: datetime, now: datetime) -> bool:
+    """Whether the process that opened a run may still be running it."""
+    if owner == process_owner():
+        return True  # ours
+    host, pid, _life = ((owner or "").split(":") + ["", "", ""])[:3]
+    if host == socket.gethostname() and pid.isdigit():
+        if int(pid) == os.getpid():
+            return False  # our pid, another life: a previous process of this container
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True  # alive, another user's
+        return True
+    # Another host (or a row from before owners were kept): only its age can tell.
+    return now - started_at < stale_after
+
+
+def close_stale_runs(conn: sa.Connection, now: datetime, stale_after: timedelta) -> list[int]:
+    rows = conn.execute(sa.select(runs.c.id, runs.c.owner, runs.c.started_at).where(runs.c.status == "running"))
+    stale = sorted(r.id for r in rows if not _alive(r.owner, stale_after, r.started_at, now))
+    if stale:
+        conn.execute(
+            runs.update()
+            .where(runs.c.id.in_(stale), runs.c.status == "running")
+            .values(status="interrupted", finished_at=now,
+                    errors="interrupted: the process running it ended without closing it (killed or crashed)")
+        )
+    return stale
 
 
 def recent_runs(conn: sa.Connection, limit: int, kind: str | None) -> list[Run]:

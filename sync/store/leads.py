@@ -2,6 +2,12 @@
 
 Functions over an open ``Connection`` and a CRM name; ``sync.store.Store`` wraps each in a
 transaction and documents the contract.
+
+Lock order (no deadlock between concurrent processes on PostgreSQL): within a transaction,
+``leads`` rows before ``assignments`` rows, each in ascending lead id, the policy state
+last. Multi-row writes are sorted by lead id (``chunks`` yields sorted ids) and an UPDATE
+over many rows first locks them with an ordered ``SELECT ... FOR UPDATE`` (``lock_rows``):
+a plain ``UPDATE ... IN (...)`` locks rows in whatever order its plan visits them.
 """
 
 from __future__ import annotations
@@ -28,9 +34,19 @@ def insert(conn: sa.Connection, table: sa.Table) -> Any:
 
 
 def chunks(ids: Iterable[str]) -> Iterator[list[str]]:
-    unique = list(dict.fromkeys(ids))
+    """Unique ids in ascending order (the lock order), ``CHUNK`` at a time."""
+    unique = sorted(set(ids))
     for start in range(0, len(unique), CHUNK):
         yield unique[start : start + CHUNK]
+
+
+def lock_rows(conn: sa.Connection, table: sa.Table, crm: str, ids: list[str]) -> None:
+    """Lock the existing rows of ``ids`` (one sorted chunk) in lead id order; PostgreSQL only
+    (a SQLite write transaction holds the whole database already)."""
+    if conn.dialect.name != "postgresql" or not ids:
+        return
+    c = table.c
+    conn.execute(sa.select(c.lead_id).where(c.crm == crm, c.lead_id.in_(ids)).order_by(c.lead_id).with_for_update())
 
 
 def _check_status(status: str) -> None:
@@ -73,10 +89,11 @@ def lead_states(conn: sa.Connection, crm: str, lead_ids: Iterable[str]) -> dict[
 
 
 def upsert_lead_states(conn: sa.Connection, crm: str, states: Iterable[LeadState], now: datetime) -> int:
-    rows = []
+    by_id: dict[str, dict[str, Any]] = {}
     for state in states:
         _check_status(state.status)
-        rows.append({**asdict(state), "crm": crm, "updated_at": state.updated_at or now})
+        by_id[state.lead_id] = {**asdict(state), "crm": crm, "updated_at": state.updated_at or now}
+    rows = [by_id[k] for k in sorted(by_id)]  # the lock order; one row per lead (the last given)
     if rows:
         stmt = insert(conn, leads)
         keys = [c.name for c in leads.c if c.name not in ("crm", "lead_id")]
@@ -89,7 +106,7 @@ def upsert_lead_states(conn: sa.Connection, crm: str, states: Iterable[LeadState
 
 def set_status(conn: sa.Connection, crm: str, lead_ids: Iterable[str], status: str, now: datetime) -> None:
     _check_status(status)
-    rows = [{"crm": crm, "lead_id": i, "status": status, "attempts": 0, "updated_at": now} for i in lead_ids]
+    rows = [{"crm": crm, "lead_id": i, "status": status, "attempts": 0, "updated_at": now} for i in sorted(set(lead_ids))]
     if rows:
         stmt = insert(conn, leads)
         stmt = stmt.on_conflict_do_update(
@@ -181,19 +198,23 @@ def supersede(conn: sa.Connection, crm: str, assignment_id: int, reason: str, no
 
 def mark_written(conn: sa.Connection, crm: str, lead_ids: Iterable[str], now: datetime) -> int:
     updated = 0
-    for chunk in chunks(lead_ids):
-        a = assignments.c
-        conn.execute(
-            assignments.update()
-            .where(a.crm == crm, a.lead_id.in_(chunk), a.written_at.is_(None), a.superseded_at.is_(None))
-            .values(written_at=now)
-        )
+    ids = list(chunks(lead_ids))
+    for chunk in ids:  # leads rows first, then assignments: the lock order
+        lock_rows(conn, leads, crm, chunk)
         result = conn.execute(
             leads.update()
             .where(leads.c.crm == crm, leads.c.lead_id.in_(chunk))
             .values(status="written", attempts=0, last_error=None, parked_until=None, updated_at=now)
         )
         updated += result.rowcount
+    for chunk in ids:
+        a = assignments.c
+        lock_rows(conn, assignments, crm, chunk)
+        conn.execute(
+            assignments.update()
+            .where(a.crm == crm, a.lead_id.in_(chunk), a.written_at.is_(None), a.superseded_at.is_(None))
+            .values(written_at=now)
+        )
     return updated
 
 

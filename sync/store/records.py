@@ -110,7 +110,7 @@ class Run:
     kind: str
     started_at: datetime
     finished_at: datetime | None
-    status: str  # "running" until finished, then e.g. "ok" | "failed" | "partial" | "stopped"
+    status: str  # "running" until finished, then "ok" | "failed" | "stopped" | "interrupted" (killed)
     counts: dict[str, int]
     api_calls: dict[str, int]
     errors: str | None

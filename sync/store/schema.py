@@ -145,6 +145,7 @@ runs = sa.Table(
     sa.Column("counts", sa.JSON(), nullable=False),
     sa.Column("api_calls", sa.JSON(), nullable=False),
     sa.Column("errors", sa.Text(), nullable=True),
+    sa.Column("owner", sa.String(128), nullable=True),  # host:pid of the process running it (0004)
     sa.Index("ix_runs_kind_started_at", "kind", "started_at"),
 )
 

@@ -113,6 +113,11 @@ def build_deps(
     from sync.wiring.scorers import ModelScorers  # imports this module
 
     store = store if store is not None else open_store(settings)
+    if not settings.dry_run:
+        stale = store.close_stale_runs(clock())
+        if stale:
+            log.warning("closed %d run(s) left running by a process that is gone (killed or crashed) as "
+                        "interrupted", len(stale))
     connector = connector if connector is not None else make_connector(settings)
     crm_reps = connector.list_reps()
     integration = integration_user_id(settings, crm_reps)

@@ -2,22 +2,33 @@
 
 ``RouterBox`` loads the latest saved policy state from the store (or builds a fresh router
 from the routing configuration), delegates ``assign`` / ``record_outcome`` / ``tick``, and
-saves a new state version on ``save``. Callers save inside the same ``store.atomic()``
-block as the decisions or rewards that changed the state, and call ``reload`` when that
-transaction rolls back, so the in-memory policy never runs ahead of the database.
+saves a new state version on ``save``.
+
+The saved state must never diverge from the decisions and rewards tables, even with two
+processes on one store (a ``sync --once`` from cron beside the service). So every change
+goes through ``commit``: the change is made in memory, then the rows it covers are
+recorded and the state saved in ONE transaction, the save being a compare-and-set on the
+version the state was loaded from. A process that loses the race (another saved first, a
+decision it made was taken, the database broke a deadlock) rolls back, reloads the
+winner's state and redoes its change from there — it never saves choices whose rows were
+not recorded. ``ledger_divergence`` checks the invariant.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import sqlalchemy as sa
 
 from connectors.records import Rep
 from connectors.registry import CRMS
 from sync.config.settings import Settings
-from sync.store import Store
+from sync.store import Assignment, PolicyConflict, Store
+from sync.store.engine import is_transient
 
 if TYPE_CHECKING:  # at run time allocation is imported where it is used, as below
     from allocation import Choice, Router
@@ -27,6 +38,17 @@ log = logging.getLogger(__name__)
 # Saved policy versions kept (the state holds every open assignment; older versions are
 # only useful to inspect a recent change).
 KEEP_VERSIONS = 20
+# Races lost in a row before ``commit`` gives up (the work is redone by the next cycle/run).
+COMMIT_ATTEMPTS = 8
+P = TypeVar("P")
+
+
+class LostRace(RuntimeError):
+    """Another process recorded a row this change also made (e.g. decided the same lead first)."""
+
+
+class PolicyBusy(RuntimeError):
+    """``commit`` lost the race ``COMMIT_ATTEMPTS`` times in a row."""
 
 
 class RouterBox:
@@ -40,6 +62,8 @@ class RouterBox:
         self.fallback_owner = fallback_owner
         self.persist = persist
         self.version = 0
+        # One change at a time per process (the daemon runs sync and rewards in two threads).
+        self.lock = threading.RLock()
         self.reload()
 
     def reload(self) -> None:
@@ -66,10 +90,54 @@ class RouterBox:
         self.router.fallback = fresh.fallback
 
     def save(self, now: datetime) -> int:
-        """Save the current state as a new version (no-op for a scratch copy)."""
+        """Save the current state as the version after the one loaded (no-op for a scratch copy).
+
+        A compare-and-set: raises ``PolicyConflict`` when another process saved meanwhile.
+        Call it inside the transaction that records what the change covers (``commit`` does).
+        """
         if self.persist:
-            self.version = int(self.store.save_policy_state(self.name, self.router.to_state(), now, keep=KEEP_VERSIONS))
+            self.version = int(self.store.save_policy_state(self.name, self.router.to_state(), now,
+                                                            keep=KEEP_VERSIONS, expected_version=self.version))
         return self.version
+
+    def refresh(self) -> None:
+        """Reload when another process saved a newer version than the one held."""
+        if self.persist and self.store.latest_policy_version(self.name) != self.version:
+            self.reload()
+
+    def commit(self, prepare: Callable[[], P], record: Callable[[P], bool], now: datetime, *,
+               on_redo: Callable[[], None] | None = None, attempts: int = COMMIT_ATTEMPTS) -> P:
+        """Change the policy and record what the change covers, as one compare-and-set transaction.
+
+        ``prepare()`` changes the in-memory policy (e.g. ``assign``) outside the transaction and
+        returns the plan; ``record(plan)`` runs inside it, writes the rows (raising ``LostRace``
+        when one was taken by another process) and returns whether the state changed; the state
+        is then saved on the version it was loaded from. A conflict, a lost race or a deadlock
+        rolls everything back, reloads the saved state, calls ``on_redo`` (re-read what the
+        winner recorded) and runs both again. Any other error rolls back, reloads and is raised.
+        """
+        with self.lock:
+            for attempt in range(1, attempts + 1):
+                self.refresh()
+                try:
+                    plan = prepare()
+                    with self.store.atomic():
+                        if record(plan):
+                            self.save(now)
+                    return plan
+                except (PolicyConflict, LostRace, sa.exc.DBAPIError) as exc:
+                    self.reload()  # the database rolled back: so does the in-memory policy
+                    if isinstance(exc, sa.exc.DBAPIError) and not is_transient(exc):
+                        raise
+                    log.info("policy %s: lost a race with another process (%s); redoing on the saved state "
+                             "(%d/%d)", self.name, _short(exc), attempt, attempts)
+                    if on_redo is not None:
+                        on_redo()
+                except BaseException:
+                    self.reload()
+                    raise
+        raise PolicyBusy(f"policy {self.name!r} changed under this process {attempts} times in a row (another "
+                         "leadpilot process on the same store); nothing was saved, the work is retried next run")
 
     def scratch(self) -> RouterBox:
         """A throwaway copy for dry runs: same state, never saved."""
@@ -78,6 +146,7 @@ class RouterBox:
         box = RouterBox.__new__(RouterBox)
         box.store, box.name, box.factory = self.store, self.name, self.factory
         box.fallback_owner, box.persist, box.version = self.fallback_owner, False, self.version
+        box.lock = threading.RLock()
         box.router = Router.from_state(self.router.to_state())
         return box
 
@@ -113,6 +182,44 @@ class RouterBox:
     @property
     def policy_name(self) -> str:
         return str(self.router.policy.name)
+
+
+def _short(exc: BaseException) -> str:
+    if isinstance(exc, sa.exc.DBAPIError):
+        return f"{type(exc.orig).__name__}"
+    return str(exc)
+
+
+def ledger_divergence(store: Store, name: str, decisions: Sequence[Assignment] | None = None) -> list[str]:
+    """How the saved state of policy ``name`` differs from the decisions table; [] when it does not.
+
+    The invariant: every live (non-shadow) decision to a rep is a row of the saved ledger with
+    the same rep; the row is closed exactly when the decision's reward was applied, with the
+    same outcome; the ledger has no row without a decision. Closed rows the policy forgot
+    (discounted away) may be missing; open ones may not.
+    """
+    from allocation.ledger import LOST, OPEN, WON, Ledger
+
+    saved = store.load_policy_state(name)
+    rows = Ledger.from_state(saved.state["ledger"]) if saved is not None else Ledger()
+    ledger = {k: (rows.reps[i], rows.status[i]) for k, i in rows.row.items()}
+    live = {a.lead_id: a for a in (store.assignments() if decisions is None else decisions)
+            if not a.shadow and a.rep_id is not None}
+    problems: list[str] = []
+    unknown = sorted(k for k in ledger if k not in live)
+    if unknown:
+        problems.append(f"{len(unknown)} ledger row(s) without a decision (e.g. {unknown[0]})")
+    missing = sorted(k for k, a in live.items() if k not in ledger and a.reward_applied_at is None)
+    if missing:
+        problems.append(f"{len(missing)} open decision(s) the policy does not know (e.g. {missing[0]})")
+    other_rep = sorted(k for k, a in live.items() if k in ledger and ledger[k][0] != a.rep_id)
+    if other_rep:
+        problems.append(f"{len(other_rep)} lead(s) credited to another rep than decided (e.g. {other_rep[0]})")
+    want = {None: OPEN, "won": WON, "lost": LOST}
+    status = sorted(k for k, a in live.items() if k in ledger and ledger[k][1] != want[a.outcome])
+    if status:
+        problems.append(f"{len(status)} lead(s) whose outcome differs between policy and decisions (e.g. {status[0]})")
+    return problems
 
 
 def routed_reps(settings: Settings, crm_reps: Sequence[Rep], integration_user: str | None) -> tuple[list[Any], str | None]:
