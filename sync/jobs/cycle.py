@@ -481,7 +481,7 @@ def _record(
     policy first) redecides on the winner's state. Returns the new decisions and the
     decision in effect of each of these leads."""
     ids = [lead.id for lead in leads]
-    known = dict(assigned)
+    known = dict(assigned)  # re-read by commit once the policy state it must cover is loaded
 
     def decide() -> list[Decision]:
         return decide_owners(router, deps.owner_rules, leads, scores, known, now,

@@ -64,6 +64,7 @@ class RouterBox:
         self.version = 0
         # One change at a time per process (the daemon runs sync and rewards in two threads).
         self.lock = threading.RLock()
+        self.lost_races = 0  # commits redone because another process got there first
         self.reload()
 
     def reload(self) -> None:
@@ -100,10 +101,12 @@ class RouterBox:
                                                             keep=KEEP_VERSIONS, expected_version=self.version))
         return self.version
 
-    def refresh(self) -> None:
-        """Reload when another process saved a newer version than the one held."""
+    def refresh(self) -> bool:
+        """Reload when another process saved a newer version than the one held; True if it did."""
         if self.persist and self.store.latest_policy_version(self.name) != self.version:
             self.reload()
+            return True
+        return False
 
     def commit(self, prepare: Callable[[], P], record: Callable[[P], bool], now: datetime, *,
                on_redo: Callable[[], None] | None = None, attempts: int = COMMIT_ATTEMPTS) -> P:
@@ -113,12 +116,16 @@ class RouterBox:
         returns the plan; ``record(plan)`` runs inside it, writes the rows (raising ``LostRace``
         when one was taken by another process) and returns whether the state changed; the state
         is then saved on the version it was loaded from. A conflict, a lost race or a deadlock
-        rolls everything back, reloads the saved state, calls ``on_redo`` (re-read what the
-        winner recorded) and runs both again. Any other error rolls back, reloads and is raised.
+        rolls everything back, reloads the saved state and runs them again. Before each attempt a
+        state another process saved meanwhile is loaded, then ``on_redo`` re-reads what
+        ``prepare`` depends on (e.g. the decisions already recorded), so it is never older than
+        the state. Any other error rolls back, reloads and is raised.
         """
         with self.lock:
             for attempt in range(1, attempts + 1):
                 self.refresh()
+                if on_redo is not None:
+                    on_redo()  # read after the state it must match was loaded (rows ⊇ the state's)
                 try:
                     plan = prepare()
                     with self.store.atomic():
@@ -129,10 +136,9 @@ class RouterBox:
                     self.reload()  # the database rolled back: so does the in-memory policy
                     if isinstance(exc, sa.exc.DBAPIError) and not is_transient(exc):
                         raise
+                    self.lost_races += 1
                     log.info("policy %s: lost a race with another process (%s); redoing on the saved state "
                              "(%d/%d)", self.name, _short(exc), attempt, attempts)
-                    if on_redo is not None:
-                        on_redo()
                 except BaseException:
                     self.reload()
                     raise
@@ -146,7 +152,7 @@ class RouterBox:
         box = RouterBox.__new__(RouterBox)
         box.store, box.name, box.factory = self.store, self.name, self.factory
         box.fallback_owner, box.persist, box.version = self.fallback_owner, False, self.version
-        box.lock = threading.RLock()
+        box.lock, box.lost_races = threading.RLock(), 0
         box.router = Router.from_state(self.router.to_state())
         return box
 
