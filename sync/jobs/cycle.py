@@ -212,9 +212,7 @@ def _refresh_owners(deps: Deps, router: RouterBox) -> None:
     if rules.checked_at is None or now - rules.checked_at >= OWNERS_REFRESH:
         gone = frozenset(deps.connector.inactive_owners()) - rules.reassign_from
         deps.owner_rules = rules = replace(rules, inactive=gone, checked_at=now)
-    reps = router.router.reps
-    if any(r in rules.inactive for r in reps):
-        router.router.update_reps([c for rid, c in reps.items() if rid not in rules.inactive])
+    router.exclude_reps(rules.inactive)  # kept through reloads (a lost race reloads mid-cycle)
 
 
 def _sweep_removed(deps: Deps, router: RouterBox, report: CycleReport) -> None:
@@ -307,19 +305,17 @@ def _close_removed(deps: Deps, router: RouterBox, removals: Sequence[Removal], r
                      f"was merged into {r.merged_into}" if r.merged_into else "was deleted")
     if deps.dry_run or not (fresh or opened):
         return
-    try:
-        with deps.store.atomic():
-            closed = deps.store.close_assignments(sorted(opened), now, now)
-            deps.store.upsert_lead_states([replace(
-                states[r.lead_id], status="skipped", parked_until=None,
-                last_error=f"merged into {r.merged_into} in the CRM" if r.merged_into else "deleted in the CRM",
-                updated_at=None) for r in fresh], now)
-            forgot = [lid for lid in closed if router.forget(lid)]
-            if forgot and not deps.shadow:
-                router.save(now)
-    except Exception:
-        router.reload()
-        raise
+
+    def record(_: None) -> bool:  # leads rows before assignments rows: the store's lock order
+        deps.store.upsert_lead_states([replace(
+            states[r.lead_id], status="skipped", parked_until=None,
+            last_error=f"merged into {r.merged_into} in the CRM" if r.merged_into else "deleted in the CRM",
+            updated_at=None) for r in fresh], now)
+        closed = deps.store.close_assignments(sorted(opened), now, now)
+        return _forget(deps, router, closed)
+
+    # the persisted policy forgets live decisions in every mode (a shadow decision is not in it)
+    deps.router.commit(lambda: None, record, now)
 
 
 def _supersede_for_the_gone(deps: Deps, router: RouterBox, decisions: Sequence[Assignment], now: datetime) -> None:
@@ -327,16 +323,22 @@ def _supersede_for_the_gone(deps: Deps, router: RouterBox, decisions: Sequence[A
     the policy (which learns nothing from them), so the leads are decided again."""
     if deps.dry_run or not decisions:
         return
-    try:
-        with deps.store.atomic():
-            for a in sorted(decisions, key=lambda a: a.lead_id):
-                deps.store.supersede(a.id, "owner left: routed again", now)
-            forgot = [a.lead_id for a in decisions if router.forget(a.lead_id)]
-            if forgot and not deps.shadow:
-                router.save(now)
-    except Exception:
-        router.reload()
-        raise
+
+    def record(_: None) -> bool:
+        for a in sorted(decisions, key=lambda a: a.lead_id):  # the store's lock order
+            deps.store.supersede(a.id, "owner left: routed again", now)
+        return _forget(deps, router, [a.lead_id for a in decisions])
+
+    deps.router.commit(lambda: None, record, now)
+
+
+def _forget(deps: Deps, router: RouterBox, lead_ids: Iterable[str]) -> bool:
+    """The policy forgets these leads; True when the persisted one changed (it must be saved)."""
+    ids = list(lead_ids)
+    if router is not deps.router:  # shadow: the cycle's throwaway copy may hold them too
+        for lid in ids:
+            router.forget(lid)
+    return any([deps.router.forget(lid) for lid in ids])
 
 
 def _advance_watermark(deps: Deps, report: CycleReport, mark: Watermark) -> None:

@@ -282,8 +282,8 @@ class Store:
         no outcome, ``outcome_at = at``, ``reward_applied_at = now`` — so no reward is ever
         applied to them and they stop counting against their rep's open load. Returns the
         lead ids closed now (already closed ones are left as they are)."""
-        with self._tx() as conn:
-            return q.close_assignments(conn, self.crm, lead_ids, at, now)
+        ids = list(lead_ids)
+        return self._write(lambda conn: q.close_assignments(conn, self.crm, ids, at, now))
 
     def rep_load(self, *, include_shadow: bool = False) -> dict[str, int]:
         """Open assignments (no outcome yet, not closed by a removal) per rep; the fallback (rep

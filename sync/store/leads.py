@@ -263,7 +263,8 @@ def close_assignments(conn: sa.Connection, crm: str, lead_ids: Iterable[str], at
     for chunk in chunks(sorted(set(lead_ids))):  # one lock order (by lead id) for every writer
         open_ = sa.and_(a.crm == crm, a.lead_id.in_(chunk), a.reward_applied_at.is_(None), a.outcome.is_(None),
                         a.superseded_at.is_(None))
-        ids = [str(r[0]) for r in conn.execute(sa.select(a.lead_id).where(open_).order_by(a.lead_id))]
+        ids = [str(r[0]) for r in conn.execute(sa.select(a.lead_id).where(open_).order_by(a.lead_id)
+                                               .with_for_update())]
         if ids:
             conn.execute(assignments.update().where(open_, a.lead_id.in_(ids))
                          .values(outcome_at=at, reward_applied_at=now))

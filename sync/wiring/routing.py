@@ -65,6 +65,7 @@ class RouterBox:
         # One change at a time per process (the daemon runs sync and rewards in two threads).
         self.lock = threading.RLock()
         self.lost_races = 0  # commits redone because another process got there first
+        self.excluded: frozenset[str] = frozenset()  # reps not routed to (their CRM user left)
         self.reload()
 
     def reload(self) -> None:
@@ -89,6 +90,17 @@ class RouterBox:
         # So may the routing file: its reps, rules and fallback win.
         self.router.update_reps(list(fresh.reps.values()), fresh.rules)
         self.router.fallback = fresh.fallback
+        self._apply_exclusions()
+
+    def exclude_reps(self, rep_ids: frozenset[str]) -> None:
+        """Route to none of ``rep_ids`` (e.g. deactivated CRM users), now and after every reload."""
+        self.excluded = frozenset(rep_ids)
+        self._apply_exclusions()
+
+    def _apply_exclusions(self) -> None:
+        reps = self.router.reps
+        if any(r in self.excluded for r in reps):
+            self.router.update_reps([c for rid, c in reps.items() if rid not in self.excluded])
 
     def save(self, now: datetime) -> int:
         """Save the current state as the version after the one loaded (no-op for a scratch copy).
@@ -152,7 +164,7 @@ class RouterBox:
         box = RouterBox.__new__(RouterBox)
         box.store, box.name, box.factory = self.store, self.name, self.factory
         box.fallback_owner, box.persist, box.version = self.fallback_owner, False, self.version
-        box.lock, box.lost_races = threading.RLock(), 0
+        box.lock, box.lost_races, box.excluded = threading.RLock(), 0, self.excluded
         box.router = Router.from_state(self.router.to_state())
         return box
 
@@ -202,7 +214,8 @@ def ledger_divergence(store: Store, name: str, decisions: Sequence[Assignment] |
     The invariant: every live (non-shadow) decision to a rep is a row of the saved ledger with
     the same rep; the row is closed exactly when the decision's reward was applied, with the
     same outcome; the ledger has no row without a decision. Closed rows the policy forgot
-    (discounted away) may be missing; open ones may not.
+    (discounted away) may be missing, and must be for a decision closed without an outcome
+    (its lead deleted or merged away); open ones may not.
     """
     from allocation.ledger import LOST, OPEN, WON, Ledger
 
@@ -222,7 +235,9 @@ def ledger_divergence(store: Store, name: str, decisions: Sequence[Assignment] |
     if other_rep:
         problems.append(f"{len(other_rep)} lead(s) credited to another rep than decided (e.g. {other_rep[0]})")
     want = {None: OPEN, "won": WON, "lost": LOST}
-    status = sorted(k for k, a in live.items() if k in ledger and ledger[k][1] != want[a.outcome])
+    # closed without an outcome (the lead was deleted or merged away): the policy forgot it
+    status = sorted(k for k, a in live.items() if k in ledger and (
+        ledger[k][1] != want[a.outcome] or (a.outcome is None and a.reward_applied_at is not None)))
     if status:
         problems.append(f"{len(status)} lead(s) whose outcome differs between policy and decisions (e.g. {status[0]})")
     return problems
