@@ -82,7 +82,7 @@ def _run(deps: Deps, report: CycleReport) -> None:
              or started - timedelta(minutes=deps.settings.schedule.sync_interval_minutes))
     leads = list(deps.connector.iter_new_leads(since - OVERLAP))
     report.pulled = len(leads)
-    router = deps.router.scratch() if deps.dry_run else deps.router
+    router = deps.router.scratch() if deps.dry_run or deps.shadow else deps.router  # as the cycle does
     if leads:
         sync_workload(deps, router, report)
         for start in range(0, len(leads), deps.batch_size):

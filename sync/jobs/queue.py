@@ -24,11 +24,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from connectors.errors import StopCycle
-from connectors.records import LeadUpdate
+from connectors.records import Lead, LeadUpdate
 from sync.jobs.owners import decide_again, recheck_owners
-from sync.store.records import Decision
+from sync.store.records import Assignment, Decision
 from sync.wiring.deps import Deps
-from sync.wiring.routing import RouterBox
+from sync.wiring.routing import LostRace, RouterBox
 
 if TYPE_CHECKING:
     from sync.jobs.cycle import CycleReport
@@ -90,29 +90,37 @@ def drain_queue(deps: Deps, router: RouterBox, report: CycleReport) -> None:
             report.dequeued += 1
             if not deps.dry_run:
                 deps.store.supersede(a.id, why or "left the queue", now)
-        decisions = decide_again(router, todo, now, context_fields=deps.settings.routing.context_fields,
-                                 widen_after=queue_sla(deps, "widen"))
         if deps.dry_run:
-            report.count_assigned(decisions)
-        elif decisions:
-            _record_and_write(deps, router, decisions, report, now)
+            report.count_assigned(decide_again(router, todo, now, context_fields=deps.settings.routing.context_fields,
+                                               widen_after=queue_sla(deps, "widen")))
+        elif todo:
+            _record_and_write(deps, router, todo, report, now)
     _observe_queue(deps, now)
 
 
-def _record_and_write(deps: Deps, router: RouterBox, decisions: Sequence[Decision], report: CycleReport,
+def _record_and_write(deps: Deps, router: RouterBox, todo: Sequence[tuple[Lead, Assignment]], report: CycleReport,
                       now: datetime) -> None:
-    new: list[Decision] = []
-    try:
-        with deps.store.atomic():
-            for d in decisions:
-                if deps.store.record_decision(d):
-                    new.append(d)
-                else:
-                    log.warning("lead %s left the queue elsewhere meanwhile; keeping that decision", d.lead_id)
-            router.save(now)
-    except Exception:
-        router.reload()  # the database rolled back: so must the in-memory policy
-        raise
+    """Decide the queued leads again and record the new decisions with the policy state, as one
+    compare-and-set transaction (``RouterBox.commit``: a lost race redecides on the winner's
+    state, leaving out leads another process took out of the queue meanwhile); then write."""
+    pending = list(todo)
+
+    def decide() -> list[Decision]:
+        return decide_again(router, pending, now, context_fields=deps.settings.routing.context_fields,
+                            widen_after=queue_sla(deps, "widen"))
+
+    def record(decisions: list[Decision]) -> bool:
+        for d in sorted(decisions, key=lambda d: d.lead_id):  # the store's lock order
+            if not deps.store.record_decision(d):
+                raise LostRace(f"queued lead {d.lead_id} left the queue elsewhere meanwhile")
+        return bool(decisions)
+
+    def reread() -> None:  # still queued under the same decision?
+        effective = {a.lead_id: a for a in deps.store.assignments([lead.id for lead, _ in todo], effective=True)}
+        pending[:] = [(lead, a) for lead, prev in todo if (a := effective.get(lead.id)) is not None
+                      and a.id == prev.id and a.queued]
+
+    new = router.commit(decide, record, now, on_redo=reread)
     report.count_assigned(new)
     planned = {d.lead_id: router.owner_for(d.rep_id) for d in new}
     keep, conflicts = recheck_owners(deps.connector, deps.owner_rules, {k: v for k, v in planned.items() if v})

@@ -231,8 +231,7 @@ class Store:
     def supersede(self, assignment_id: int, reason: str, now: datetime) -> bool:
         """Take a decision out of effect without a new one (a human took the queued lead, the
         lead closed); it stays in the log. False when it was not in effect."""
-        with self._tx() as conn:
-            return q.supersede(conn, self.crm, assignment_id, reason, now)
+        return self._write(lambda conn: q.supersede(conn, self.crm, assignment_id, reason, now))
 
     def queued(self) -> list[Assignment]:
         """Live decisions in effect that left their lead with the fallback owner, oldest first:

@@ -66,6 +66,7 @@ class RouterBox:
         self.lock = threading.RLock()
         self.lost_races = 0  # commits redone because another process got there first
         self.excluded: frozenset[str] = frozenset()  # reps not routed to (their CRM user left)
+        self.open_counts: dict[str, int] = {}  # each rep's open load from the CRM (sync_open)
         self.reload()
 
     def reload(self) -> None:
@@ -91,6 +92,7 @@ class RouterBox:
         self.router.update_reps(list(fresh.reps.values()), fresh.rules)
         self.router.fallback = fresh.fallback
         self._apply_exclusions()
+        self._apply_open()
 
     def exclude_reps(self, rep_ids: frozenset[str]) -> None:
         """Route to none of ``rep_ids`` (e.g. deactivated CRM users), now and after every reload."""
@@ -165,6 +167,7 @@ class RouterBox:
         box.store, box.name, box.factory = self.store, self.name, self.factory
         box.fallback_owner, box.persist, box.version = self.fallback_owner, False, self.version
         box.lock, box.lost_races, box.excluded = threading.RLock(), 0, self.excluded
+        box.open_counts = dict(self.open_counts)
         box.router = Router.from_state(self.router.to_state())
         return box
 
@@ -174,8 +177,13 @@ class RouterBox:
         return self.router.assign(lead_id, context, now, attrs, widen=widen)
 
     def sync_open(self, counts: Mapping[str, int]) -> None:
-        """Each listed rep's open load as the CRM counts it (plus our writes since): capacity."""
-        self.router.sync_open({rid: n for rid, n in counts.items() if rid in self.router.reps})
+        """Each listed rep's open load as the CRM counts it (plus our writes since): capacity.
+        Kept through reloads (a lost race reloads mid-cycle)."""
+        self.open_counts = dict(counts)
+        self._apply_open()
+
+    def _apply_open(self) -> None:
+        self.router.sync_open({rid: n for rid, n in self.open_counts.items() if rid in self.router.reps})
 
     def record_outcome(self, lead_id: str, won: bool, now: datetime) -> None:
         if not self.router.record_outcome(lead_id, won, now):
@@ -222,8 +230,8 @@ def ledger_divergence(store: Store, name: str, decisions: Sequence[Assignment] |
     saved = store.load_policy_state(name)
     rows = Ledger.from_state(saved.state["ledger"]) if saved is not None else Ledger()
     ledger = {k: (rows.reps[i], rows.status[i]) for k, i in rows.row.items()}
-    live = {a.lead_id: a for a in (store.assignments() if decisions is None else decisions)
-            if not a.shadow and a.rep_id is not None}
+    live = {a.lead_id: a for a in (store.assignments(effective=True) if decisions is None else decisions)
+            if not a.shadow and a.rep_id is not None and a.superseded_at is None}
     problems: list[str] = []
     unknown = sorted(k for k in ledger if k not in live)
     if unknown:
