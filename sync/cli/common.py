@@ -8,10 +8,14 @@ Exit codes shared by the commands (the systemd unit relies on them):
 - ``TEMPORARY`` (75, sysexits' EX_TEMPFAIL): the CRM's API limit is spent at start-up and did
   not recover within the wait; the unit does not restart on it (``RestartPreventExitStatus=75``),
   since a restart loop would spend the budget further.
+- ``HELD`` (73): another ``leadpilot run`` / ``sync --once`` holds the state store (its host, pid
+  and start time are printed). The unit restarts on it after ``RestartSec``, so a second
+  machine's unit waits as a standby and takes over once the holder is gone.
 """
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, NoReturn
 
 import typer
@@ -21,6 +25,7 @@ from sync.config.settings import Settings
 CONFIG_ERROR = 2
 UNAVAILABLE = 1
 TEMPORARY = 75
+HELD = 73
 FIX_HINT = "fix the settings (see .env.example), then try again; `leadpilot check` lists every problem"
 
 
@@ -56,6 +61,26 @@ def store_failure_message(settings: Settings, exc: BaseException) -> str:
     cause = exc.__cause__ if exc.__cause__ is not None else exc  # Store.open wraps the driver's error
     first = (str(getattr(cause, "orig", None) or cause).strip().splitlines() or [type(exc).__name__])[0]
     return f"LEADPILOT_STORE_URL: cannot connect to the store at {redact_url(url)}: {scrub(first, url)}"
+
+
+def hold_store_or_exit(settings: Settings, command: str) -> AbstractContextManager[Any]:
+    """The store's single-instance lock for ``command`` (``sync.ops.instance``) as a context that
+    releases it (the process's exit releases it anyway); or one line naming the holder and exit
+    ``HELD`` (``UNAVAILABLE`` when the store cannot be reached to take it)."""
+    import sqlalchemy as sa
+
+    from sync.ops.instance import StoreHeld, acquire
+    from sync.store import StoreError
+
+    try:
+        guard = acquire(settings.resolved_store_url, command)
+    except StoreHeld as exc:
+        typer.echo(f"cannot start: {exc}", err=True)
+        raise typer.Exit(HELD) from None
+    except (StoreError, sa.exc.SQLAlchemyError, OSError) as exc:
+        typer.echo(f"cannot start: {store_failure_message(settings, exc)}", err=True)
+        raise typer.Exit(UNAVAILABLE) from None
+    return guard if guard is not None else nullcontext()
 
 
 def open_store_or_exit(settings: Settings) -> Any:

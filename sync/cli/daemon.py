@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -76,16 +77,19 @@ def _emit(data: dict[str, Any], as_json: bool, out: Path | None = None) -> None:
 
 def run() -> None:
     """Run the daemon: sync, rewards and retrain jobs on their schedules until SIGTERM/SIGINT."""
+    from sync.cli.common import hold_store_or_exit
     from sync.ops.daemon import Daemon
     from sync.ops.metrics import Metrics, start_metrics_server
 
     settings = _settings()
-    metrics = Metrics()
-    deps = _deps(settings, metrics, patient=True)
-    daemon = Daemon(deps)
-    daemon.install_signal_handlers()
-    start_metrics_server(metrics, settings.metrics_port)
-    raise typer.Exit(daemon.run())
+    with hold_store_or_exit(settings, "run"):  # before the CRM is contacted: one daemon per store
+        metrics = Metrics()
+        deps = _deps(settings, metrics, patient=True)
+        daemon = Daemon(deps)
+        daemon.install_signal_handlers()
+        start_metrics_server(metrics, settings.metrics_port)
+        code = daemon.run()
+    raise typer.Exit(code)
 
 
 def sync(
@@ -94,10 +98,13 @@ def sync(
     as_json: bool = typer.Option(False, "--json", help="Print the cycle report as JSON."),
 ) -> None:
     """Run one sync cycle: pull, score, flag, route, write back."""
+    from sync.cli.common import hold_store_or_exit
     from sync.jobs.cycle import run_cycle
 
     settings = _settings(**({"dry_run": True} if dry_run else {}))
-    report = run_cycle(_deps(settings))
+    # A dry run writes nothing, so it may look at a store a daemon is working on.
+    with nullcontext() if dry_run else hold_store_or_exit(settings, "sync"):
+        report = run_cycle(_deps(settings))
     data = {**report.counts(), "mode": report.mode, "api_calls": report.api_calls, "stopped": report.stopped,
             "error": report.error, "assignments": report.assignments,
             "watermark": report.watermark_after.isoformat() if report.watermark_after else None}
