@@ -27,6 +27,8 @@ from typing import Any
 
 from simple_salesforce.format import format_soql
 
+from connectors.errors import CRMError
+
 INTEGRATION_SET = "LeadPilot_Integration"
 REPS_SET = "LeadPilot_Reps"
 SECTION = "leadpilot"
@@ -71,8 +73,15 @@ class OrgApi:
         """The integration user (``user_id``, ``preferred_username``) from the userinfo endpoint."""
         return dict(self.call("userinfo", lambda: self._sf().oauth2("userinfo")) or {})
 
-    def create(self, sobject: str, values: dict[str, Any]) -> str:
-        res = self.call(f"create {sobject}", lambda: getattr(self._sf(), sobject).create(values))
+    def create(self, sobject: str, values: dict[str, Any]) -> str | None:
+        """Create one record; ``None`` when an equal one exists already (another init-crm made it
+        meanwhile: ``DUPLICATE_VALUE`` is then what we wanted)."""
+        try:
+            res = self.call(f"create {sobject}", lambda: getattr(self._sf(), sobject).create(values))
+        except CRMError as err:
+            if err.code == "DUPLICATE_VALUE":
+                return None
+            raise
         return str(res["id"])
 
     def update(self, sobject: str, rid: str, values: dict[str, Any]) -> None:
@@ -170,9 +179,11 @@ def _plan_permission_set(plan: Plan, api: OrgApi, set_name: str, fields: dict[st
         label = "LeadPilot integration" if set_name == INTEGRATION_SET else "LeadPilot reps (read only)"
 
         def create_set(set_name: str = set_name, label: str = label) -> None:
-            plan.ids[set_name] = api.create("PermissionSet", {
+            made = api.create("PermissionSet", {
                 "Name": set_name, "Label": label,
                 "Description": "Created by `leadpilot init-crm`: access to leadpilot's Lead fields"})
+            plan.ids[set_name] = made or next(str(r["Id"]) for r in api.query(format_soql(
+                "SELECT Id FROM PermissionSet WHERE Name = {}", set_name)))
 
         plan.add(f"create permission set {set_name}", create_set)
     for full_name, (read, edit) in fields.items():
@@ -282,8 +293,12 @@ def _plan_list_view(plan: Plan, api: OrgApi, fields: Sequence[str]) -> None:
         md = api._md()
         view = md.ListView(fullName=LIST_VIEW, label=LIST_VIEW_LABEL, filterScope="Mine", columns=columns)
         if current is None:
-            api.call("createMetadata ListView", lambda: md.ListView.create([view]))
-        else:
-            api.call("updateMetadata ListView", lambda: md.ListView.update([view]))
+            try:
+                api.call("createMetadata ListView", lambda: md.ListView.create([view]))
+                return
+            except CRMError as err:
+                if err.code != "DUPLICATE_DEVELOPER_NAME":
+                    raise  # else created meanwhile by another init-crm: make it ours below
+        api.call("updateMetadata ListView", lambda: md.ListView.update([view]))
 
     plan.add(f"{'update' if current is not None else 'create'} the list view '{LIST_VIEW_LABEL}' ({LIST_VIEW})", save)

@@ -197,3 +197,16 @@ def test_given_the_session_then_every_request_has_a_deadline_and_bulk_downloads_
     assert adapter.deadline(f"{base}/jobs/query/750x/results?maxRecords=50000") == (3, 200)
     assert adapter.deadline("https://acme.my.salesforce.com/services/Soap/m/59.0/") == (3, 20)
     assert SalesforceSettings().connect_timeout == 10 and SalesforceSettings().read_timeout == 60
+
+
+def test_given_two_init_crm_at_once_when_the_other_finished_first_then_the_late_plan_still_succeeds(
+        sandbox_factory: Any, make: Any) -> None:
+    server = sandbox_factory(seed=19, leads=3)
+    late, early = make(server, "salesforce"), make(server, "salesforce")
+    reps = sorted(server.world.reps)[:1]
+    plan = late._plan(late.setup_options(reps), full=True, created=[])  # planned on a fresh org …
+    assert early.init_crm(reps)  # … while another init-crm sets everything up
+    for step in plan.steps:  # duplicates are what the late run wanted: no failure
+        step.apply()
+    assert early.init_crm(reps) == []
+    assert len([r for r in server.store.all("PermissionSet") if r["Name"] == "LeadPilot_Integration"]) == 1
