@@ -9,7 +9,7 @@ record is wrong).
 Each CRM has an ``ErrorTable`` (its own rows, its resume rule) in its subpackage
 (``connectors.salesforce.errors``, ``connectors.hubspot.errors``), together with the function
 translating its client library's exceptions; the rows shared by all CRMs (``SHARED_RULES``:
-HTTP statuses, network faults) live here. The retry policy (``connectors.retry``) acts on
+HTTP statuses, transport faults, the unknown) live here. The retry policy (``connectors.retry``) acts on
 ``CRMError.action``; ``ErrorTable.worth_resending`` is the one rule for per-record write errors.
 
 Messages carry the CRM, the operation, the status, the CRM's error code and an excerpt of
