@@ -38,7 +38,7 @@ DEFAULT_TEMPLATE = (
     "Is this lead a sales opportunity? A sales opportunity is a lead with a real need, "
     "budget or buying intent.\n\n{card}\n\nAnswer yes or no."
 )
-REASON = "Cold start: text model estimate, no trained model yet"
+REASON = "No trained model yet: zero-shot text estimate"
 _CARD_VALUE_CHARS = 200  # a structured field longer than this is noise on the card
 _WORD_BOUNDARY = {"▁", "Ġ", " ", ""}
 
@@ -133,9 +133,7 @@ class ZeroShotScorer:
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         """Blended P(yes) for each already-rendered prompt body (the lead card), float64 (n,)."""
         raw = self._p_yes(self.prompts(texts))
-        if self.prior is not None and self.prior_weight > 0:
-            raw = (1.0 - self.prior_weight) * raw + self.prior_weight * self.prior
-        return raw
+        return np.array([self._blend(float(q)) for q in raw], dtype=np.float64)
 
     def prompts(self, texts: Sequence[str]) -> list[str]:
         """The prompts put to the model: each card cut (in tokens) so the whole prompt fits
@@ -154,11 +152,20 @@ class ZeroShotScorer:
 
     def score(self, rows: Sequence[Mapping[str, Any]]) -> list[Score]:
         """One :class:`Score` per row (a lead's feature mapping, e.g. ``Lead.features()``)."""
-        probs = self.probabilities([lead_card(row) for row in rows])
-        return [self._to_score(float(p)) for p in probs]
+        raw = self._p_yes(self.prompts([lead_card(row) for row in rows]))
+        return [self._to_score(self._blend(float(q)), float(q)) for q in raw]
 
-    def _to_score(self, p: float) -> Score:
-        reasons = f"{REASON} (P(yes)={p:.2f})"
+    def _blend(self, p_yes: float) -> float:
+        if self.prior is not None and self.prior_weight > 0:
+            return (1.0 - self.prior_weight) * p_yes + self.prior_weight * self.prior
+        return p_yes
+
+    def _to_score(self, p: float, p_yes: float) -> Score:
+        # What the number rests on, for the rep reading it: the model's answer, and the base
+        # rate blended in when there is one.
+        reasons = f"{REASON} from the lead's text, P(yes)={p_yes:.2f} ({self.model_version})"
+        if self.prior is not None and self.prior_weight > 0:
+            reasons += f", blended {self.prior_weight:.0%} with the org's conversion rate {self.prior:.0%}"
         return Score(
             probability=p,
             score=int(round(100 * p)),

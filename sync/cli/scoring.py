@@ -10,6 +10,9 @@ Contracts (other tools rely on them):
   and registers the model (promoted only if not worse than the champion). Without ``--csv``
   it runs the daemon's retrain job once on the configured CRM's history (``--json``).
 - ``model list | promote VERSION | rollback`` on ``<state_dir>/models`` or ``--registry DIR``.
+  ``promote`` and ``rollback`` on the deployment's registry then rescore the open leads in the
+  CRM (``sync.jobs.rescore``: only the leads whose score, grade or reasons change are written);
+  ``--no-rescore`` leaves that to the next change of each lead.
 
 Missing columns, an empty file, a label with one class and other unusable input exit 2
 with a message that says what to fix.
@@ -156,14 +159,59 @@ def _train_from_crm(as_json: bool) -> None:
     deps = _deps(_settings())
     with Console(stderr=True).status("reading the CRM's labelled history and training a challenger…"):
         report = run_retrain(deps)
-    data = {**report.counts(), "version": report.version, "champion": report.champion, "reason": report.reason,
+    data: dict[str, Any] = {**report.counts(), "version": report.version, "champion": report.champion, "reason": report.reason,
             "metrics": {k: v for k, v in report.metrics.items() if isinstance(v, int | float | str)},
             "api_calls": report.api_calls, "error": report.error, "seconds": round(report.seconds, 1)}
+    if report.rescore is not None:
+        data["rescore"] = {**report.rescore.counts(), "error": report.rescore.error, "stopped": report.rescore.stopped}
     _emit(data, as_json)
     if not as_json:
         typer.echo(f"{report.reason or 'done'}; champion: {report.champion}")
+        if report.rescore is not None:
+            typer.echo(_rescored_line(report.rescore))
     if report.error:
         typer.echo(f"error: {report.error}", err=True)
+        raise typer.Exit(1)
+
+
+_RESCORE = typer.Option(True, "--rescore/--no-rescore",
+                        help="Rescore the open leads in the CRM with the new champion (only changed ones are written).")
+
+
+def _rescored_line(report: Any) -> str:
+    line = (f"open leads rescored with {report.model_version}: {report.changed} changed, {report.written} written, "
+            f"{report.unchanged} unchanged, {report.parked} parked; {report.closed} closed leads left as they are")
+    if report.changed and not report.written and not report.parked and report.ok and not report.stopped:
+        line += " (dry run: nothing written)"
+    if report.stopped:
+        line += f"; stopped early: {report.stopped} (the rest are rescored when they change)"
+    return line
+
+
+def _rescore(version: str, registry: Path | None, rescore: bool) -> None:
+    """After an operator's promote/rollback: rescore the open leads (the deployment's registry only)."""
+    if registry is not None or not rescore:
+        return
+    from connectors.errors import CRMError
+    from sync.cli.daemon import _settings
+    from sync.jobs.rescore import run_rescore
+    from sync.ops.logs import configure_logging
+    from sync.store import StoreError
+    from sync.wiring.deps import build_deps
+
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        deps = build_deps(settings)
+    except (CRMError, StoreError, ValueError, FileNotFoundError) as exc:
+        typer.echo(f"error: {version} is the champion, but the open leads were not rescored: {exc}. Fix that, "
+                   f"then run `leadpilot model promote {version}` again (it rescores only what changes).", err=True)
+        raise typer.Exit(1) from None
+    report = run_rescore(deps, reason=f"{version} promoted by an operator")
+    typer.echo(_rescored_line(report))
+    if report.error:
+        typer.echo(f"error: rescoring failed: {report.error}; run `leadpilot model promote {version}` again",
+                   err=True)
         raise typer.Exit(1)
 
 
@@ -189,23 +237,25 @@ def model_list(registry: Path | None = _REGISTRY) -> None:
 
 @model_app.command("promote")
 def model_promote(version: str = typer.Argument(..., help="Version to make the champion, e.g. v0002."),
-                  registry: Path | None = _REGISTRY) -> None:
-    """Make VERSION the champion (an operator's override of champion/challenger)."""
+                  registry: Path | None = _REGISTRY, rescore: bool = _RESCORE) -> None:
+    """Make VERSION the champion (an operator's override of champion/challenger), then rescore the open leads."""
     try:
         _registry(registry).promote(version)
     except KeyError as exc:
         raise _fail(str(exc.args[0])) from None
     typer.echo(f"{version} is the champion")
+    _rescore(version, registry, rescore)
 
 
 @model_app.command("rollback")
-def model_rollback(registry: Path | None = _REGISTRY) -> None:
-    """Restore the previous champion."""
+def model_rollback(registry: Path | None = _REGISTRY, rescore: bool = _RESCORE) -> None:
+    """Restore the previous champion, then rescore the open leads."""
     try:
         version = _registry(registry).rollback()
     except ValueError as exc:
         raise _fail(str(exc)) from None
     typer.echo(f"rolled back: {version} is the champion")
+    _rescore(str(version), registry, rescore)
 
 
 def register(app: typer.Typer) -> None:

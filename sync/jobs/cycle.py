@@ -48,11 +48,12 @@ from typing import ClassVar
 from sqlalchemy.exc import DBAPIError
 
 from connectors.errors import StopCycle
-from connectors.records import Lead, LeadUpdate, Removal, Unreadable
+from connectors.records import STAGES, Lead, LeadUpdate, Removal, Unreadable
 from scoring.types import Score
 from sync.jobs.owners import decide_owners, recheck_owners
 from sync.jobs.queue import drain_queue, exclusion_kind, observe_speed, queue_sla, sync_workload
 from sync.jobs.report import JobReport, error_text, job_run
+from sync.jobs.retrain import train_first_model
 from sync.jobs.rewards import apply_lead_stages
 from sync.jobs.watermark import Watermark
 from sync.store.records import Assignment, Decision, LeadState, LeadStatus
@@ -119,6 +120,7 @@ class CycleReport(JobReport):
 
 def run_cycle(deps: Deps) -> CycleReport:
     """Run one sync cycle; never raises for CRM or scoring faults (they end up in the report)."""
+    train_first_model(deps)  # a new org: train from its history before the first write
     started = deps.clock()
     mode = "dry-run" if deps.dry_run else "shadow" if deps.shadow else "live"
     report = CycleReport(started_at=started, mode=mode)
@@ -383,6 +385,7 @@ def _page(deps: Deps, router: RouterBox, leads: Sequence[Lead], report: CycleRep
             mark.done(lead.modified_at)
         else:
             todo.append(lead)
+    _settle_closed(deps, leads, states, now)
     gone = [lead for lead in todo if _decided_for_the_gone(deps, lead, assigned.get(lead.id))]
     if gone:
         report.rerouted += len(gone)
@@ -398,8 +401,18 @@ def _page(deps: Deps, router: RouterBox, leads: Sequence[Lead], report: CycleRep
     deps.heartbeat()
 
 
+def _settle_closed(deps: Deps, leads: Sequence[Lead], states: Mapping[str, LeadState], now: datetime) -> None:
+    """A parked lead that closed in the CRM is not retried any more: nothing will be written to it."""
+    ids = [lead.id for lead in leads if lead.stage in STAGES
+           and (st := states.get(lead.id)) is not None and st.status == "parked"]
+    if ids and not deps.dry_run:
+        deps.store.set_status(ids, "skipped", now)
+
+
 def _triage(deps: Deps, lead: Lead, state: LeadState | None, decision: Assignment | None, now: datetime) -> str:
-    """``skip`` (nothing changed), ``wait`` (parked, retry not due), or ``work``."""
+    """``skip`` (nothing changed, or closed), ``wait`` (parked, retry not due), or ``work``."""
+    if lead.stage in STAGES and (state is None or state.status != "scored"):
+        return "skip"  # converted or disqualified: read for rewards, never rewritten (unless a write is owed)
     if state is None or state.input_hash != lead.input_hash:
         return "work"
     if state.status == "parked":

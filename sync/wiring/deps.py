@@ -45,6 +45,11 @@ class ScorerProvider(Protocol):
     @property
     def version(self) -> str: ...
 
+    @property
+    def cold_start(self) -> bool:
+        """True while no trained champion exists and training could make one (the first run trains)."""
+        ...
+
     def train(self, history: Sequence[Any], now: datetime, *, dry_run: bool = False) -> Any:
         """Train a challenger; returns an outcome with ``version``, ``promoted``, ``reason``, ``metrics``."""
         ...

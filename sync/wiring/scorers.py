@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from connectors.records import LabelledLead
 from scoring.types import Score
@@ -32,23 +32,56 @@ log = logging.getLogger(__name__)
 class PriorScorer:
     """The documented cold-start rule prior, used when no trained model and no zero-shot model exist.
 
-    Every lead gets the prior conversion rate (``prior``; the history's rate when known),
-    grade C or D and no opportunity flag: an honest "we do not know yet" that still lets the
-    cycle route and write back. ``model_version`` is ``"prior"``.
+    Every lead gets the prior conversion rate (``prior``), grade C or D and no opportunity
+    flag: an honest "we do not know yet" that still lets the cycle route and write back.
+    ``model_version`` is ``"prior"``. ``basis`` is what the rate rests on, in the words the
+    reasons field shows reps (``ColdStartBasis.describe``); without one the rate is an
+    assumption and the reasons say so.
     """
 
     model_version = "prior"
 
-    def __init__(self, prior: float = 0.1) -> None:
+    def __init__(self, prior: float = 0.1, basis: str | None = None) -> None:
         if not 0.0 <= prior <= 1.0:
             raise ValueError(f"prior must be a probability in [0, 1], got {prior}")
         self.prior = prior
+        self.basis = basis or f"assumed conversion rate {prior:.0%} (no closed leads read yet)"
 
     def score(self, rows: Sequence[Mapping[str, Any]]) -> list[Score]:
         p = self.prior
-        reasons = f"Cold start: no trained model yet; base rate {p:.0%}"
+        reasons = f"Base rate only: {self.basis}"
         return [Score(probability=p, score=int(round(100 * p)), grade="C" if p >= 0.25 else "D",
                       opportunity=False, reasons=reasons, model_version=self.model_version) for _ in rows]
+
+
+@dataclass(frozen=True)
+class ColdStartBasis:
+    """The org's labelled history as the last retrain run counted it, too small to train on.
+
+    ``rate`` is the conversion rate shrunk towards ``DEFAULT_PRIOR`` by ``PRIOR_WEIGHT``
+    pseudo-leads (a Beta prior), so 2 conversions out of 3 closed leads do not grade every
+    new lead C: with a few dozen closed leads the org's own rate dominates.
+    """
+
+    history: int
+    positives: int
+    min_history: int
+    min_positives: int
+
+    DEFAULT_PRIOR: ClassVar[float] = 0.1
+    PRIOR_WEIGHT: ClassVar[float] = 20.0
+
+    @property
+    def rate(self) -> float:
+        return (self.positives + self.DEFAULT_PRIOR * self.PRIOR_WEIGHT) / (self.history + self.PRIOR_WEIGHT)
+
+    def describe(self) -> str:
+        """What the cold-start score rests on, for the reasons field (well under 250 characters)."""
+        need = f"a model is trained from {self.min_history} closed leads ({self.min_positives} converted)"
+        if self.history == 0:
+            return f"no closed leads in the CRM yet, so the default rate {self.rate:.0%}; {need}"
+        return (f"{self.positives} of {self.history} closed leads in this CRM converted "
+                f"(rate {self.rate:.0%} after smoothing); {need}")
 
 
 @dataclass
@@ -70,7 +103,7 @@ class ModelScorers:
         self.model_dir = model_dir(settings)
         self._encoder = encoder
         self._loaded: tuple[str, Scorer] | None = None
-        self._cold: Scorer | None = None
+        self._cold: tuple[ColdStartBasis | None, Scorer] | None = None
 
     # ------------------------------------------------------------ scoring
     @property
@@ -90,16 +123,34 @@ class ModelScorers:
             log.info("scoring with model %s", champ)
         return self._loaded[1]
 
+    @property
+    def cold_start(self) -> bool:
+        """No champion in the registry: the cycle scores with the cold-start scorer."""
+        return not self._registry().champion_version()
+
     def _cold_start(self) -> Scorer:
-        if self._cold is None:
+        basis = self.cold_start_basis()
+        if self._cold is None or self._cold[0] != basis:
             zs = self.settings.scoring.zero_shot_model
+            prior = basis.rate if basis else ColdStartBasis.DEFAULT_PRIOR
             if zs:
                 from scoring.zero_shot import ZeroShotScorer
 
-                self._cold = ZeroShotScorer(zs)
+                # The text model's answer is uncalibrated: with a known org rate, blend half of it in.
+                self._cold = (basis, ZeroShotScorer(zs, prior=prior if basis else None,
+                                                    prior_weight=0.5 if basis else 0.0))
             else:
-                self._cold = PriorScorer()
-        return self._cold
+                self._cold = (basis, PriorScorer(prior, basis.describe() if basis else None))
+        return self._cold[1]
+
+    def cold_start_basis(self) -> ColdStartBasis | None:
+        """The history counts of the latest retrain run that found too little to train on (None: none ran)."""
+        runs = self.store.recent_runs(limit=1, kind="train")
+        if not runs or not runs[0].counts or not runs[0].counts.get("cold_start"):
+            return None
+        counts, cfg = runs[0].counts, self.settings.scoring
+        return ColdStartBasis(int(counts.get("history", 0)), int(counts.get("positives", 0)),
+                              cfg.min_history, cfg.min_history_positives)
 
     def encoder(self) -> Any:
         if self._encoder is None:
@@ -191,6 +242,11 @@ class StaticScorers:
     @property
     def version(self) -> str:
         return str(getattr(self.scorer, "model_version", "static"))
+
+    @property
+    def cold_start(self) -> bool:
+        """Never: a fixed scorer is not replaced by training, so there is no first model to train."""
+        return False
 
     def current(self) -> Scorer:
         return self.scorer

@@ -65,17 +65,17 @@ def test_given_two_models_when_promoted_or_rolled_back_then_status_reports_that_
         store.add_model("v0002", str(settings.state_dir / "models" / "v0002"), {"roc_auc": 0.61, "n_train": 180},
                         datetime(2026, 3, 1, tzinfo=UTC), status="champion")
 
-        assert "v0001 is the champion" in cli("model", "promote", "v0001").stdout
+        assert "v0001 is the champion" in cli("model", "promote", "v0001", "--no-rescore").stdout
         model = _status_model(cli)
         assert model["version"] == "v0001"  # the registry's champion, not the log's
         assert 0.0 <= model["metrics"]["roc_auc"] <= 1.0  # a model the daemon did not train: the registry's metrics
         assert "* v0001" in cli("model", "list").stdout
         assert report_data(settings, store).summary["model"] == "v0001"
 
-        cli("model", "promote", "v0002")
+        cli("model", "promote", "v0002", "--no-rescore")
         assert _status_model(cli) == {"version": "v0002", "metrics": {"roc_auc": 0.61, "n_train": 180}}  # as logged
 
-        back = cli("model", "rollback").stdout
+        back = cli("model", "rollback", "--no-rescore").stdout
         assert "rolled back: v0001 is the champion" in back
         assert _status_model(cli)["version"] == "v0001"
         assert report_data(settings, store).summary["model"] == "v0001"

@@ -15,6 +15,11 @@ CRMS = ("salesforce", "hubspot")
 pytestmark = pytest.mark.integration
 
 
+def _open(rig) -> set[str]:
+    """Ids of the leads still being worked (not converted or disqualified), as the connector reads them."""
+    return {lead.id for lead in rig.deps.connector.iter_changed_leads(None) if lead.stage is None}
+
+
 @pytest.mark.parametrize("crm", CRMS)
 def test_given_new_leads_in_the_queue_when_first_cycle_then_all_scored_and_queue_leads_assigned_once(rig_factory, crm):
     rig = rig_factory(crm)
@@ -27,8 +32,10 @@ def test_given_new_leads_in_the_queue_when_first_cycle_then_all_scored_and_queue
 
     assert report.ok and report.stopped is None
     leads = rig.leads()
-    assert report.scored == len(leads) and report.written == len(leads)
-    assert all(rig.score_of(r) is not None for r in leads.values())
+    open_ = _open(rig)
+    assert report.scored == len(open_) == report.written and len(open_) < len(leads)
+    # open leads are scored; closed ones (converted, disqualified) are read but never rewritten
+    assert all((rig.score_of(r) is not None) == (lid in open_) for lid, r in leads.items())
     after = rig.owners()
     assert {lid for lid in queued if after[lid] in rig.reps} == queued
     # never taken away from a human owner
@@ -66,7 +73,7 @@ def test_given_dry_run_when_cycle_then_nothing_is_written_anywhere(rig_factory, 
 
     report = run_cycle(rig.deps)
 
-    assert report.mode == "dry-run" and report.scored == len(before) and report.assigned > 0
+    assert report.mode == "dry-run" and report.scored == len(_open(rig)) and report.assigned > 0
     assert {lid: (r["SystemModstamp"], r.get("OwnerId")) for lid, r in rig.leads().items()} == before
     assert report.api_calls.get("write", 0) == 0
     store = rig.deps.store
@@ -85,7 +92,7 @@ def test_given_shadow_mode_when_cycle_then_scores_written_and_owners_only_record
 
     assert report.mode == "shadow" and report.assigned > 0
     assert rig.owners() == before
-    assert all(rig.score_of(r) is not None for r in rig.leads().values())
+    assert all(rig.score_of(r) is not None for lid, r in rig.leads().items() if lid in _open(rig))
     recorded = rig.deps.store.assignments()
     assert len(recorded) == report.assigned and all(a.shadow for a in recorded)
     assert rig.deps.store.load_policy_state(rig.deps.router.name) is None
@@ -125,7 +132,8 @@ def test_given_locked_rows_when_cycle_then_leads_are_parked_and_retried_after_ba
     first = run_cycle(rig.deps)
 
     parked = rig.deps.store.list_parked()
-    assert first.parked == len(rig.leads()) == len(parked)
+    open_ = _open(rig)  # closed leads are not written, so not parked either
+    assert first.parked == len(open_) == len(parked)
     assert all("UNABLE_TO_LOCK_ROW" in (p.last_error or "") for p in parked)
     # parked leads are retried from their own list: they do not hold the watermark back
     assert first.watermark_after is not None and first.watermark_after >= max(  # (the CRM sends milliseconds)
@@ -138,8 +146,8 @@ def test_given_locked_rows_when_cycle_then_leads_are_parked_and_retried_after_ba
     rig.srv.store.clock.advance(timedelta(minutes=10))
     retried = run_cycle(rig.deps)
     assert retried.retried == len(parked)  # fetched by id (the pull no longer returns them)
-    assert retried.written == len(rig.leads())
+    assert retried.written == len(open_)
     assert rig.deps.store.list_parked() == []
-    assert all(rig.score_of(r) is not None for r in rig.leads().values())
+    assert all(rig.score_of(r) is not None for lid, r in rig.leads().items() if lid in open_)
     ids = [a.lead_id for a in rig.deps.store.assignments()]
     assert len(ids) == len(set(ids)) and all(rig.owners()[i] in rig.reps for i in ids)
