@@ -50,7 +50,7 @@ class RescoreReport(JobReport):
     model_version: str | None = None
     reason: str = ""  # why it ran (e.g. "new champion v0002")
     pulled: int = 0
-    closed: int = 0  # converted or disqualified: not rewritten
+    closed: int = 0  # converted, disqualified (or deleted): not rewritten
     not_settled: int = 0  # never handled, parked, or inputs changed since: left to the cycle
     scored: int = 0
     unchanged: int = 0  # the CRM already shows these values: no write
@@ -120,7 +120,7 @@ def _batch(deps: Deps, scorer: Any, leads: Sequence[Lead], report: RescoreReport
     todo: list[Lead] = []
     for lead in leads:
         state = states.get(lead.id)
-        if lead.stage in STAGES:
+        if lead.stage in STAGES or lead.deleted:
             report.closed += 1
         elif state is None or state.status not in SETTLED or state.input_hash != lead.input_hash:
             report.not_settled += 1
