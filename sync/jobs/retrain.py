@@ -77,8 +77,9 @@ def train_first_model(deps: Deps) -> RetrainReport | None:
     Runs when the scorer provider is in cold start (no champion) and no retrain run has
     succeeded yet (a failed one is retried up to ``FIRST_RUN_TRIES`` times). Not in a dry
     run: nothing may be registered then, and the dry run's scores show the cold start that a
-    live first run would replace. Leads written before (a deployment that ran before this
-    existed) are rescored when a model is promoted; on a new org the cycle scores them all.
+    live first run would replace. Leads already written (by a deployment that ran before
+    this existed, or by the fast new-leads pass during the training) are rescored when the
+    model is promoted; on a new org the cycle that follows scores all the others.
     """
     if deps.dry_run or not deps.scorers.cold_start:
         return None
@@ -86,7 +87,11 @@ def train_first_model(deps: Deps) -> RetrainReport | None:
     if any(r.status == "ok" for r in runs) or len(runs) >= FIRST_RUN_TRIES:
         return None
     log.info("first run against this %s org: training from its history before writing any score", deps.crm)
-    return run_retrain(deps, rescore=bool(deps.store.count_leads().get("written")))
+    report = run_retrain(deps, rescore=False)
+    # Counted after training: the fast new-leads pass may have written cold-start scores meanwhile.
+    if report.promoted and deps.store.count_leads().get("written"):
+        report.rescore = run_rescore(deps, reason=f"first model {report.champion}")
+    return report
 
 
 def _train(deps: Deps, report: RetrainReport) -> None:
