@@ -107,6 +107,7 @@ def test_given_the_example_cron_uncommented_when_systemd_reads_it_then_the_setti
     cron = _env_file(EXAMPLE, uncomment=True)["LEADPILOT_SCHEDULE__RETRAIN_CRON"]
     assert cron == "0 3 * * 0"
     monkeypatch.setenv("LEADPILOT_SCHEDULE__RETRAIN_CRON", cron)
+    monkeypatch.setenv("LEADPILOT_CRM", _env_file(EXAMPLE)["LEADPILOT_CRM"])
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert settings.schedule.retrain_cron == cron
     CronTrigger.from_crontab(settings.schedule.retrain_cron)
