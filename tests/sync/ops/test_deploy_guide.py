@@ -187,8 +187,8 @@ def _with_all_credentials(tmp_path: Path) -> Path:
 def test_given_the_unit_when_as_service_prints_then_systemd_run_gets_the_units_user_settings_and_credentials(
         tmp_path: Path) -> None:
     unit = _with_all_credentials(tmp_path)
-    res = subprocess.run(["bash", str(SCRIPT), "--print", "status", "--json"], capture_output=True, text=True,
-                         env={"LEADPILOT_UNIT": str(unit), "PATH": "/usr/bin:/bin"}, timeout=30, check=True)
+    res = subprocess.run(["bash", str(SCRIPT), "--print", "--unit", str(unit), "status", "--json"],
+                         capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, timeout=30, check=True)
     argv = shlex.split(res.stdout)
     assert argv[:1] == ["systemd-run"] and {"--wait", "--pipe", "--collect"} <= set(argv)
     assert argv[-3:] == ["/opt/leadpilot/.venv/bin/leadpilot", "status", "--json"]
@@ -207,9 +207,8 @@ def test_given_the_unit_when_as_service_prints_then_systemd_run_gets_the_units_u
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="bash not installed")
 def test_given_no_installed_unit_when_as_service_runs_then_it_says_what_to_do(tmp_path: Path) -> None:
-    res = subprocess.run(["bash", str(SCRIPT), "check"], capture_output=True, text=True,
-                         env={"LEADPILOT_UNIT": str(tmp_path / "missing.service"), "PATH": "/usr/bin:/bin"},
-                         timeout=30)
+    res = subprocess.run(["bash", str(SCRIPT), "--unit", str(tmp_path / "missing.service"), "check"],
+                         capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, timeout=30)
     assert res.returncode == 2 and "install deploy/leadpilot.service first" in res.stderr
     usage = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, timeout=30)
     assert usage.returncode == 2 and "usage:" in usage.stderr
