@@ -164,9 +164,17 @@ def _check_crm(settings: Any, routing_file: Path | None) -> bool:
     """Log in to the CRM through the real connector and print what it says about our budget."""
     from connectors.registry import CRMS
 
-    if settings.crm not in CRMS:
-        typer.echo(f"crm: {settings.crm}: nothing to connect to (`leadpilot demo` starts its own sandbox)")
-        return True
+    if settings.crm not in CRMS and not any(settings.crm_section(name).has_credentials for name in CRMS):
+        # ``sync``/``run`` would connect to the sandbox through a CRM section (make_connector):
+        # with none set they fail at once, so check must not pass.
+        typer.echo(
+            f"crm: {settings.crm}: nothing to connect to: LEADPILOT_CRM=sandbox talks to a sandbox started with "
+            "`leadpilot sandbox serve` through the Salesforce or HubSpot settings pointed at it (README: "
+            "\"Trying it on the sandbox\"), and none are set, so `sync` and `run` would fail; set them, or "
+            "LEADPILOT_CRM=salesforce or hubspot with your CRM's credentials (`leadpilot demo` needs neither)",
+            err=True,
+        )
+        return False
     from sync.wiring.connector import make_connector
 
     try:
@@ -182,9 +190,8 @@ def _check_crm(settings: Any, routing_file: Path | None) -> bool:
     typer.echo(f"crm: {result.crm}: logged in as {result.user or '(unknown user)'}; {_budget(result.budget)}")
     for problem in result.problems:
         typer.echo(f"crm: {problem}", err=True)
-    if result.ok and routing_file is not None:
-        _check_reps(connector, routing_file)
-    return bool(result.ok)
+    reps_ok = _check_reps(connector, routing_file) if result.ok and routing_file is not None else True
+    return bool(result.ok) and reps_ok
 
 
 def _preflight(connector: Any, settings: Any, routing_file: Path | None) -> bool:
@@ -207,26 +214,39 @@ def _preflight(connector: Any, settings: Any, routing_file: Path | None) -> bool
     typer.echo(f"crm: {settings.crm}: preflight")
     for line in render(items):
         typer.echo(f"  {line}")
+    reps_ok = True
     if routing_file is not None and any(i.ok and i.name == "owners readable" for i in items):
-        _check_reps(connector, routing_file)
-    if not all_ok(items):
-        bad = sum(1 for i in items if not i.ok)
+        reps_ok = _check_reps(connector, routing_file)
+    if not all_ok(items) or not reps_ok:
+        bad = sum(1 for i in items if not i.ok) + (not reps_ok)
         typer.echo(f"crm: {bad} check(s) failed: fix them and run `leadpilot check` again.", err=True)
         raise typer.Exit(code=INVALID)
     return True
 
 
-def _check_reps(connector: Any, routing_file: Path) -> None:
-    """Warn about listed reps the CRM does not know or has deactivated (they get no leads)."""
-    from sync.config.routing import load_routing, unresolved_reps
+def _check_reps(connector: Any, routing_file: Path) -> bool:
+    """Warn about listed reps the CRM does not know or has deactivated (they get no leads); False
+    when the fallback owner, named by e-mail, is no active CRM user (its leads would stay put)."""
+    from sync.config.routing import load_routing, unresolved_fallback, unresolved_reps
 
     try:
         crm_reps = connector.list_reps()
     except Exception as exc:  # a warning only: the login itself worked
         typer.echo(f"routing: cannot list CRM users to match {routing_file}: {exc}", err=True)
-        return
-    for warning in unresolved_reps(load_routing(routing_file), crm_reps):
+        return True
+    config = load_routing(routing_file)
+    for warning in unresolved_reps(config, crm_reps):
         typer.echo(f"routing: {routing_file}: warning: {warning}; it gets no leads", err=True)
+    problem = unresolved_fallback(config, crm_reps)
+    if problem is not None:
+        typer.echo(
+            f"routing: {routing_file}: [fallback] owner: {problem}: leads no rep can take would stay with "
+            "their current owner; name an active user by e-mail, or by id (Salesforce: a queue 00G… or a "
+            "user 005…; HubSpot: an owner id), or leave [fallback] out on purpose",
+            err=True,
+        )
+        return False
+    return True
 
 
 def _budget(budget: Any) -> str:

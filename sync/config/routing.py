@@ -401,6 +401,23 @@ def unresolved_reps(config: RoutingConfig, crm_reps: Sequence[Rep]) -> list[str]
     return out
 
 
+def unresolved_fallback(config: RoutingConfig, crm_reps: Sequence[Rep]) -> str | None:
+    """What is wrong with a fallback owner named by e-mail, or ``None``.
+
+    An e-mail no active CRM user has resolves to no owner (``fallback_owner``), so the leads no
+    rep can take would silently stay with whoever owns them; ``leadpilot check`` fails on it. An
+    id is looked up by the CRM's own preflight."""
+    owner = config.fallback.owner
+    if not owner or "@" not in owner:
+        return None
+    match = next((r for r in crm_reps if r.email and r.email.lower() == owner.lower()), None)
+    if match is None:
+        return f"the fallback owner {owner!r} is not a CRM user"
+    if not match.active:
+        return f"the fallback owner {owner!r} is inactive in the CRM"
+    return None
+
+
 def fallback_owner(config: RoutingConfig, crm_reps: Sequence[Rep] = ()) -> str | None:
     """The owner id for leads no rep can take (an email is resolved through ``crm_reps``)."""
     owner = config.fallback.owner

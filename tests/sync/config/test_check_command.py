@@ -35,13 +35,22 @@ def test_given_no_configuration_at_all_when_checked_then_exit_2_saying_what_to_s
     assert "1 problem(s)" in result.stderr
 
 
-def test_given_only_the_sandbox_crm_chosen_when_checked_then_all_checks_pass(clean_env: Path) -> None:
+def test_given_only_the_sandbox_crm_chosen_when_checked_then_exit_1_saying_there_is_nothing_to_connect_to(
+    clean_env: Path,
+) -> None:
+    # .env.example copied as it is: `sync` and `run` would fail at once ("HubSpot access token is
+    # not set"), so check must not say "all checks passed"
     result = _run()
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output
     assert "settings: crm=sandbox store=sqlite:///state/leadpilot.db" in result.stdout
     assert "routing: no routing.toml" in result.stdout
     assert "store: new SQLite file" in result.stdout
-    assert result.stdout.rstrip().endswith("all checks passed")
+    assert result.stderr.startswith("crm: sandbox: nothing to connect to: LEADPILOT_CRM=sandbox talks to a sandbox "
+                                    "started with `leadpilot sandbox serve`")
+    assert "LEADPILOT_CRM=salesforce or hubspot" in result.stderr
+    assert "all checks passed" not in result.output
+    offline = _run("--offline")
+    assert offline.exit_code == 0 and "configuration valid" in offline.stdout
 
 
 def test_given_a_misspelt_crm_when_checked_then_exit_2_naming_the_variable(clean_env: Path) -> None:
@@ -113,7 +122,7 @@ def test_given_a_migrated_store_then_its_schema_revision_is_shown(clean_env: Pat
 
     Store.open(db_url).close()
     result = _run(env={"LEADPILOT_STORE_URL": db_url})
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # the store is fine; no sandbox CRM is configured
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None
     assert f"store: reachable, schema {head}" in result.stdout
@@ -155,6 +164,24 @@ def test_given_a_reachable_crm_when_checked_then_the_api_budget_is_printed(
     with_routing = _run(env=env)
     assert with_routing.exit_code == 0, with_routing.output
     assert "warning: rep 'ghost@nowhere.example' is not a CRM user; it gets no leads" in with_routing.stderr
+
+    # a fallback owner by an e-mail no CRM user has: its leads would stay put, so check fails
+    (clean_env / "routing.toml").write_text('[fallback]\nowner = "queue@nowhere.example"\n', encoding="utf-8")
+    bad_fallback = _run(env=env)
+    assert bad_fallback.exit_code == 2, bad_fallback.output
+    assert ("routing: routing.toml: [fallback] owner: the fallback owner 'queue@nowhere.example' is not a CRM "
+            "user: leads no rep can take would stay with their current owner") in bad_fallback.stderr
+    assert "all checks passed" not in bad_fallback.output
+    email = next(iter(hubspot_sandbox.world.reps.values())).email.upper()  # e-mails match in any case
+    (clean_env / "routing.toml").write_text(f'[fallback]\nowner = "{email}"\n', encoding="utf-8")
+    good_fallback = _run(env=env)
+    assert good_fallback.exit_code == 0, good_fallback.output
+
+    # LEADPILOT_CRM=sandbox with the HubSpot settings pointed at the sandbox: checked as HubSpot
+    (clean_env / "routing.toml").unlink()
+    as_sandbox = _run(env={**env, "LEADPILOT_CRM": "sandbox"})
+    assert as_sandbox.exit_code == 0, as_sandbox.output
+    assert "✓ access token accepted" in as_sandbox.stdout
 
 
 @pytest.mark.integration

@@ -3,6 +3,7 @@ and the validated file becomes the router's rep configurations."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from sync.config.routing import (
     load_routing,
     parse_routing,
     rep_configs,
+    unresolved_fallback,
     unresolved_reps,
 )
 from sync.config.toml_lines import key_lines
@@ -98,6 +100,18 @@ def test_given_listed_reps_the_crm_lacks_then_they_are_reported() -> None:
         "rep '0055g00000A1AAA' is not a CRM user",
         "rep 'ben.ortiz@acme.com' is not a CRM user",
     ]
+
+
+def test_given_a_fallback_by_an_email_no_active_user_has_then_it_is_reported() -> None:
+    assert unresolved_fallback(parse_routing('[fallback]\nowner = "ANA@acme.com"\n'), CRM_REPS) is None
+    assert unresolved_fallback(parse_routing('[fallback]\nowner = "queue@acme.com"\n'), CRM_REPS) == (
+        "the fallback owner 'queue@acme.com' is not a CRM user")
+    inactive = [replace(r, active=False) if r.email == "ana@acme.com" else r for r in CRM_REPS]
+    assert unresolved_fallback(parse_routing('[fallback]\nowner = "ana@acme.com"\n'), inactive) == (
+        "the fallback owner 'ana@acme.com' is inactive in the CRM")
+    # an id is the CRM preflight's to look up; no fallback at all is a choice
+    assert unresolved_fallback(load_routing(EXAMPLE), ()) is None
+    assert unresolved_fallback(parse_routing(""), ()) is None
 
 
 def test_given_a_fallback_by_email_then_it_resolves_to_the_owner_id() -> None:
