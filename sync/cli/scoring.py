@@ -192,20 +192,15 @@ def _rescore(version: str, registry: Path | None, rescore: bool) -> None:
     """After an operator's promote/rollback: rescore the open leads (the deployment's registry only)."""
     if registry is not None or not rescore:
         return
-    from connectors.errors import CRMError
-    from sync.cli.daemon import _settings
+    from sync.cli.daemon import _deps, _settings
     from sync.jobs.rescore import run_rescore
-    from sync.ops.logs import configure_logging
-    from sync.store import StoreError
-    from sync.wiring.deps import build_deps
 
-    settings = _settings()
-    configure_logging(settings.log_level, settings.log_format)
     try:
-        deps = build_deps(settings)
-    except (CRMError, StoreError, ValueError, FileNotFoundError) as exc:
-        typer.echo(f"error: {version} is the champion, but the open leads were not rescored: {exc}. Fix that, "
-                   f"then run `leadpilot model promote {version}` again (it rescores only what changes).", err=True)
+        deps = _deps(_settings())  # logging with the secrets masked; failures said in words
+    except typer.Exit:
+        typer.echo(f"error: {version} is the champion, but the open leads were not rescored (see above); fix "
+                   f"that, then run `leadpilot model promote {version}` again (it rewrites only what changes)",
+                   err=True)
         raise typer.Exit(1) from None
     report = run_rescore(deps, reason=f"{version} promoted by an operator")
     typer.echo(_rescored_line(report))

@@ -25,13 +25,13 @@ def _env(info: dict[str, Any], state: Path) -> dict[str, str]:
 
 
 def _shown(srv: SandboxServer) -> dict[str, tuple[Any, ...]]:
-    """Open leads' leadpilot values as stored in the CRM: score, grade, reasons, model version."""
+    """Scored leads' leadpilot values as stored in the CRM: score, grade, reasons, flag, model version."""
     out = {}
     for r in srv.store.all("Lead"):
         low = {k.lower(): v for k, v in r.items()}
         if low.get("leadpilot_score") is not None:
             out[r["Id"]] = (low.get("leadpilot_score"), low.get("leadpilot_grade"), low.get("leadpilot_reasons"),
-                            low.get("leadpilot_model_version"))
+                            low.get("leadpilot_opportunity"), low.get("leadpilot_model_version"))
     return out
 
 
@@ -51,7 +51,7 @@ def test_given_a_new_org_when_the_admin_syncs_trains_and_promotes_then_scores_fo
         first = json.loads(cli("sync", "--once", "--json").stdout)
         assert first["written"] > 0 and first["error"] is None
         day_one = _shown(srv)
-        assert {v[3] for v in day_one.values()} == {"v0001"}  # trained before the first write
+        assert {v[4] for v in day_one.values()} == {"v0001"}  # trained before the first write
         assert not any(str(v[2]).startswith("Base rate") for v in day_one.values())
 
         again = json.loads(cli("train", "--json").stdout)  # a challenger; promoted only if not worse
@@ -62,12 +62,12 @@ def test_given_a_new_org_when_the_admin_syncs_trains_and_promotes_then_scores_fo
 
         out = cli("model", "promote", "v0001").stdout
         after = _shown(srv)
-        changed = {lid for lid in after if after[lid][:3] != before[lid][:3]}
-        rewritten = {lid for lid in after if after[lid] != before[lid]}
+        changed = {lid for lid in after if after[lid][:4] != before[lid][:4]}
+        rewritten = {lid for lid in after if after[lid] != before[lid]}  # scored_at aside
         assert "v0001 is the champion" in out
         assert f"open leads rescored with v0001: {len(changed)} changed, {len(changed)} written" in out
         assert rewritten == changed  # nothing written where score, grade and reasons stay
-        assert all(after[lid][3] == "v0001" for lid in changed)
+        assert all(after[lid][4] == "v0001" for lid in changed)
 
         quiet = cli("model", "promote", "v0001").stdout
         assert "open leads rescored with v0001: 0 changed, 0 written" in quiet and _shown(srv) == after
