@@ -29,6 +29,11 @@ NUMERIC_ATTRIBUTES: tuple[str, ...] = ("employees", "revenue")
 # LeadUpdate attributes written to leadpilot's own CRM fields (created by ``ensure_fields``); the
 # owner is written too, but to the CRM's own owner field.
 WRITTEN_FIELDS: tuple[str, ...] = ("score", "grade", "opportunity", "reasons", "model_version", "scored_at")
+# Written only when the admin turns it on (LEADPILOT_ROUTING__WRITE_REASON) and never read back, so
+# a query does not fail on an org where the field has not been created yet; init-crm creates it.
+OPTIONAL_WRITTEN_FIELDS: tuple[str, ...] = ("routing_reason",)
+# The routing reason is a plain text field on the record: short enough for a list view column.
+ROUTING_REASON_CHARS = 255
 # Attributes the CRM changes while a lead is worked; not scoring inputs (see ``Lead.input_hash``).
 UNSCORED_ATTRIBUTES: frozenset[str] = frozenset({"status"})
 # Lead.stage values: sales outcomes the CRM shows on the lead itself (see ``Lead.stage``).
@@ -154,6 +159,8 @@ class LeadUpdate:
     model_version: str | None = None
     scored_at: datetime | None = None
     owner_id: str | None = None
+    # Why the lead went where it went, in words (at most ROUTING_REASON_CHARS characters)
+    routing_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from connectors.hubspot.errors import HUBSPOT, RULES, from_hubspot, token_reject
 from connectors.hubspot.settings import HubSpotPropertyNames, HubSpotSettings
 from connectors.preflight import CheckItem
 from connectors.records import (
+    OPTIONAL_WRITTEN_FIELDS,
     WRITTEN_FIELDS,
     CheckResult,
     LabelledLead,
@@ -157,7 +158,8 @@ class HubSpotConnector:
         """
         obj = self.settings.object_type
         existing = self._property_names()
-        todo = [k for k in WRITTEN_FIELDS if self.pmap.written[k] not in existing]
+        todo = [k for k in (*WRITTEN_FIELDS, *OPTIONAL_WRITTEN_FIELDS)
+                if k in self.pmap.written and self.pmap.written[k] not in existing]
         if not todo:
             return []
         created: list[str] = []

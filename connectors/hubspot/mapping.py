@@ -16,6 +16,7 @@ from typing import Any
 from connectors.records import (
     LEAD_ATTRIBUTES,
     NUMERIC_ATTRIBUTES,
+    ROUTING_REASON_CHARS,
     WRITTEN_FIELDS,
     LabelledLead,
     Lead,
@@ -60,6 +61,7 @@ PROPERTY_TYPES: dict[str, tuple[str, str, str]] = {
     "reasons": ("string", "textarea", "LeadPilot reasons"),
     "model_version": ("string", "text", "LeadPilot model version"),
     "scored_at": ("datetime", "date", "LeadPilot scored at"),
+    "routing_reason": ("string", "text", "LeadPilot routing reason"),
 }
 # What a rep reads when hovering a property in the record sidebar (and an admin in Settings).
 PROPERTY_DESCRIPTIONS: dict[str, str] = {
@@ -71,6 +73,8 @@ PROPERTY_DESCRIPTIONS: dict[str, str] = {
     "reasons": "Why leadpilot scored this lead as it did: the strongest factors, most important first.",
     "model_version": "The leadpilot model that wrote the score (for audits and comparisons).",
     "scored_at": "When leadpilot last scored this lead.",
+    "routing_reason": "Why leadpilot routed this lead to its owner (or left it queued): the rep chosen and why "
+                      "each other rep was left out. Written only when routing reasons are turned on.",
 }
 GRADES = ("A", "B", "C", "D")
 
@@ -186,6 +190,8 @@ def update_input(update: LeadUpdate, pmap: PropertyMap, max_reasons: int = 65_53
         p[w["scored_at"]] = str(epoch_ms(update.scored_at))
     if update.owner_id is not None:
         p[w["owner"]] = update.owner_id
+    if update.routing_reason is not None and "routing_reason" in w:
+        p[w["routing_reason"]] = update.routing_reason[:ROUTING_REASON_CHARS]
     return {"id": update.lead_id, "properties": p}
 
 

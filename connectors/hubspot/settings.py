@@ -64,4 +64,5 @@ class HubSpotPropertyNames(FrozenModel):
     reasons: FieldName = "leadpilot_reasons"
     model_version: FieldName = "leadpilot_model_version"
     scored_at: FieldName = "leadpilot_scored_at"
+    routing_reason: FieldName = "leadpilot_routing_reason"
     owner: FieldName = "hubspot_owner_id"

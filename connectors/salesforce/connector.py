@@ -25,6 +25,7 @@ from connectors.batching import metered_write
 from connectors.errors import CRMError, Kind
 from connectors.preflight import CheckItem
 from connectors.records import (
+    OPTIONAL_WRITTEN_FIELDS,
     CheckResult,
     LabelledLead,
     Lead,
@@ -59,6 +60,7 @@ CUSTOM_FIELDS: dict[str, tuple[str, dict[str, Any], str]] = {
     "reasons": ("LongTextArea", {"length": 32000, "visibleLines": 5}, "LeadPilot Reasons"),
     "model_version": ("Text", {"length": 80}, "LeadPilot Model Version"),
     "scored_at": ("DateTime", {}, "LeadPilot Scored At"),
+    "routing_reason": ("Text", {"length": 255}, "LeadPilot Routing Reason"),
 }
 
 
@@ -152,7 +154,8 @@ class SalesforceConnector:
             names = self._lead_field_names()
         except CRMError as err:
             return CheckResult(False, self.crm, self._user(), self.meter.budget, (str(err),))
-        missing = [self.fmap.written[k] for k in CUSTOM_FIELDS if self.fmap.written[k].lower() not in names]
+        missing = [self.fmap.written[k] for k in CUSTOM_FIELDS
+                   if k not in OPTIONAL_WRITTEN_FIELDS and self.fmap.written[k].lower() not in names]
         missing += [f for f in (*self.fmap.source.values(), *self.fmap.text) if f.lower() not in names]
         if missing:
             problems.append(f"fields missing on Lead: {', '.join(missing)} (run `leadpilot init-crm` for "

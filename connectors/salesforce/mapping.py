@@ -15,6 +15,7 @@ from typing import Any
 from connectors.records import (
     LEAD_ATTRIBUTES,
     NUMERIC_ATTRIBUTES,
+    ROUTING_REASON_CHARS,
     WRITTEN_FIELDS,
     LabelledLead,
     Lead,
@@ -129,6 +130,8 @@ def update_values(update: LeadUpdate, fmap: FieldMap, max_reasons: int = 32_000)
         out[fmap.written["scored_at"]] = iso_utc(update.scored_at)
     if update.owner_id is not None:
         out[fmap.written["owner"]] = update.owner_id
+    if update.routing_reason is not None and "routing_reason" in fmap.written:
+        out[fmap.written["routing_reason"]] = update.routing_reason[:ROUTING_REASON_CHARS]
     return out
 
 

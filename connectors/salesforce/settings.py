@@ -140,4 +140,5 @@ class FieldNames(FrozenModel):
     reasons: FieldName = "LeadPilot_Reasons__c"
     model_version: FieldName = "LeadPilot_Model_Version__c"
     scored_at: FieldName = "LeadPilot_Scored_At__c"
+    routing_reason: FieldName = "LeadPilot_Routing_Reason__c"
     owner: FieldName = "OwnerId"

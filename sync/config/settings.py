@@ -129,6 +129,9 @@ class RoutingSettings(_Model):
     # still hold; alert: a warning in the log and the leadpilot_queue_over_sla gauge). 0 = no SLA
     queue_sla_minutes: float = Field(default=120, ge=0)
     queue_sla_action: Literal["widen", "alert"] = "alert"
+    # Write a short routing reason (at most 255 characters: who got the lead and why the others
+    # did not) to the lead's routing-reason field, so managers see it on the record
+    write_reason: bool = False
 
     @field_validator("posterior_exploration")
     @classmethod

@@ -50,7 +50,7 @@ from sqlalchemy.exc import DBAPIError
 from connectors.errors import StopCycle
 from connectors.records import STAGES, Lead, LeadUpdate, Removal, Unreadable
 from scoring.types import Score
-from sync.jobs.owners import decide_owners, recheck_owners
+from sync.jobs.owners import decide_owners, recheck_owners, routing_reason
 from sync.jobs.queue import drain_queue, exclusion_kind, observe_speed, queue_sla, sync_workload
 from sync.jobs.report import JobReport, error_text, job_run
 from sync.jobs.retrain import train_first_model
@@ -467,7 +467,10 @@ def _handle(
         report.owner_conflicts += 1
         log.info("lead %s: owner changed to %s in the CRM before our write; leaving it", lid, owner)
     conflicts = set(conflicting)
-    updates = [_update(lead, score, owners.get(lead.id), now) for lead, score in zip(leads, scores, strict=True)]
+    reasons = ({d.lead_id: routing_reason(d, deps.router.rep_names) for d in new if not d.shadow and d.lead_id not in conflicts}
+               if deps.settings.routing.write_reason else {})
+    updates = [_update(lead, score, owners.get(lead.id), now, reasons.get(lead.id))
+               for lead, score in zip(leads, scores, strict=True)]
     result = deps.connector.write(updates)
     ok = set(result.succeeded)
     done_ids = [lid for lid in ok if lid not in conflicts]
@@ -548,7 +551,7 @@ def _scored(lead: Lead, s: Score, prev: LeadState | None, now: datetime) -> Lead
                    model_version=s.model_version, updated_at=None)
 
 
-def _update(lead: Lead, s: Score, owner: str | None, now: datetime) -> LeadUpdate:
+def _update(lead: Lead, s: Score, owner: str | None, now: datetime, routing_reason: str | None = None) -> LeadUpdate:
     return LeadUpdate(lead_id=lead.id, score=s.score, grade=s.grade, opportunity=s.opportunity,
                       reasons=s.reasons, model_version=s.model_version, scored_at=now,
-                      owner_id=owner)
+                      owner_id=owner, routing_reason=routing_reason)

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from connectors.base import Connector
-from connectors.records import Lead, Rep
+from connectors.records import ROUTING_REASON_CHARS, Lead, Rep
 from scoring.types import Score
 from sync.config.settings import Settings
 from sync.jobs.lead_context import lead_attributes, routing_context
@@ -120,6 +120,22 @@ def _decide(router: RouterBox, lead: Lead, context: dict[str, Any], now: datetim
         supersede_reason=None if prev is None else
         "queued past its SLA: decided again outside working hours" if widen else "queued lead decided again",
     )
+
+
+def routing_reason(d: Decision, names: Mapping[str, str], limit: int = ROUTING_REASON_CHARS) -> str:
+    """The decision in one line for the CRM record (at most ``limit`` characters), by rep name:
+    who got the lead and with what probability, or that it is queued; then why each rep left out
+    was left out."""
+    name = names.get
+    eligible = [r for r, why in d.considered.items() if why is None]
+    if d.rep_id is not None:
+        head = (f"{name(d.rep_id, d.rep_id)}: chosen by {d.policy_name} (p={d.propensity:.2f}) "
+                f"among {len(eligible)} eligible of {len(d.considered)}")
+    else:
+        head = f"Queued: none of {len(d.considered)} reps could take it"
+    parts = [f"{name(r, r)}: {why}" for r, why in d.considered.items() if why]
+    text = "; ".join([head, *parts])
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def recheck_owners(

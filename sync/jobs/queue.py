@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from connectors.errors import StopCycle
 from connectors.records import Lead, LeadUpdate
-from sync.jobs.owners import decide_again, recheck_owners
+from sync.jobs.owners import decide_again, recheck_owners, routing_reason
 from sync.store.records import Assignment, Decision
 from sync.wiring.deps import Deps
 from sync.wiring.routing import LostRace, RouterBox
@@ -129,7 +129,11 @@ def _record_and_write(deps: Deps, router: RouterBox, todo: Sequence[tuple[Lead, 
         report.owner_conflicts += 1
         log.info("queued lead %s: owner changed to %s in the CRM before our write; leaving it", lid, owner)
         deps.store.supersede(_id_of(deps, lid), "owner set in the CRM before our write", now)
-    result = deps.connector.write([LeadUpdate(lid, owner_id=owner) for lid, owner in keep.items()])
+    write_reason = deps.settings.routing.write_reason
+    result = deps.connector.write([
+        LeadUpdate(lid, owner_id=owner,
+                   routing_reason=routing_reason(ids[lid], router.rep_names) if write_reason and lid in ids else None)
+        for lid, owner in keep.items()])
     ok = set(result.succeeded) | {lid for lid in planned if lid not in keep and lid not in conflicts}
     deps.store.mark_written(list(ok), now)
     report.written += len(result.succeeded)

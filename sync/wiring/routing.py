@@ -67,6 +67,7 @@ class RouterBox:
         self.lost_races = 0  # commits redone because another process got there first
         self.excluded: frozenset[str] = frozenset()  # reps not routed to (their CRM user left)
         self.open_counts: dict[str, int] = {}  # each rep's open load from the CRM (sync_open)
+        self.rep_names: dict[str, str] = {}  # owner id -> the CRM's name, for reasons people read
         self.reload()
 
     def reload(self) -> None:
@@ -168,6 +169,7 @@ class RouterBox:
         box.fallback_owner, box.persist, box.version = self.fallback_owner, False, self.version
         box.lock, box.lost_races, box.excluded = threading.RLock(), 0, self.excluded
         box.open_counts = dict(self.open_counts)
+        box.rep_names = dict(self.rep_names)
         box.router = Router.from_state(self.router.to_state())
         return box
 
@@ -310,4 +312,6 @@ def build_router_box(settings: Settings, store: Any, crm_reps: Sequence[Rep], in
                              capacity_price=r.capacity_price, capacity_target=r.capacity_target, **own)
         return Router(policy=policy, reps=reps, fallback=fallback, rules=rules)
 
-    return RouterBox(store, f"routing:{r.policy}", factory, fallback)
+    box = RouterBox(store, f"routing:{r.policy}", factory, fallback)
+    box.rep_names = {rep.id: rep.name for rep in crm_reps if rep.name}
+    return box

@@ -43,7 +43,7 @@ def test_given_ensure_fields_twice_then_second_run_creates_nothing(sandbox_facto
     c = make(server, "hubspot")
     assert not c.check().ok
     props = ["leadpilot_score", "leadpilot_grade", "leadpilot_opportunity", "leadpilot_reasons",
-             "leadpilot_model_version", "leadpilot_scored_at"]
+             "leadpilot_model_version", "leadpilot_scored_at", "leadpilot_routing_reason"]
     before = dict(server.ctx.counters)
     assert c.init_crm(dry_run=True) == ["would create property group leadpilot",
                                         *(f"would create property {n} on contacts" for n in props)]

@@ -122,3 +122,22 @@ def test_given_owners_taken_meanwhile_when_rechecked_then_humans_keep_theirs_and
 def test_given_no_owner_to_write_then_the_crm_is_not_asked() -> None:
     crm = _Owners({})
     assert recheck_owners(cast(Connector, crm), OwnerRules(), {}) == ({}, {}) and crm.asked == 0
+
+
+def test_given_a_decision_when_its_routing_reason_is_written_then_names_and_at_most_255_characters() -> None:
+    from datetime import UTC, datetime
+
+    from sync.jobs.owners import routing_reason
+    from sync.store.records import Decision
+
+    names = {"005A": "Ana Weber", "005B": "Ben Ortiz"}
+    d = Decision(lead_id="L1", rep_id="005A", policy_name="contextual", policy_version=3, propensity=0.4123,
+                 decided_at=datetime(2026, 1, 5, tzinfo=UTC),
+                 considered={"005A": None, "005B": "outside working hours (02:32 in America/New_York, works 08:30-17:00)"})
+    assert routing_reason(d, names) == ("Ana Weber: chosen by contextual (p=0.41) among 1 eligible of 2; "
+                                        "Ben Ortiz: outside working hours (02:32 in America/New_York, works 08:30-17:00)")
+    many = {f"005{i}": f"outside territory emea: country United States not in (GB, DE) #{i}" for i in range(20)}
+    queued = Decision(lead_id="L2", rep_id=None, policy_name="contextual", policy_version=3, propensity=1.0,
+                      decided_at=datetime(2026, 1, 5, tzinfo=UTC), considered=many)
+    text = routing_reason(queued, {})
+    assert len(text) == 255 and text.endswith("…") and text.startswith("Queued: none of 20 reps could take it; 0050: outside")

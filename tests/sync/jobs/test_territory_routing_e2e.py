@@ -114,3 +114,36 @@ def test_given_the_admins_routing_file_when_leads_arrive_then_each_goes_only_to_
     reasons = " | ".join(w for d in decisions for w in d.considered.values() if w)
     assert "outside territory americas: country" in reasons and "out of office" in reasons
     assert "not eligible under rule 1 (enterprise)" in reasons
+
+
+@pytest.mark.parametrize("crm", ["salesforce", "hubspot"])
+def test_given_write_reason_on_when_routed_then_the_record_says_why_in_at_most_255_characters(rig_factory, crm):
+    from sync.config.settings import RoutingSettings
+
+    rig = rig_factory(crm, arrivals_per_day=40)
+    (rig.state_dir / "routing.toml").write_text(ROUTING, encoding="utf-8")
+    rig.rebuild(routing=RoutingSettings(file=rig.state_dir / "routing.toml", write_reason=True))
+    rig.srv.advance(0.25)  # Monday 15:00 UTC
+    assert run_cycle(rig.deps).ok
+    names = {str(rig.cid(u["Id"])): u["Name"] for u in rig.srv.store.all("User")}
+    field = "leadpilot_routing_reason" if crm == "hubspot" else "LeadPilot_Routing_Reason__c"
+    decisions = rig.deps.store.assignments()
+    assert decisions
+    for d in decisions:
+        record = rig.leads()[d.lead_id]
+        reason = next(v for k, v in record.items() if k.lower() == field.lower())
+        assert 0 < len(reason) <= 255
+        if d.rep_id is not None:
+            assert reason.startswith(f"{names[d.rep_id]}: chosen by contextual (p={d.propensity:.2f})")
+        else:
+            assert reason.startswith("Queued: none of 5 reps could take it")
+        assert "Carmen Ruiz: out of office 2026-01-01 to 2026-01-31" in reason or reason.endswith("…")
+        assert not any(rid in reason for rid in names if len(rid) > 3)  # names, not owner ids
+
+
+def test_given_the_routing_reason_off_by_default_then_nothing_is_written_there(rig_factory):
+    rig = rig_factory("salesforce")
+    assert rig.settings.routing.write_reason is False
+    rig.srv.advance(0.25)
+    assert run_cycle(rig.deps).ok and rig.deps.store.assignments()
+    assert not any(r.get("LeadPilot_Routing_Reason__c") for r in rig.leads().values())
