@@ -13,7 +13,7 @@ from connectors.preflight import CheckItem, all_ok
 pytestmark = pytest.mark.integration
 
 OUR_FIELDS = ("LeadPilot_Score__c", "LeadPilot_Grade__c", "LeadPilot_Opportunity__c", "LeadPilot_Reasons__c",
-              "LeadPilot_Model_Version__c", "LeadPilot_Scored_At__c")
+              "LeadPilot_Model_Version__c", "LeadPilot_Scored_At__c", "LeadPilot_Routing_Reason__c")
 
 
 def changes(server: Any) -> int:
