@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from sync.cli import app
 from sync.config.settings import RoutingSettings
 from sync.jobs.cycle import run_cycle
+from sync.wiring.scorers import PriorScorer
 
 pytestmark = pytest.mark.integration
 
@@ -99,7 +100,8 @@ def test_given_queued_and_assigned_leads_when_explained_then_every_exclusion_in_
 
     text = cli(queued.lead_id)
     assert f"lead {queued.lead_id}: 20% conversion probability, grade D (model prior)" in text
-    assert "reasons: Cold start: no trained model yet" in text  # as written on the CRM record
+    written = PriorScorer(0.2).score([{}])[0].reasons  # what the rig's scorer wrote on the record
+    assert f"reasons: {written}" in text
     assert "queued: none of the 3 reps could take it" in text
     lines = text.splitlines()
     for why in queued.considered.values():
