@@ -1,4 +1,4 @@
-"""``leadpilot run | sync | rewards | status | report | demo | evaluate-policy``.
+"""``leadpilot run | worker | sync | rewards | status | report | demo | evaluate-policy``.
 
 Each command builds a ``Deps`` from the settings and calls a job body or the daemon;
 ``--json`` prints (or writes) what a machine reads.
@@ -7,6 +7,7 @@ Each command builds a ``Deps`` from the settings and calls a job body or the dae
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from contextlib import nullcontext
@@ -90,6 +91,44 @@ def run() -> None:
         start_metrics_server(metrics, settings.metrics_port)
         code = daemon.run()
     raise typer.Exit(code)
+
+
+def worker(
+    name: str = typer.Option("", "--name", help="This worker's name in logs and the queue (default host:pid)."),
+    heartbeat_seconds: float = typer.Option(10.0, "--heartbeat-seconds", min=1.0,
+                                            help="How often this worker tells the queue it is alive."),
+    stalled_after_seconds: float = typer.Option(60.0, "--stalled-after-seconds", min=5.0,
+                                                help="A worker silent this long is presumed dead: its job "
+                                                     "goes to another worker."),
+    stalled_check_seconds: int = typer.Option(30, "--stalled-check-seconds", min=1, max=59,
+                                              help="How often the workers look for a dead worker's jobs."),
+) -> None:
+    """Run jobs from the PostgreSQL job queue (procrastinate): start any number, on any machines."""
+    import socket
+
+    from sync.cli.common import CONFIG_ERROR, open_store_or_exit
+    from sync.ops.logs import configure_logging, register_settings_secrets
+    from sync.ops.workers import WorkerOptions, build_app, run_worker
+
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_format)
+    register_settings_secrets(settings)
+    if stalled_after_seconds <= 2 * heartbeat_seconds:
+        typer.echo("--stalled-after-seconds must exceed twice --heartbeat-seconds, or a live worker "
+                   "would be taken for dead", err=True)
+        raise typer.Exit(CONFIG_ERROR)
+    options = WorkerOptions(heartbeat_seconds=heartbeat_seconds, stalled_after_seconds=stalled_after_seconds,
+                            stalled_check_seconds=stalled_check_seconds)
+    try:
+        build_app(settings, options)  # the store on PostgreSQL, the schedule expressible as cron
+    except ImportError:
+        typer.echo("cannot start: workers need procrastinate: pip install 'leadpilot[workers]'", err=True)
+        raise typer.Exit(CONFIG_ERROR) from None
+    except ValueError as exc:
+        typer.echo(f"cannot start: {exc}", err=True)
+        raise typer.Exit(CONFIG_ERROR) from None
+    open_store_or_exit(settings).close()  # applies the migrations, the queue's schema included
+    run_worker(settings, options, name or f"{socket.gethostname()}:{os.getpid()}")
 
 
 def sync(
@@ -217,6 +256,7 @@ def register(app: typer.Typer) -> None:
     """Add the daemon's commands to the ``leadpilot`` CLI."""
     app.command("run")(run)
     app.command("sync")(sync)
+    app.command("worker")(worker)
     app.command("rewards")(rewards)
     app.command("status")(status)
     app.command("report")(report)

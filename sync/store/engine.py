@@ -57,8 +57,10 @@ def normalise_url(url: str | URL) -> URL:
             "postgresql://user@host:5432/leadpilot"
         ) from exc
     if parsed.drivername in ("postgres", "postgresql"):
-        # SQLAlchemy 2.1 defaults to psycopg 3; the dev extras install psycopg2-binary.
-        driver = "psycopg" if importlib.util.find_spec("psycopg") else "psycopg2"
+        # psycopg2 is the driver the store is tested with (the dev extras install psycopg2-binary);
+        # psycopg 3, which the job queue (procrastinate, `leadpilot worker`) brings along, serves
+        # the store only where psycopg2 is absent.
+        driver = "psycopg2" if importlib.util.find_spec("psycopg2") else "psycopg"
         parsed = parsed.set(drivername=f"postgresql+{driver}")
     return parsed
 

@@ -1,0 +1,170 @@
+"""``leadpilot worker``: the daemon's jobs as procrastinate tasks on the store's PostgreSQL.
+
+Any number of worker processes, on any number of machines, share one PostgreSQL (the state
+store's). procrastinate provides what the embedded daemon gets from being alone:
+
+- **Periodic jobs once per period**: each job is a periodic task; procrastinate records each
+  period's deferral in ``procrastinate_periodic_defers`` under a unique key, so however many
+  workers run, each period's job is deferred once.
+- **One cycle per org at a time**: every job of an org carries the lock ``leadpilot-org:<org>``
+  (a job waits while another job of the same lock is running) and a queueing lock per job
+  and org (a period's job is not queued twice while one waits). The cycle's own invariants
+  (one decision per lead, rewards applied once, the watermark only over what was handled)
+  then hold exactly as under ``leadpilot run``.
+- **A killed worker loses nothing**: workers send a heartbeat every ``heartbeat_seconds``; a
+  periodic ``leadpilot.retry_stalled`` task hands the jobs of a worker silent for
+  ``stalled_after_seconds`` back to the queue, where another worker takes them. The bound on
+  recovery is ``stalled_after_seconds`` plus one check period.
+
+The queue's tables come with the store's migrations (revision 0005 applies procrastinate's
+schema on PostgreSQL), so a fresh database needs nothing by hand. A SQLite store has no
+workers: ``leadpilot run`` is the embedded mode.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.engine import make_url
+
+from sync.jobs.cycle import run_cycle
+from sync.jobs.new_leads import run_new_leads
+from sync.jobs.retrain import run_retrain
+from sync.jobs.rewards import run_rewards
+
+if TYPE_CHECKING:
+    import procrastinate
+
+    from sync.config.settings import Settings
+    from sync.wiring.deps import Deps
+
+log = logging.getLogger(__name__)
+
+JOBS = {"sync": run_cycle, "new_leads": run_new_leads, "rewards": run_rewards, "retrain": run_retrain}
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    """How a worker watches its peers: the heartbeat, and when a silent one's jobs are retried."""
+
+    heartbeat_seconds: float = 10.0
+    stalled_after_seconds: float = 60.0
+    stalled_check_seconds: int = 30
+
+
+def queue_conninfo(store_url: str) -> str:
+    """The libpq URI procrastinate connects with: the store's URL without SQLAlchemy's driver
+    suffix (``options=-csearch_path=...`` and the password carried as they are)."""
+    url = make_url(store_url)
+    if url.get_backend_name() != "postgresql":
+        raise ValueError(
+            "LEADPILOT_STORE_URL: `leadpilot worker` needs the store on PostgreSQL (the job queue lives "
+            "there); a SQLite store runs as one `leadpilot run`"
+        )
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def interval_cron(minutes: float, variable: str) -> str:
+    """A cron for "every ``minutes``" (procrastinate's periodic tasks take cron; a 6th column is
+    seconds). Sub-minute periods divide a minute; longer ones divide an hour or a day."""
+    seconds = round(minutes * 60)
+    if 1 <= seconds < 60 and 60 % seconds == 0:
+        return f"* * * * * */{seconds}"
+    if seconds % 60 == 0 and 60 % (seconds // 60) == 0:
+        return f"*/{seconds // 60} * * * *"
+    if seconds % 3600 == 0 and 24 % (seconds // 3600) == 0:
+        return f"0 */{seconds // 3600} * * *"
+    raise ValueError(
+        f"{variable}={minutes:g}: workers schedule with cron, so the interval must divide a minute "
+        "(e.g. 0.5), an hour (1, 5, 15, 30) or a day (60, 120, 360 …)"
+    )
+
+
+def org_key(settings: Settings) -> str:
+    """The org this deployment serves: today one per store, named by its CRM."""
+    return str(settings.crm)
+
+
+class _DepsHolder:
+    """One ``Deps`` per worker process, wired on its first job (CRM log-in, model load)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._deps: Deps | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Deps:
+        with self._lock:
+            if self._deps is None:
+                from sync.wiring.deps import build_deps
+
+                self._deps = build_deps(self.settings)
+            return self._deps
+
+
+def build_app(settings: Settings, options: WorkerOptions | None = None) -> procrastinate.App:
+    """The procrastinate app with the daemon's jobs as periodic tasks for this org."""
+    import procrastinate
+
+    options = options or WorkerOptions()
+    schedule = settings.schedule
+    org = org_key(settings)
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=queue_conninfo(
+        settings.resolved_store_url)))
+    holder = _DepsHolder(settings)
+    crons = {"sync": interval_cron(schedule.sync_interval_minutes, "LEADPILOT_SCHEDULE__SYNC_INTERVAL_MINUTES"),
+             "rewards": interval_cron(schedule.rewards_interval_minutes,
+                                      "LEADPILOT_SCHEDULE__REWARDS_INTERVAL_MINUTES"),
+             "retrain": schedule.retrain_cron}
+    if schedule.new_leads_interval_minutes > 0:
+        crons["new_leads"] = interval_cron(schedule.new_leads_interval_minutes,
+                                           "LEADPILOT_SCHEDULE__NEW_LEADS_INTERVAL_MINUTES")
+    for name, cron in crons.items():
+        _register(app, holder, name, cron, org)
+
+    @app.periodic(cron=f"* * * * * */{options.stalled_check_seconds}")
+    @app.task(name="leadpilot.retry_stalled", queueing_lock="leadpilot.retry_stalled", pass_context=True)
+    async def retry_stalled(context: Any, timestamp: int) -> None:
+        stalled = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=options.stalled_after_seconds)
+        for job in stalled:
+            log.warning("job %s (%s) was running on a worker silent for %.0f s: handing it to another worker",
+                        job.id, job.task_name, options.stalled_after_seconds)
+            if job.queueing_lock:
+                # A later period's job waits under the same queueing lock: it would do what the
+                # retried job does (the cycle resumes from the store), so it makes way.
+                for waiting in await app.job_manager.list_jobs_async(queueing_lock=job.queueing_lock,
+                                                                     status="todo"):
+                    if waiting.id is not None:
+                        await app.job_manager.cancel_job_by_id_async(waiting.id)
+            await app.job_manager.retry_job(job)
+
+    return app
+
+
+def _register(app: procrastinate.App, holder: _DepsHolder, name: str, cron: str, org: str) -> None:
+    body = JOBS[name]
+
+    def job(context: Any, timestamp: int) -> None:
+        log.info("job %s %s (org %s, period %d) started in pid %d", context.job.id, name, org, timestamp,
+                 os.getpid())
+        report = body(holder.get())
+        error = getattr(report, "error", None)
+        log.info("job %s %s finished: %s", context.job.id, name,
+                 getattr(report, "counts", lambda: report)() if error is None else f"error: {error}")
+
+    job.__name__ = f"leadpilot_{name}"
+    task = app.task(name=f"leadpilot.{name}", lock=f"leadpilot-org:{org}",
+                    queueing_lock=f"leadpilot.{name}:{org}", pass_context=True)(job)
+    app.periodic(cron=cron, periodic_id=org)(task)
+
+
+def run_worker(settings: Settings, options: WorkerOptions, name: str) -> None:
+    """Run one worker until SIGTERM/SIGINT (procrastinate finishes the job in hand first)."""
+    app = build_app(settings, options)
+    with app.open():
+        app.run_worker(name=name, concurrency=1, update_heartbeat_interval=options.heartbeat_seconds,
+                       stalled_worker_timeout=options.stalled_after_seconds, delete_jobs="never")
