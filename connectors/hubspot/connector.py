@@ -93,7 +93,7 @@ class HubSpotConnector:
 
     def _refresh(self) -> None:
         if not self.apis.set_token(self._token_provider()):
-            raise CRMError(token_rejected_message(self.env_prefix), crm=self.crm, operation="refresh token",
+            raise CRMError(token_rejected_message(self.env_prefix), crm=self.crm, operation="access token",
                            rule=RULES["TOKEN_REJECTED"], status=401, code="INVALID_AUTHENTICATION")
 
     def _call(self, kind: str, operation: str, fn: Callable[[], Any]) -> Any:

@@ -58,16 +58,15 @@ def _report(crm: str, changes: list[str], dry_run: bool) -> None:
 
 
 def _routing_rep_ids(settings: Any, connector: Any) -> list[str]:
-    """CRM user ids of the reps listed in the routing file (by id or e-mail; none without a file)."""
-    from sync.config.routing import load_routing
+    """CRM user ids of the reps the daemon routes to: the routing file's (by id or e-mail, plus the
+    active unlisted users with ``unlisted_reps = "include"``), or without a file every active human
+    CRM user but the integration user — the same set ``sync`` routes to, so that everyone who gets
+    leads can read their scores."""
+    from sync.wiring.routing import integration_user_id, routed_reps
 
-    path = settings.routing.file
-    if not path.exists():
-        return []
-    keys = [e.key for e in load_routing(path).reps]
     crm_reps = connector.list_reps()
-    by_key = {r.id: r.id for r in crm_reps} | {(r.email or "").lower(): r.id for r in crm_reps if r.email}
-    return [by_key[k if k in by_key else k.lower()] for k in keys if (k if k in by_key else k.lower()) in by_key]
+    reps, _ = routed_reps(settings, crm_reps, integration_user_id(settings, crm_reps))
+    return [rep.id for rep in reps]
 
 
 def register(app: typer.Typer) -> None:

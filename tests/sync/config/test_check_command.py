@@ -201,3 +201,9 @@ def test_given_a_wrong_crm_token_when_checked_then_exit_2_and_the_token_is_not_s
     assert "✗ access token accepted" in result.stdout and "invalid, expired or revoked" in result.stdout
     assert "lacks a permission" not in result.output
     assert "pat-wrong-token-123" not in result.output
+
+    # the sync stops at once with the same advice (no "refresh token": nothing is refreshed)
+    synced = CliRunner().invoke(app, ["sync", "--once"], env={**env, "LEADPILOT_METRICS_PORT": "0"})
+    assert synced.exit_code == 2, synced.output
+    assert "cannot start: hubspot access token: HubSpot rejected the access token (401)" in synced.stderr
+    assert "pat-wrong-token-123" not in synced.output
