@@ -270,3 +270,29 @@ def test_key_lines_maps_tables_arrays_of_tables_dotted_keys_and_skips_multiline_
     assert (lines[("reps", 0)], lines[("reps", 0, "id")]) == (7, 8)
     assert (lines[("reps", 1)], lines[("reps", 1, "id")]) == (9, 13)
     assert lines[("territories", "us-smb", "country")] == 15
+
+
+def test_given_the_examples_rules_then_they_name_routed_reps_by_id_email_and_team_in_file_order() -> None:
+    from allocation import TerritoryRule
+    from sync.config.routing import assignment_rules
+
+    config = load_routing(EXAMPLE)
+    routed = rep_configs(config, CRM_REPS)
+    rules = assignment_rules(config, CRM_REPS, routed)
+    assert [(r.number, r.name) for r in rules] == [(1, "enterprise leads go to the enterprise team"),
+                                                   (2, "APAC to Chloe"), (3, "web leads from North America to Ben")]
+    assert rules[0].reps == {"0055g00000A1AAA", "0055g00000A1CCC"}  # the team "enterprise"
+    assert rules[0].when == (TerritoryRule("employees", min=1000.0),)  # the named territory's predicates
+    assert rules[1].reps == {"0055g00000A1CCC"} and rules[2].reps == {"0055g00000A1BBB"}  # by id, by email
+    assert rules[1].matches({"country": "jp"}) and not rules[1].matches({"country": "Germany"})
+    assert rules[2].matches({"country": "United States", "source": "web"})
+
+
+def test_given_custom_crm_field_predicates_then_they_become_rules_on_those_fields() -> None:
+    from allocation import TerritoryRule
+
+    text = '[territories.south]\nfields = { Region__c = ["South"], Rating__c = { min = 3 } }\n\n[[reps]]\nid = "0055g00000A1AAA"\nterritory = "south"\n'
+    (rep,) = rep_configs(parse_routing(text), CRM_REPS)
+    assert rep.territories[0].rules == (TerritoryRule("Rating__c", min=3.0), TerritoryRule("Region__c", values=("South",)))
+    assert rep.territories[0].mismatch({"Region__c": "south", "Rating__c": 4}) is None
+    assert rep.territories[0].mismatch({"Region__c": "North", "Rating__c": 4}) == "Region__c North not in (South)"

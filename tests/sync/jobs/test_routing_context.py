@@ -49,3 +49,17 @@ def test_given_an_unknown_context_field_when_configured_then_the_error_lists_val
 def test_given_head_count_when_banding_for_routing_then_smb_midmarket_enterprise(employees: float | None,
                                                                                  band: str | None) -> None:
     assert size_band(employees) == band
+
+
+def test_given_a_pulled_record_when_territories_read_the_lead_then_its_own_fields_state_and_custom_fields() -> None:
+    from dataclasses import replace
+
+    from sync.jobs.lead_context import lead_attributes
+
+    lead = replace(LEAD, raw={"State": "Bayern", "Region__c": "South", "Rating__c": 4, "Nested": {"x": 1}, "Email": None})
+    attrs = lead_attributes(lead)
+    # what the policy sees (size_band, region) plays no part; the lead's own fields do
+    assert attrs["country"] == "Germany" and attrs["employees"] == 250.0 and attrs["title"] == "CTO"
+    assert attrs["state"] == "Bayern" and attrs["Region__c"] == "South" and attrs["Rating__c"] == 4
+    assert "Nested" not in attrs and "Email" not in attrs and "text" not in attrs and "revenue" not in attrs
+    assert "size_band" not in attrs and "region" not in attrs
