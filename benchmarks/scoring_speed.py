@@ -18,6 +18,11 @@ all distinct so no cache or de-duplication helps the cold run):
 ``backend="onnx"`` (ONNX Runtime, same fp32 weights): its raw forward on the same sorted
 batches, its cold path, and the lowest cosine between its vectors and PyTorch's.
 
+``--static`` (on by default; ``--no-static`` skips it) adds the static backend
+(``scoring.encoder_static``: token vectors distilled once from the same encoder with model2vec,
+kept in ``--static-cache``): its cold path on the same texts in the same rounds, and the time its
+distillation took if this run had to distil it.
+
 Timings are wall clock on a shared machine, measured in interleaved rounds: ``--repeats``
 takes the best of several rounds for each measurement (and CPU-time rates are given beside).
 """
@@ -43,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scoring.encoder import TextEncoder, mean_pool, plan_batches  # noqa: E402
 from scoring.encoder_cache import EmbeddingCache  # noqa: E402
+from scoring.encoder_static import StaticEncoder  # noqa: E402
 
 _OPENERS = [
     "Hi, ",
@@ -169,10 +175,18 @@ def raw_forward(enc: TextEncoder, batches: list[dict[str, torch.Tensor]]) -> Non
             torch.nn.functional.normalize(mean_pool(hidden, inputs["attention_mask"]), dim=1).cpu()
 
 
-def run(n: int, naive_n: int, repeats: int, model: str, onnx: bool = False) -> dict[str, object]:
-    """All measurements as one JSON-ready dict."""
+def run(n: int, naive_n: int, repeats: int, model: str, onnx: bool = False,
+        static_cache: Path | None = None) -> dict[str, object]:
+    """All measurements as one JSON-ready dict; ``static_cache``: also the static backend."""
     texts = lead_texts(n)
     enc = TextEncoder(model)
+    static = None
+    distill_s = None
+    if static_cache is not None:
+        started = time.perf_counter()
+        static = StaticEncoder(model, cache_dir=static_cache, source=enc)
+        distill_s = round(time.perf_counter() - started, 1) if static.rebuilt else None
+        static.encode(texts[:8])
     scratch = tempfile.TemporaryDirectory()  # the ONNX export of this run
     ort = TextEncoder(model, backend="onnx", onnx_dir=scratch.name) if onnx else None
     token_lengths = [len(x) for x in enc._tokenizer(texts, truncation=False, verbose=False)["input_ids"]]
@@ -198,6 +212,10 @@ def run(n: int, naive_n: int, repeats: int, model: str, onnx: bool = False) -> d
                 clock.time("onnx_raw_forward", lambda: raw_forward(ort, sorted_batches))
                 ort_cold = ort.with_options(cache=EmbeddingCache(Path(tmp) / f"ort{r}.sqlite"))
                 ort_vectors = clock.time("onnx_cold", partial(ort_cold.encode, texts))
+            if static is not None:
+                static_cold = static.with_options(cache=EmbeddingCache(Path(tmp) / f"static{r}.sqlite"))
+                clock.time("static_cold", partial(static_cold.encode, texts))
+                assert static_cold.texts_encoded == n, "the static cold run must encode every text"
             clock.time("raw_forward", lambda: raw_forward(enc, sorted_batches))
             clock.time("raw_forward_encoder_plan", lambda: raw_forward(enc, planned_batches))
             cold = enc.with_options(cache=EmbeddingCache(Path(tmp) / f"cold{r}.sqlite"))  # empty file
@@ -220,6 +238,15 @@ def run(n: int, naive_n: int, repeats: int, model: str, onnx: bool = False) -> d
     cpu_rate = {k: count[k] / max(clock.cpu[k], 1e-9) for k in clock.cpu}
     scratch.cleanup()
     extra: dict[str, object] = {}
+    if static is not None:
+        extra["static"] = {
+            "model_id": static.model_id,
+            "dim": static.dim,
+            "distill_seconds_this_run": distill_s,  # null: distilled before, read from --static-cache
+            "cold_leads_per_s": round(rate["static_cold"], 1),
+            "transformer_cold_leads_per_s": round(rate["cold"], 1),
+            "static_cold_vs_transformer_cold": _ratios(rate, cpu_rate, "static_cold", "cold"),
+        }
     if ort is not None and ort_vectors is not None:
         extra = {
             "onnx_cold_vs_torch_cold": _ratios(rate, cpu_rate, "onnx_cold", "cold"),
@@ -280,10 +307,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="", help="encoder model (default: bundled all-MiniLM-L6-v2)")
     parser.add_argument("--json", type=Path, default=None, help="write the result here")
     parser.add_argument("--onnx", action="store_true", help="also measure backend='onnx' (needs onnxruntime)")
+    parser.add_argument("--static", action=argparse.BooleanOptionalAction, default=True,
+                        help="also measure the static backend (default: on)")
+    parser.add_argument("--static-cache", type=Path, default=Path("state/static-encoder"),
+                        help="folder of the distilled static model (distilled there once if missing)")
     args = parser.parse_args(argv)
     if args.n < 1 or args.repeats < 1:
         parser.error("--n and --repeats must be >= 1")
-    result = run(args.n, min(args.naive_n or args.n, args.n), args.repeats, args.model, args.onnx)
+    result = run(args.n, min(args.naive_n or args.n, args.n), args.repeats, args.model, args.onnx,
+                 args.static_cache if args.static else None)
     text = json.dumps(result, indent=2, ensure_ascii=False)
     print(text)
     if args.json is not None:

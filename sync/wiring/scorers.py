@@ -158,8 +158,15 @@ class ModelScorers:
 
             cache = Path(self.settings.state_dir) / "encoder-cache.sqlite"
             cfg = self.settings.scoring
-            self._encoder = TextEncoder(cfg.encoder_model, cache=cache, backend=cfg.encoder_backend,
-                                        onnx_dir=Path(self.settings.state_dir) / "onnx")
+            if cfg.encoder_backend == "static":
+                from scoring.encoder_static import StaticEncoder
+
+                # distilled once per source model, kept next to the embedding cache
+                self._encoder = StaticEncoder(cfg.encoder_model, cache=cache,
+                                              cache_dir=Path(self.settings.state_dir) / "static-encoder")
+            else:
+                self._encoder = TextEncoder(cfg.encoder_model, cache=cache, backend=cfg.encoder_backend,
+                                            onnx_dir=Path(self.settings.state_dir) / "onnx")
         return self._encoder
 
     def _registry(self) -> Any:

@@ -105,3 +105,16 @@ def trained(lead_spec):
     rows, labels = synthetic_leads(400, seed=0)
     scorer, report = train_scorer(rows, labels, lead_spec, seed=0, config=ModelConfig(folds=3))
     return scorer, report, rows, labels
+
+
+@pytest.fixture(scope="session")
+def static_encoder_dir(tmp_path_factory: pytest.TempPathFactory, minilm_encoder: TextEncoder) -> Path:
+    """A cache folder holding the static encoder distilled (for real, with model2vec) from the
+    bundled MiniLM, built once per session: distilling its 30k-token vocabulary takes a minute or
+    more on 2 cores. Tests copy it before changing anything in it."""
+    from scoring.encoder_static import StaticEncoder
+
+    cache_dir = tmp_path_factory.mktemp("static-encoder")
+    encoder = StaticEncoder(cache_dir=cache_dir, source=minilm_encoder)
+    assert encoder.rebuilt  # an empty folder: distilled now
+    return cache_dir
