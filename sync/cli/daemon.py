@@ -106,7 +106,7 @@ def worker(
     """Run jobs from the PostgreSQL job queue (procrastinate): start any number, on any machines."""
     import socket
 
-    from sync.cli.common import CONFIG_ERROR, open_store_or_exit
+    from sync.cli.common import CONFIG_ERROR, hold_store_or_exit, open_store_or_exit
     from sync.ops.logs import configure_logging, register_settings_secrets
     from sync.ops.workers import WorkerOptions, build_app, run_worker
 
@@ -128,7 +128,8 @@ def worker(
         typer.echo(f"cannot start: {exc}", err=True)
         raise typer.Exit(CONFIG_ERROR) from None
     open_store_or_exit(settings).close()  # applies the migrations, the queue's schema included
-    run_worker(settings, options, name or f"{socket.gethostname()}:{os.getpid()}")
+    with hold_store_or_exit(settings, "worker", shared=True):  # workers together, never beside `run`
+        run_worker(settings, options, name or f"{socket.gethostname()}:{os.getpid()}")
 
 
 def sync(

@@ -63,8 +63,8 @@ class StoreHeld(Exception):
         self.store, self.holder = store, holder
         who = holder.describe() if holder is not None else "another leadpilot process (it is still starting)"
         super().__init__(
-            f"the state store {store} is in use by {who}. Only one `leadpilot run` or `sync --once` may "
-            "work on a store at a time: stop that one first (it releases the store when it exits, even "
+            f"the state store {store} is in use by {who}. Only one `leadpilot run` or `sync --once` (or "
+            "else `leadpilot worker` processes) may work on a store at a time: stop that one first (it releases the store when it exits, even "
             "when killed), or point this one at another store (LEADPILOT_STORE_URL / LEADPILOT_STATE_DIR)."
         )
 
@@ -88,11 +88,15 @@ class InstanceGuard:
         self.release()
 
 
-def acquire(store_url: str, command: str, *, now: datetime | None = None) -> InstanceGuard | None:
+def acquire(store_url: str, command: str, *, now: datetime | None = None,
+            shared: bool = False) -> InstanceGuard | None:
     """Take the store's single-instance lock for ``command`` or raise ``StoreHeld``.
 
-    None for an in-memory SQLite store (nothing else can open it). Errors reaching the store
-    (a PostgreSQL that is down) propagate as they are, for the caller's usual store message.
+    ``shared`` (``leadpilot worker``, PostgreSQL only): any number of workers hold the lock
+    together, and neither a ``run`` nor a ``sync --once`` starts beside them, nor they beside one
+    (the workers' jobs would race its cycles). None for an in-memory SQLite store (nothing else
+    can open it). Errors reaching the store (a PostgreSQL that is down) propagate as they are,
+    for the caller's usual store message.
     """
     me = Holder(host=socket.gethostname(), pid=os.getpid(), since=now or datetime.now(UTC), command=command)
     url = normalise_url(store_url)
@@ -100,8 +104,10 @@ def acquire(store_url: str, command: str, *, now: datetime | None = None) -> Ins
         database = url.database or ""
         if database in ("", ":memory:") or database.startswith("file:"):
             return None
+        if shared:
+            raise ValueError("workers need the store on PostgreSQL")
         return _acquire_file(Path(database).expanduser(), me)
-    return _acquire_pg(store_url, me)
+    return _acquire_pg(store_url, me, shared)
 
 
 def lock_path(database: Path) -> Path:
@@ -166,7 +172,7 @@ def _parse_application_name(name: str) -> tuple[str, int | None, str]:
     return fields.get("host", ""), pid, command
 
 
-def _acquire_pg(store_url: str, me: Holder) -> InstanceGuard:
+def _acquire_pg(store_url: str, me: Holder, shared: bool) -> InstanceGuard:
     engine = create_store_engine(store_url)
     conn = engine.connect()
     try:
@@ -174,7 +180,8 @@ def _acquire_pg(store_url: str, me: Holder) -> InstanceGuard:
                      {"name": _application_name(me)})
         schema = conn.execute(sa.text("SELECT current_schema()")).scalar_one() or "public"
         key = store_key(str(schema))
-        got = conn.execute(sa.text("SELECT pg_try_advisory_lock(:ns, :key)"), {"ns": _PG_NAMESPACE, "key": key})
+        take = "pg_try_advisory_lock_shared" if shared else "pg_try_advisory_lock"
+        got = conn.execute(sa.text(f"SELECT {take}(:ns, :key)"), {"ns": _PG_NAMESPACE, "key": key})
         held = bool(got.scalar_one())
         conn.commit()  # end the implicit transaction; the session-level lock stays
         if not held:
@@ -187,7 +194,8 @@ def _acquire_pg(store_url: str, me: Holder) -> InstanceGuard:
 
     def release() -> None:
         try:
-            conn.execute(sa.text("SELECT pg_advisory_unlock(:ns, :key)"), {"ns": _PG_NAMESPACE, "key": key})
+            unlock = "pg_advisory_unlock_shared" if shared else "pg_advisory_unlock"
+            conn.execute(sa.text(f"SELECT {unlock}(:ns, :key)"), {"ns": _PG_NAMESPACE, "key": key})
             conn.commit()
         finally:
             conn.close()
@@ -204,7 +212,8 @@ def _pg_holder(conn: sa.Connection, key: int) -> Holder | None:
         "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
         "WHERE l.locktype = 'advisory' AND l.granted AND l.database = "
         "(SELECT oid FROM pg_database WHERE datname = current_database()) "
-        "AND l.classid = :ns AND l.objid = :key AND l.objsubid = 2"),
+        "AND l.classid = :ns AND l.objid = :key AND l.objsubid = 2 "
+        "ORDER BY l.mode = 'ExclusiveLock' DESC, a.backend_start LIMIT 1"),
         {"ns": _PG_NAMESPACE, "key": key & 0xFFFFFFFF}).first()
     conn.commit()
     if row is None:

@@ -121,3 +121,21 @@ def test_the_held_code_is_distinct_and_the_unit_restarts_on_it_as_a_standby() ->
     # Restarted (not prevented): a unit on a second machine retries every RestartSec and takes over.
     assert str(HELD) not in service["RestartPreventExitStatus"].split()
     assert service["Restart"] == "on-failure"
+
+
+def test_given_workers_on_a_postgresql_store_then_they_share_it_and_exclude_a_daemon(postgres_url: str) -> None:
+    from sync.ops.instance import StoreHeld, acquire
+
+    first = acquire(postgres_url, "worker", shared=True)
+    second = acquire(postgres_url, "worker", shared=True)  # any number of workers together
+    assert first is not None and second is not None
+    with pytest.raises(StoreHeld, match=r"`leadpilot worker` \(pid \d+ on "):
+        acquire(postgres_url, "run")
+    first.release()
+    second.release()
+    daemon = acquire(postgres_url, "run")
+    assert daemon is not None
+    with pytest.raises(StoreHeld, match=r"`leadpilot run` \(pid \d+ on .*\) since "):
+        acquire(postgres_url, "worker", shared=True)
+    daemon.release()
+    acquire(postgres_url, "worker", shared=True).release()  # type: ignore[union-attr]
