@@ -108,13 +108,13 @@ class _DepsHolder:
 
 def build_app(settings: Settings, options: WorkerOptions | None = None) -> procrastinate.App:
     """The procrastinate app with the daemon's jobs as periodic tasks for this org."""
+    conninfo = queue_conninfo(settings.resolved_store_url)  # a SQLite store is told before anything else
     import procrastinate
 
     options = options or WorkerOptions()
     schedule = settings.schedule
     org = org_key(settings)
-    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=queue_conninfo(
-        settings.resolved_store_url)))
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo))
     holder = _DepsHolder(settings)
     crons = {"sync": interval_cron(schedule.sync_interval_minutes, "LEADPILOT_SCHEDULE__SYNC_INTERVAL_MINUTES"),
              "rewards": interval_cron(schedule.rewards_interval_minutes,

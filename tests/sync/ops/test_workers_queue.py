@@ -136,3 +136,14 @@ def test_the_worker_template_unit_is_hardened_like_the_daemon_unit_and_runs_a_wo
     text = worker.read_text(encoding="utf-8")
     assert "ExecStart=/opt/leadpilot/.venv/bin/leadpilot worker --name %H:%i" in text
     assert "RestartPreventExitStatus=2" in text and "Restart=on-failure" in text
+
+
+def test_given_a_sqlite_store_when_a_worker_starts_then_it_says_workers_need_postgresql(tmp_path: Path) -> None:
+    env = {**os.environ, "LEADPILOT_CRM": "hubspot", "LEADPILOT_HUBSPOT__ACCESS_TOKEN": "pat-na1-00000000",
+           "LEADPILOT_STATE_DIR": str(tmp_path / "state"), "LEADPILOT_ROUTING__FILE": str(tmp_path / "none.toml")}
+    env.pop("LEADPILOT_STORE_URL", None)
+    done = subprocess.run([sys.executable, "-m", "sync.cli", "worker"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "LEADPILOT_STORE_URL: `leadpilot worker` needs the store on PostgreSQL" in done.stderr
+    assert "Traceback" not in done.stderr
