@@ -113,15 +113,27 @@ def _routing_path(settings: Any, override: Path | None) -> tuple[Path, bool]:
     return (Path(raw), raw != "routing.toml") if raw else (Path("routing.toml"), False)
 
 
+def _missing_routing(path: Path) -> str:
+    return (f"{ROUTING_VAR}: {str(path)!r} does not exist; e.g. cp deploy/routing.example.toml {path} "
+            f"(or unset {ROUTING_VAR} to route to every active CRM user)")
+
+
+def named_routing_file_missing(settings: Any) -> str | None:
+    """The problem when the routing file the admin named does not exist (``None`` otherwise).
+
+    ``check`` fails on it; the commands that route (``sync``, ``run``, ``worker``) warn at start:
+    without the file leads go to every active CRM user, without the territories, capacity and
+    hours the admin meant to apply."""
+    path, explicit = _routing_path(settings, None)
+    return _missing_routing(path) if explicit and not path.exists() else None
+
+
 def _check_routing(path: Path, explicit: bool) -> list[str]:
     from sync.config.routing import RoutingError, load_routing
 
     if not path.exists():
         if explicit:
-            return [
-                f"{ROUTING_VAR}: {str(path)!r} does not exist; e.g. cp deploy/routing.example.toml {path} "
-                f"(or unset {ROUTING_VAR} to route to every active CRM user)"
-            ]
+            return [_missing_routing(path)]
         typer.echo(
             f"routing: no {path}: leads go to every active CRM user without limits "
             "(see deploy/routing.example.toml)"

@@ -27,6 +27,20 @@ def _settings(**overrides: Any) -> Settings:
     return load_settings_or_exit(**overrides)
 
 
+def _routing_settings(**overrides: Any) -> Settings:
+    """``_settings`` for a command that routes leads, with a warning on stderr (the journal under
+    systemd) when the routing file the admin named does not exist: leads then go to every active
+    CRM user, which ``leadpilot check`` reports as a problem (exit 2)."""
+    from sync.cli.config import named_routing_file_missing
+
+    settings = _settings(**overrides)
+    problem = named_routing_file_missing(settings)
+    if problem is not None:
+        typer.echo(f"warning: {problem}; until then leads go to every active CRM user without the "
+                   "routing file's limits", err=True)
+    return settings
+
+
 def _deps(settings: Settings, metrics: Any = None, *, patient: bool = False) -> Any:
     """Open the store and connect to the CRM, or exit in words: 2 for what the admin must fix,
     1 for a store or CRM that cannot be reached now, 75 for a CRM API limit (``patient``: the
@@ -82,7 +96,7 @@ def run() -> None:
     from sync.ops.daemon import Daemon
     from sync.ops.metrics import Metrics, start_metrics_server
 
-    settings = _settings()
+    settings = _routing_settings()
     with hold_store_or_exit(settings, "run"):  # before the CRM is contacted: one daemon per store
         metrics = Metrics()
         deps = _deps(settings, metrics, patient=True)
@@ -110,7 +124,7 @@ def worker(
     from sync.ops.logs import configure_logging, register_settings_secrets
     from sync.ops.workers import WorkerOptions, build_app, run_worker
 
-    settings = _settings()
+    settings = _routing_settings()
     configure_logging(settings.log_level, settings.log_format)
     register_settings_secrets(settings)
     if stalled_after_seconds <= 2 * heartbeat_seconds:
@@ -141,7 +155,7 @@ def sync(
     from sync.cli.common import hold_store_or_exit
     from sync.jobs.cycle import run_cycle
 
-    settings = _settings(**({"dry_run": True} if dry_run else {}))
+    settings = _routing_settings(**({"dry_run": True} if dry_run else {}))
     # A dry run writes nothing, so it may look at a store a daemon is working on.
     with nullcontext() if dry_run else hold_store_or_exit(settings, "sync"):
         report = run_cycle(_deps(settings))
