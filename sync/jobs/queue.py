@@ -35,15 +35,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_KINDS = ("outside working hours", "not a working day", "out of office", "at capacity", "daily cap reached",
-          "outside territory", "inactive")
+_KINDS = {"outside working hours": "outside working hours", "not a working day": "not a working day",
+          "out of office": "out of office", "at capacity": "at capacity", "daily cap reached": "daily cap reached",
+          "outside territor": "outside territory", "not eligible under": "not eligible under the assignment rules",
+          "inactive": "inactive"}  # reason prefix -> kind
 
 
 def exclusion_kind(why: str) -> str:
     """The kind of an exclusion reason, for counting: ``"at capacity: 10 open of max 10"`` →
     ``"at capacity"``. Reasons of another shape count under their words before any detail."""
-    for kind in _KINDS:
-        if why.startswith(kind):
+    for prefix, kind in _KINDS.items():
+        if why.startswith(prefix):
             return kind
     return re.split(r"[:(]", why, maxsplit=1)[0].strip() or why
 

@@ -13,7 +13,7 @@ from sync.cli import app
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CONTRACT = ("leads", "scored", "assigned", "conversions", "conversions_round_robin_counterfactual",
-            "api_calls_per_1000_leads", "roc_auc", "report")
+            "api_calls_per_1000_leads", "roc_auc", "report", "queued", "exclusions", "speed_to_lead_seconds")
 
 
 def test_given_a_fresh_machine_when_demo_runs_then_summary_json_and_report_are_written(tmp_path: Path, monkeypatch) -> None:
@@ -29,6 +29,12 @@ def test_given_a_fresh_machine_when_demo_runs_then_summary_json_and_report_are_w
     assert summary["crm"] == "hubspot" and summary["days"] == 4 and summary["parked"] == 0
     assert 0 < summary["assigned"] <= summary["leads"] and summary["scored"] >= summary["assigned"]
     assert sum(summary["assignments_per_rep"].values()) == summary["assigned"]
+    # the demo's routing file: two teams by territory and hours, so leads queue at the other
+    # team's sync and drain at their own; every exclusion counted by reason
+    assert summary["queued"] > 0 and summary["queued_at_end"] <= summary["queued"]
+    assert summary["exclusions"]["outside territory"] > 0 and summary["exclusions"]["outside working hours"] > 0
+    speed = summary["speed_to_lead_seconds"]
+    assert set(speed) == {"p50", "p95"} and 0 < speed["p50"] <= speed["p95"]
     # Expected conversions: ours and round robin's from the same ground truth, bounded by the oracle's.
     assert summary["expected_conversions_round_robin"] <= summary["expected_conversions_oracle"]
     assert summary["expected_conversions"] <= summary["expected_conversions_oracle"]
@@ -37,4 +43,5 @@ def test_given_a_fresh_machine_when_demo_runs_then_summary_json_and_report_are_w
     assert summary["roc_auc"] is None or 0 <= summary["roc_auc"] <= 1
     html = Path(summary["report"]).read_text(encoding="utf-8")
     assert "leadpilot demo" in html and html.count("<svg") + html.count("<img") >= 4
+    assert "speed to lead p50 / p95 (s)" in html and "queued" in html
     assert "summary" in result.output or "conversions" in result.output
