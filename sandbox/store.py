@@ -33,6 +33,7 @@ STANDARD_FIELDS: dict[str, dict[str, str]] = {
         "NumberOfEmployees": "int",
         "AnnualRevenue": "currency",
         "Country": "string",
+        "State": "string",
         "LeadSource": "picklist",
         "Status": "picklist",
         "Description": "textarea",

@@ -45,6 +45,9 @@ DEFAULT_SOURCE_PROPERTIES: dict[str, str] = {
     "source": "hs_analytics_source",
     "status": "hs_lead_status",
     "email": "email",
+    # not a scoring attribute: read so that routing territories and rules can name states/provinces
+    # (``lead_attributes`` reads it from the record); a portal keeping it elsewhere maps it here
+    "state": "state",
 }
 # contacts carry ``lastmodifieddate``; every other object ``hs_lastmodifieddate`` (crm-apis.md §3)
 MODIFIED_PROPERTY = {"contacts": "lastmodifieddate", "leads": "hs_lastmodifieddate"}
@@ -138,6 +141,9 @@ def lead_from_object(obj: Mapping[str, Any], pmap: PropertyMap) -> Lead:
         value = props.get(pmap.source[attr])
         attrs[attr] = to_number(value) if attr in NUMERIC_ATTRIBUTES else to_text(value)
     written = {k: props[pmap.written[k]] for k in WRITTEN_FIELDS if pmap.written[k] in props}
+    raw = dict(props)
+    if pmap.source["state"] != "state" and to_text(props.get(pmap.source["state"])) is not None:
+        raw.setdefault("state", props[pmap.source["state"]])  # where routing looks for the state
     return Lead(
         id=rid,
         created_at=to_datetime(props.get("createdate") or obj.get("created_at") or obj.get("createdAt")),
@@ -146,7 +152,7 @@ def lead_from_object(obj: Mapping[str, Any], pmap: PropertyMap) -> Lead:
         text=text_card(props, pmap.text),
         stage=lead_stage(props, attrs["status"]),
         written=written,
-        raw=dict(props),
+        raw=raw,
         merged_ids=merged_ids(props.get(MERGED_PROPERTY)),
         **attrs,
     )

@@ -44,6 +44,9 @@ DEFAULT_SOURCE_FIELDS: dict[str, str] = {
     "source": "LeadSource",
     "status": "Status",
     "email": "Email",
+    # not a scoring attribute: read so that routing territories and rules can name states/provinces
+    # (``lead_attributes`` reads it from the record); an org keeping it elsewhere maps it here
+    "state": "State",
 }
 # Lead statuses that mean "not an opportunity" for training labels (standard picklist values)
 DISQUALIFIED_STATUSES = ("Unqualified", "Closed - Not Converted", "Disqualified", "Junk")
@@ -91,6 +94,9 @@ def lead_from_record(rec: Mapping[str, Any], fmap: FieldMap) -> Lead:
         value = rec.get(fmap.source[attr])
         attrs[attr] = to_number(value) if attr in NUMERIC_ATTRIBUTES else to_text(value)
     written = {k: rec[fmap.written[k]] for k in WRITTEN_FIELDS if fmap.written[k] in rec}
+    raw = {k: v for k, v in rec.items() if k != "attributes"}
+    if fmap.source["state"] != "State" and to_text(rec.get(fmap.source["state"])) is not None:
+        raw.setdefault("State", rec[fmap.source["state"]])  # where routing looks for the state
     return Lead(
         id=rid,
         created_at=to_datetime(rec.get("CreatedDate")),
@@ -99,7 +105,7 @@ def lead_from_record(rec: Mapping[str, Any], fmap: FieldMap) -> Lead:
         text=text_card(rec, fmap.text),
         stage=lead_stage(rec, attrs["status"]),
         written=written,
-        raw={k: v for k, v in rec.items() if k != "attributes"},
+        raw=raw,
         deleted=to_bool(rec.get("IsDeleted")) is True,
         merged_into=to_text(rec.get("MasterRecordId")),
         **attrs,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import zlib
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,6 +47,13 @@ TITLES: dict[str, tuple[tuple[str, ...], float, float]] = {  # seniority -> (tit
     "student": (("Student", "Intern", "PhD Candidate"), 0.08, -1.6),
 }
 SIZE_LOGIT = {"SMB": -0.2, "MidMarket": 0.1, "Enterprise": 0.3}
+# States/provinces of the countries that have them, written as real orgs hold them: full names
+# mostly, the postal code for some (territories may name either form).
+STATES: dict[str, tuple[str, ...]] = {
+    "United States": ("California", "New York", "Texas", "WA", "Illinois", "MA", "Florida", "Colorado"),
+    "Canada": ("Ontario", "Quebec", "BC", "Alberta"),
+    "Germany": ("Bayern", "Berlin", "Hamburg", "Nordrhein-Westfalen", "Hessen"),
+}
 
 FIRST = ("James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David", "Sarah",
          "Lukas", "Emma", "Hugo", "Chloe", "Arjun", "Priya", "Lucas", "Sofia", "Noah", "Olivia", "Kenji", "Aiko")
@@ -167,6 +175,16 @@ def make_leads(rng: random.Random, n: int) -> list[tuple[dict[str, Any], str, fl
     return [(*make_lead(_U(r[:N_UNIFORMS])), r[N_UNIFORMS:]) for r in rows]
 
 
+def lead_state(country: str, email: str) -> str | None:
+    """The lead's state/province, or None (other countries, and one lead in five left blank as
+    web forms do). A hash of the e-mail picks it, so the world's seeded draws stay as they were."""
+    states = STATES.get(country)
+    h = zlib.crc32(email.encode("utf-8"))
+    if not states or h % 5 == 0:
+        return None
+    return states[(h // 5) % len(states)]
+
+
 def make_lead(rng: _U) -> tuple[dict[str, Any], str, float, float]:
     """One new lead: (canonical Lead fields, segment, observable logit, latent noise)."""
     country = rng.draw(_COUNTRY)
@@ -202,5 +220,8 @@ def make_lead(rng: _U) -> tuple[dict[str, Any], str, float, float]:
         "Country": country, "LeadSource": source, "Status": "Open - Not Contacted", "Description": message,
         "Email": email, "IsConverted": False,
     }
+    state = lead_state(country, email)
+    if state is not None:
+        fields["State"] = state
     observable = P.OBSERVABLE_SCALE * (title_logit + SIZE_LOGIT[band] + SOURCES[source][1] + cue_logit(cues))
     return fields, f"{band}/{region}", observable, rng.gauss(0.0, 0.5)
