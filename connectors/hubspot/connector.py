@@ -73,6 +73,7 @@ class HubSpotConnector:
         stale_days: int = 90,
         monotonic: Callable[[], float] = time.monotonic,
         env_prefix: str = "LEADPILOT_HUBSPOT__",
+        routing_fields: Sequence[str] = (),
     ) -> None:
         if token_provider is None:
             if settings.access_token is None:
@@ -82,7 +83,7 @@ class HubSpotConnector:
         self.settings, self.now, self.sleep = settings, now, sleep
         self.env_prefix = env_prefix
         self.pmap = m.PropertyMap.build(settings.object_type, settings.source_properties, settings.text_properties,
-                                        props.model_dump())
+                                        props.model_dump(), tuple(routing_fields))
         self.meter = UsageMeter()
         self.stale_after = timedelta(days=stale_days)
         self._token_provider = token_provider

@@ -104,17 +104,20 @@ class PropertyMap:
     source: Mapping[str, str]
     text: tuple[str, ...]
     written: Mapping[str, str]  # LeadUpdate attribute → property (score, …, owner)
+    # other properties the routing file's predicates name (``fields = { region = [...] }``): pulled
+    # so that territories and rules can read them from the record
+    routing: tuple[str, ...] = ()
 
     @classmethod
     def build(cls, object_type: str, overrides: Mapping[str, str], text: tuple[str, ...],
-              written: Mapping[str, str]) -> PropertyMap:
+              written: Mapping[str, str], routing: tuple[str, ...] = ()) -> PropertyMap:
         unknown = sorted(set(overrides) - set(DEFAULT_SOURCE_PROPERTIES))
         if unknown:
             raise ValueError(
                 f"hubspot.source_properties: unknown attribute(s) {unknown}; "
                 f"valid keys are {sorted(DEFAULT_SOURCE_PROPERTIES)}"
             )
-        return cls(object_type, {**DEFAULT_SOURCE_PROPERTIES, **overrides}, tuple(text), dict(written))
+        return cls(object_type, {**DEFAULT_SOURCE_PROPERTIES, **overrides}, tuple(text), dict(written), tuple(routing))
 
     @property
     def modified(self) -> str:
@@ -122,7 +125,7 @@ class PropertyMap:
 
     def properties(self) -> list[str]:
         names = ["hs_object_id", "createdate", self.modified, "lifecyclestage", self.written["owner"], MERGED_PROPERTY,
-                 *self.source.values(), *self.text, *(self.written[k] for k in WRITTEN_FIELDS)]
+                 *self.source.values(), *self.text, *(self.written[k] for k in WRITTEN_FIELDS), *self.routing]
         return list(dict.fromkeys(names))
 
 

@@ -80,9 +80,11 @@ class SalesforceConnector:
         policy: RetryPolicy | None = None,
         max_reasons: int = 32_000,
         stale_days: int = 90,
+        routing_fields: Sequence[str] = (),
     ) -> None:
         self.settings, self.now, self.sleep = settings, now, sleep
-        self.fmap = m.FieldMap.build(settings.source_fields, settings.text_fields, fields.model_dump())
+        self.fmap = m.FieldMap.build(settings.source_fields, settings.text_fields, fields.model_dump(),
+                                     tuple(routing_fields))
         self.meter = UsageMeter()
         self.max_reasons, self.stale_after = max_reasons, timedelta(days=stale_days)
         self._session = build_session(settings, self.meter)
@@ -156,10 +158,11 @@ class SalesforceConnector:
             return CheckResult(False, self.crm, self._user(), self.meter.budget, (str(err),))
         missing = [self.fmap.written[k] for k in CUSTOM_FIELDS
                    if k not in OPTIONAL_WRITTEN_FIELDS and self.fmap.written[k].lower() not in names]
-        missing += [f for f in (*self.fmap.source.values(), *self.fmap.text) if f.lower() not in names]
+        missing += [f for f in (*self.fmap.source.values(), *self.fmap.text, *self.fmap.routing)
+                    if f.lower() not in names]
         if missing:
             problems.append(f"fields missing on Lead: {', '.join(missing)} (run `leadpilot init-crm` for "
-                            "leadpilot's own, or fix salesforce.source_fields/text_fields)")
+                            "leadpilot's own, or fix salesforce.source_fields/text_fields or the routing file's fields)")
         frac = self.meter.budget.fraction_left
         if frac is not None and frac < 0.1:
             problems.append(f"only {self.meter.budget.remaining} API calls left of {self.meter.budget.limit} (24 h)")
@@ -234,7 +237,7 @@ class SalesforceConnector:
         return written and all(f.lower() in fields for f in self._custom_reads())
 
     def _custom_reads(self) -> list[str]:
-        return list(dict.fromkeys(f for f in (*self.fmap.source.values(), *self.fmap.text)
+        return list(dict.fromkeys(f for f in (*self.fmap.source.values(), *self.fmap.text, *self.fmap.routing)
                                   if f.lower().endswith("__c")))
 
     def _plan(self, options: SetupOptions | None, *, full: bool, created: list[str]) -> Plan:

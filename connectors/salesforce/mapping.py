@@ -59,22 +59,26 @@ class FieldMap:
     source: Mapping[str, str]
     text: tuple[str, ...]
     written: Mapping[str, str]  # LeadUpdate attribute → field (score, grade, …, owner)
+    # other fields the routing file's predicates name (``fields = { Region__c = [...] }``): pulled
+    # so that territories and rules can read them from the record
+    routing: tuple[str, ...] = ()
 
     @classmethod
-    def build(cls, source_overrides: Mapping[str, str], text: tuple[str, ...], written: Mapping[str, str]) -> FieldMap:
+    def build(cls, source_overrides: Mapping[str, str], text: tuple[str, ...], written: Mapping[str, str],
+              routing: tuple[str, ...] = ()) -> FieldMap:
         unknown = sorted(set(source_overrides) - set(DEFAULT_SOURCE_FIELDS))
         if unknown:
             raise ValueError(
                 f"salesforce.source_fields: unknown attribute(s) {unknown}; "
                 f"valid keys are {sorted(DEFAULT_SOURCE_FIELDS)}"
             )
-        return cls({**DEFAULT_SOURCE_FIELDS, **source_overrides}, tuple(text), dict(written))
+        return cls({**DEFAULT_SOURCE_FIELDS, **source_overrides}, tuple(text), dict(written), tuple(routing))
 
     def select_fields(self) -> list[str]:
         """Every field a lead query needs, each once, in a stable order."""
         names = ["Id", "CreatedDate", "SystemModstamp", "OwnerId", "IsConverted", "ConvertedOpportunityId",
                  "IsDeleted", "MasterRecordId",
-                 *self.source.values(), *self.text, *(self.written[k] for k in WRITTEN_FIELDS)]
+                 *self.source.values(), *self.text, *(self.written[k] for k in WRITTEN_FIELDS), *self.routing]
         return list(dict.fromkeys(names))
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import bisect
 import math
-import zlib
 import random
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist

@@ -15,6 +15,7 @@ is used (Salesforce when its auth is configured), else ``registry.SANDBOX_FALLBA
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +57,31 @@ def crm_name(settings: Settings, crm: str | None = None) -> str:
     return which
 
 
+_FIELD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
+def routing_fields(settings: Settings) -> tuple[str, ...]:
+    """The other CRM fields the routing file's territories and rules name (``fields = { Region__c
+    = [...] }``), for the connector to pull with each lead. The file is read once, when the
+    connector is built: a field named later is pulled after a restart. A file that is missing or
+    does not validate names none here (routing reports its problems itself); a name that is not a
+    plain field name never reaches a query."""
+    from sync.config.routing import RoutingError, load_routing
+
+    if not settings.routing.file.is_file():
+        return ()
+    try:
+        config = load_routing(settings.routing.file)
+    except RoutingError:
+        return ()
+    preds = [*config.territories.values(), *(r.when for r in config.rules if r.when is not None)]
+    names = (name for p in preds for name in (p.fields or {}))
+    return tuple(dict.fromkeys(n for n in names if _FIELD_NAME.fullmatch(n)))
+
+
 def make_connector(settings: Settings, crm: str | None = None, **kwargs: Any) -> Connector:
     """The configured connector. ``kwargs`` (sleep, now, rng, policy) are passed through (tests)."""
+    kwargs.setdefault("routing_fields", routing_fields(settings))
     which = crm_name(settings, crm)
     entry = CRMS.get(which)
     if entry is None:

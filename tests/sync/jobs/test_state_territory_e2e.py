@@ -78,3 +78,37 @@ def test_given_territories_by_state_when_leads_arrive_then_the_pulled_state_deci
             assert d.rep_id in {by_email[w] for w in allowed}
             assert rig.owners()[d.lead_id] == d.rep_id
     assert with_state > len(PLANTED)
+
+
+@pytest.mark.parametrize("crm", ["salesforce", "hubspot"])
+def test_given_a_territory_on_a_custom_field_then_the_connector_pulls_that_field(rig_factory, crm):
+    from sync.config.settings import RoutingSettings
+
+    field = "Region__c" if crm == "salesforce" else "sales_region"  # HubSpot names are lower case
+    rig = rig_factory(crm, arrivals_per_day=40)
+    rig.srv.store.add_field("Lead", field, "string")
+    if crm == "salesforce":  # the admin grants it to leadpilot's permission set (field-level security)
+        grant = next(fp for fp in rig.srv.store.all("FieldPermissions") if fp["Field"] == "Lead.LeadPilot_Score__c")
+        rig.srv.store.insert("FieldPermissions", {**grant, "Id": None, "Field": f"Lead.{field}", "PermissionsEdit": False})
+    (rig.state_dir / "routing.toml").write_text(f"""
+[territories.north]
+fields = {{ {field} = ["North"] }}
+
+[[reps]]
+email = "avery.chen@leadpilot.sandbox"
+territory = "north"
+""", encoding="utf-8")
+    rig.rebuild(routing=RoutingSettings(file=rig.state_dir / "routing.toml"))
+    avery = next(str(rig.cid(u["Id"])) for u in rig.srv.store.all("User") if u["Email"].startswith("avery.chen@"))
+    rig.srv.advance(0.5)
+    waiting = sorted(r["Id"] for r in rig.srv.store.all("Lead")
+                     if r["OwnerId"] == rig.srv.world.queue_id and not r.get("IsConverted"))
+    north, south = waiting[:2]
+    rig.srv.store.update("Lead", north, {field: "North"})
+    rig.srv.store.update("Lead", south, {field: "South"})
+
+    assert run_cycle(rig.deps).ok
+    decisions = {d.lead_id: d for d in rig.deps.store.assignments()}
+    assert decisions[str(rig.cid(north))].rep_id == avery
+    assert decisions[str(rig.cid(south))].rep_id is None
+    assert field in decisions[str(rig.cid(south))].considered[avery]  # the exclusion names the field
