@@ -54,6 +54,9 @@ class ModelConfig:
     hgb_max_leaf_nodes: int = 8
     hgb_l2: float = 3.0
     hgb_min_samples_leaf: int = 30
+    # Stack the cross-fitted supervised text score (scoring.text_signal) of each text column
+    # into the features; False: text reaches the model through its principal components only.
+    text_signal: bool = True
     calibration: str = "auto"  # auto | sigmoid | isotonic
     calibration_metric: str = "brier"  # what "auto" minimises in cross-validation: brier | ece
     # One thread: fits are small and a daemon shares its box; OpenMP on a busy 2-core machine

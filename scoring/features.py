@@ -14,6 +14,9 @@ Columns are declared once, in a :class:`FeatureSpec`, never guessed per call:
   ``missing_values`` (case-insensitive; default ``"Select"``, a web form's "not chosen").
 - **text**: each text column becomes an encoder vector (``TextEncoder.encode``), or TF-IDF
   when no encoder is given, reduced to ``text_components`` principal components fitted on train.
+  When ``fit`` is given the labels, one more column follows them: the cross-fitted supervised
+  text score of ``scoring.text_signal`` (word + character n-grams and the full vector; out-of-fold
+  on the training rows).
 
 ``Featurizer.fit(rows, encoder)`` learns all of that from the training rows;
 ``transform(rows, encoder) -> Features`` gives the arrays both models read. ``Features`` also
@@ -72,20 +75,22 @@ class Featurizer:
         self.clip: dict[str, tuple[float, float]] = {}
         self.median: dict[str, float] = {}
         self.knots: dict[str, np.ndarray] = {}
-        self.text_models: dict[str, Any] = {}  # column -> (tfidf or None, PCA)
+        self.text_models: dict[str, Any] = {}  # column -> (tfidf or None, PCA, TextSignal or None)
         self.encoder_id: str | None = None
         self.reference: Features | None = None
         self.backgrounds: list[list[tuple[float, Any]]] = []
         self._seen: dict[str, bool] = {}
 
     # ---------------------------------------------------------------- fit
-    def fit(self, rows: Rows, encoder: Any = None) -> Featurizer:
+    def fit(self, rows: Rows, encoder: Any = None, labels: Any = None) -> Featurizer:
         """Learn levels, clipping, knots and text reductions from the training rows."""
-        self.fit_transform(rows, encoder)
+        self.fit_transform(rows, encoder, labels)
         return self
 
-    def fit_transform(self, rows: Rows, encoder: Any = None) -> Features:
-        """``fit`` and return the training rows' features (each text is encoded once)."""
+    def fit_transform(self, rows: Rows, encoder: Any = None, labels: Any = None) -> Features:
+        """``fit`` and return the training rows' features (each text is encoded once).
+
+        ``labels`` (0/1 per row): also learn the supervised text signal of each text column."""
         frame = to_frame(rows, self.spec.columns)
         tokens = self.spec.missing_values
         for col in self.spec.categorical:
@@ -106,7 +111,7 @@ class Featurizer:
         self.encoder_id = getattr(encoder, "model_id", None) if self.spec.text else None
         parts = []
         for col in self.spec.text:
-            comps, self.text_models[col] = self._fit_text(frame[col], encoder)
+            comps, self.text_models[col] = self._fit_text(frame[col], encoder, labels)
             parts.append(comps)
         codes, numbers = self._structured(frame)
         feats = Features(codes, numbers, np.hstack(parts) if parts else np.zeros((len(frame), 0)), frame)
@@ -124,7 +129,7 @@ class Featurizer:
         c = np.clip(x, lo, hi)
         return np.sign(c) * np.log1p(np.abs(c))
 
-    def _fit_text(self, texts: pd.Series, encoder: Any) -> tuple[np.ndarray, tuple[Any, Any]]:
+    def _fit_text(self, texts: pd.Series, encoder: Any, labels: Any = None) -> tuple[np.ndarray, tuple[Any, ...]]:
         from sklearn.decomposition import PCA
 
         tfidf = None
@@ -140,7 +145,23 @@ class Featurizer:
         vectors = self._vectors(clean, tfidf, encoder)
         k = max(1, min(self.spec.text_components, vectors.shape[0] - 1, vectors.shape[1]))
         pca = PCA(n_components=k, random_state=self.seed)
-        return pca.fit_transform(vectors), (tfidf, pca)
+        comps = pca.fit_transform(vectors)
+        if labels is None:
+            return comps, (tfidf, pca, None)
+        from scoring.text_signal import TextSignal
+
+        signal = TextSignal(seed=self.seed)
+        oof = signal.fit_oof(clean, vectors if encoder is not None else None, np.asarray(labels))
+        return np.hstack([comps, oof[:, None]]), (tfidf, pca, signal)
+
+    def _text_block(self, col: str, texts: list[str], vectors: np.ndarray) -> np.ndarray:
+        """Components (and the supervised score, when fitted) of one text column for new rows."""
+        _, pca, *rest = self.text_models[col]
+        comps = pca.transform(vectors)
+        signal = rest[0] if rest else None  # models saved before the signal have none
+        if signal is None:
+            return comps
+        return np.hstack([comps, signal.transform(texts, vectors)[:, None]])
 
     def _text(self, value: Any) -> str:
         return "" if is_missing(value, ()) else str(value)
@@ -157,7 +178,8 @@ class Featurizer:
         codes = np.array([[2 if self.levels[c] else MISSING for c in self.spec.categorical]], dtype=np.int64)
         numbers = np.array([[self.median[c] for c in self.spec.numeric]], dtype=np.float64)
         # an empty text is the zero vector for both the encoder and TF-IDF
-        empty = [pca.transform(np.zeros((1, pca.n_features_in_))) for _, pca in self.text_models.values()]
+        empty = [self._text_block(col, [""], np.zeros((1, model[1].n_features_in_)))
+                 for col, model in self.text_models.items()]
         text = np.hstack(empty) if empty else np.zeros((1, 0))
         raw = pd.DataFrame({c: [None] for c in self.spec.columns}, dtype=object)
         return Features(codes, numbers.reshape(1, -1), text, raw)
@@ -200,14 +222,14 @@ class Featurizer:
         codes, numbers = self._structured(frame)
         parts = []
         for col in self.spec.text:
-            tfidf, pca = self.text_models[col]
+            tfidf, pca = self.text_models[col][:2]
             if encoder is None and self.encoder_id is not None:
                 raise ValueError(f"this model reads text column {col!r} through encoder {self.encoder_id}; "
                                  "pass that TextEncoder (LeadScorer.attach_encoder) before scoring")
             texts = [self._text(v) for v in frame[col]]
             vectors = self._vectors(texts, tfidf, encoder) if (tfidf is not None or encoder is not None) \
                 else np.zeros((len(frame), pca.n_features_in_))
-            parts.append(pca.transform(vectors))
+            parts.append(self._text_block(col, texts, vectors))
         text = np.hstack(parts) if parts else np.zeros((len(frame), 0))
         return Features(codes, numbers, text, frame)
 
@@ -266,6 +288,8 @@ class Featurizer:
 
     def text_slice(self, k: int) -> tuple[int, int]:
         """The columns of text column number ``k`` inside ``Features.text``."""
-        sizes = [self.text_models[c][1].n_components_ for c in self.spec.text]
+        sizes = [self.text_models[c][1].n_components_ + (len(self.text_models[c]) > 2 and
+                                                        self.text_models[c][2] is not None)
+                 for c in self.spec.text]
         start = int(sum(sizes[:k]))
         return start, start + int(sizes[k])

@@ -141,7 +141,7 @@ def _fit(frame: pd.DataFrame, y: np.ndarray, spec: FeatureSpec, encoder: Any, cf
          seed: int) -> tuple[Featurizer, Any, dict[str, KeywordModel]]:
     frame = frame.reset_index(drop=True)
     featurizer = Featurizer(spec, seed)
-    feats = featurizer.fit_transform(frame, encoder)
+    feats = featurizer.fit_transform(frame, encoder, y if cfg.text_signal else None)
     ensemble = fit_ensemble(featurizer, feats, y, cfg, seed)
     keywords = {c: KeywordModel().fit([featurizer._text(v) for v in frame[c]], y) for c in spec.text}
     return featurizer, ensemble, keywords
