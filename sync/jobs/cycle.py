@@ -51,7 +51,14 @@ from connectors.errors import StopCycle
 from connectors.records import STAGES, Lead, LeadUpdate, Removal, Unreadable
 from scoring.types import Score
 from sync.jobs.owners import decide_owners, recheck_owners, routing_reason
-from sync.jobs.queue import drain_queue, exclusion_kind, observe_speed, queue_sla, sync_workload
+from sync.jobs.queue import (
+    drain_queue,
+    exclusion_kind,
+    mark_watching,
+    observe_speed,
+    queue_sla,
+    sync_workload,
+)
 from sync.jobs.report import JobReport, error_text, job_run
 from sync.jobs.retrain import train_first_model
 from sync.jobs.rewards import apply_lead_stages
@@ -141,6 +148,7 @@ def _run(deps: Deps, report: CycleReport) -> None:
     report.watermark_before = deps.store.get_watermark(STREAM)
     router = deps.router.scratch() if deps.dry_run or deps.shadow else deps.router
     page: list[Lead] = []
+    mark_watching(deps, started)  # speed to lead counts leads created from here on
     try:
         _refresh_owners(deps, router)
         _sweep_removed(deps, router, report)

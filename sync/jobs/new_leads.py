@@ -25,7 +25,7 @@ from datetime import timedelta
 
 from sync.jobs.cycle import STREAM as LEADS_STREAM
 from sync.jobs.cycle import CycleReport, handle_leads
-from sync.jobs.queue import sync_workload
+from sync.jobs.queue import mark_watching, sync_workload
 from sync.jobs.report import api_calls_since
 from sync.wiring.deps import Deps
 
@@ -80,6 +80,7 @@ def _run(deps: Deps, report: CycleReport) -> None:
     started = report.started_at
     since = (deps.store.get_watermark(STREAM) or deps.store.get_watermark(LEADS_STREAM)
              or started - timedelta(minutes=deps.settings.schedule.sync_interval_minutes))
+    mark_watching(deps, started)  # the first pass may come before the first full sync
     leads = list(deps.connector.iter_new_leads(since - OVERLAP))
     report.pulled = len(leads)
     router = deps.router.scratch() if deps.dry_run or deps.shadow else deps.router  # as the cycle does

@@ -12,7 +12,10 @@
   working hours take it, ``alert`` warns in the log and on the ``leadpilot_queue_over_sla``
   gauge.
 * ``observe_speed``: speed to lead (CRM creation to leadpilot's write of a rep as owner) into
-  the Prometheus histogram; ``status`` and the report read the same from the store.
+  the Prometheus histogram; ``status`` and the report read the same from the store. Only leads
+  created since leadpilot started watching the org count (``watching_since``: the start of its
+  first sync or new-leads pass, kept as the ``watching`` watermark): the backlog a first run
+  routes was created months before anyone could have answered it, and would say p50 ≈ a year.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import logging
 import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from connectors.errors import StopCycle
 from connectors.records import Lead, LeadUpdate
@@ -34,6 +37,8 @@ if TYPE_CHECKING:
     from sync.jobs.cycle import CycleReport
 
 log = logging.getLogger(__name__)
+
+WATCHING_STREAM = "watching"  # when leadpilot first ran against this org: speed to lead counts leads created since
 
 _KINDS = {"outside working hours": "outside working hours", "not a working day": "not a working day",
           "out of office": "out of office", "at capacity": "at capacity", "daily cap reached": "daily cap reached",
@@ -149,11 +154,31 @@ def _id_of(deps: Deps, lead_id: str) -> int:
     return deps.store.assignments([lead_id], effective=True)[0].id
 
 
+def mark_watching(deps: Deps, started: datetime) -> None:
+    """Remember when leadpilot started watching this org (the first run's start), once."""
+    if not deps.dry_run and deps.store.get_watermark(WATCHING_STREAM) is None:
+        deps.store.set_watermark(WATCHING_STREAM, started, deps.clock())
+
+
+def watching_since(store: Any) -> datetime | None:
+    """When leadpilot started watching this org; None before its first run."""
+    return cast("datetime | None", store.get_watermark(WATCHING_STREAM))
+
+
+def counts_for_speed(created: datetime | None, since: datetime | None) -> bool:
+    """Whether a lead created at ``created`` counts for speed to lead: created once leadpilot
+    was watching (a backlog lead waited for leadpilot to exist, not for leadpilot)."""
+    return created is not None and since is not None and created >= since
+
+
 def observe_speed(deps: Deps, written: Sequence[Decision], now: datetime) -> None:
-    """Speed to lead of leads whose rep was just written as owner, into the histogram."""
-    if deps.metrics is not None:
-        deps.metrics.observe_speed([(now - d.lead_created_at).total_seconds()
-                                    for d in written if d.rep_id and d.lead_created_at is not None])
+    """Speed to lead of leads whose rep was just written as owner, into the histogram (leads
+    created since leadpilot started watching only)."""
+    if deps.metrics is not None and written:
+        since = watching_since(deps.store)
+        deps.metrics.observe_speed([(now - d.lead_created_at).total_seconds() for d in written
+                                    if d.rep_id and d.lead_created_at is not None
+                                    and counts_for_speed(d.lead_created_at, since)])
 
 
 def _observe_queue(deps: Deps, now: datetime) -> None:

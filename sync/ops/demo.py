@@ -157,7 +157,7 @@ def run_demo(crm: str = "salesforce", days: int = 90, seed: int = 0, history: in
 def _summarise(srv: Any, deps: Any, crm: str, seed: int, days: int, history: int, totals: Counter[str],
                trained: Any, start: Any) -> tuple[dict[str, Any], Any]:
     from sandbox.hubspot.props import hs_id
-    from sync.jobs.queue import exclusion_kind
+    from sync.jobs.queue import exclusion_kind, watching_since
     from sync.ops.report import ReportData
     from sync.ops.routing_view import percentiles, speed_to_lead
 
@@ -224,14 +224,15 @@ def _summarise(srv: Any, deps: Any, crm: str, seed: int, days: int, history: int
         "queued": sum(1 for a in logged if a.rep_id is None),
         "queued_at_end": len(deps.store.queued()),
         "exclusions": dict(Counter(exclusion_kind(w) for a in logged for w in a.considered.values() if w).most_common()),
-        "speed_to_lead_seconds": percentiles(speed_to_lead(logged)),
+        # leads created since leadpilot started watching (the routed history backlog is left out)
+        "speed_to_lead_seconds": percentiles(speed_to_lead(logged, watching_since(deps.store))),
     }
     days_sorted = sorted(by_day)
     data = ReportData(
         title=f"leadpilot demo ({crm}, {days} simulated days, seed {seed})",
         summary={**{k: v for k, v in summary.items() if not isinstance(v, dict)},
                  "exclusions (reps left out, by reason)": ", ".join(f"{k}: {v}" for k, v in summary["exclusions"].items()),
-                 "speed to lead p50 / p95 (s)": "{p50} / {p95}".format(**summary["speed_to_lead_seconds"])},
+                 "speed to lead p50 / p95 (s), leads created since leadpilot started": "{p50} / {p95}".format(**summary["speed_to_lead_seconds"])},
         y_true=y_true, y_prob=y_prob, days=days_sorted,
         conversions_learned=[by_day[d][0] for d in days_sorted],
         conversions_round_robin=[by_day[d][1] for d in days_sorted],

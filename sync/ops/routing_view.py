@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from sync.jobs.queue import exclusion_kind
+from sync.jobs.queue import counts_for_speed, exclusion_kind, watching_since
 
 DAILY_BUDGET = 100_000  # the API budget the fast pass's cost is stated against (a typical org's day)
 
@@ -26,10 +26,13 @@ def percentiles(values: Sequence[float]) -> dict[str, float | None]:
     return {"p50": round(float(np.percentile(arr, 50)), 1), "p95": round(float(np.percentile(arr, 95)), 1)}
 
 
-def speed_to_lead(assignments: Sequence[Any]) -> list[float]:
-    """Seconds from each lead's creation in the CRM to leadpilot's write of its rep as owner."""
+def speed_to_lead(assignments: Sequence[Any], since: datetime | None) -> list[float]:
+    """Seconds from each lead's creation in the CRM to leadpilot's write of its rep as owner,
+    for leads created since leadpilot started watching the org (``since``, see
+    ``sync.jobs.queue.watching_since``): the backlog a first run routes is left out."""
     return [(a.written_at - a.lead_created_at).total_seconds() for a in assignments
-            if a.rep_id and not a.shadow and a.superseded_at is None and a.written_at and a.lead_created_at]
+            if a.rep_id and not a.shadow and a.superseded_at is None and a.written_at
+            and counts_for_speed(a.lead_created_at, since)]
 
 
 def routing_summary(settings: Any, store: Any, now: datetime, names: Mapping[str, str] | None = None,
@@ -42,7 +45,8 @@ def routing_summary(settings: Any, store: Any, now: datetime, names: Mapping[str
     effective = [a for a in log if a.superseded_at is None]
     queued = store.queued()
     exclusions = Counter(exclusion_kind(why) for a in log for why in a.considered.values() if why)
-    speeds = speed_to_lead(effective)
+    since = watching_since(store)
+    speeds = speed_to_lead(effective, since)
     own_open = store.rep_load()
     reps = sorted(set(own_open) | set(capacity or {}) | set(crm_load or {}))
     load = {}
@@ -60,7 +64,8 @@ def routing_summary(settings: Any, store: Any, now: datetime, names: Mapping[str
         "decided_again": sum(1 for a in log if a.superseded_reason and "decided again" in a.superseded_reason),
         "exclusions": dict(exclusions.most_common()),
         "grade_mix": dict(sorted(store.count_grades().items())),
-        "speed_to_lead_seconds": {**percentiles(speeds), "leads": len(speeds)},
+        "speed_to_lead_seconds": {**percentiles(speeds), "leads": len(speeds),
+                                  "since": since.isoformat() if since else None},
         "load": load,
         "fast_pass": fast_pass_cost(settings, store, now),
     }
@@ -89,10 +94,10 @@ def print_routing(console: Any, routing: Mapping[str, Any]) -> None:
                   f"{routing['decided_again']} queued leads decided again")
     s = routing["speed_to_lead_seconds"]
     if s["leads"]:
-        console.print(f"speed to lead (creation in the CRM to owner written): p50 {s['p50']:.0f} s, "
-                      f"p95 {s['p95']:.0f} s over {s['leads']} leads")
+        console.print(f"speed to lead (creation in the CRM to owner written, leads created since leadpilot started "
+                      f"watching on {s['since'][:16]}): p50 {s['p50']:.0f} s, p95 {s['p95']:.0f} s over {s['leads']} leads")
     else:
-        console.print("speed to lead: no lead routed to a rep yet")
+        console.print("speed to lead: no lead created since leadpilot started watching has been routed to a rep yet")
     if routing["exclusions"]:
         console.print("reps left out, by reason: " + ", ".join(f"{k} {v}" for k, v in routing["exclusions"].items()))
     if routing["grade_mix"]:

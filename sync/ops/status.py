@@ -134,7 +134,7 @@ def report_data(settings: Settings, store: Any, connector: Any = None, now: date
         "assigned (with a rep)": routing["assigned"], "queued (fallback owner)": routing["queued"]["size"],
         "oldest queued (minutes)": "-" if routing["queued"]["oldest_seconds"] is None
         else round(routing["queued"]["oldest_seconds"] / 60),
-        "speed to lead p50 / p95 (s)": "-" if speed["p50"] is None else f"{speed['p50']:.0f} / {speed['p95']:.0f}",
+        "speed to lead p50 / p95 (s), leads created since leadpilot started": "-" if speed["p50"] is None else f"{speed['p50']:.0f} / {speed['p95']:.0f}",
         "reps left out, by reason": ", ".join(f"{k}: {v}" for k, v in routing["exclusions"].items()) or "-",
         "grade mix": ", ".join(f"{g}: {n}" for g, n in routing["grade_mix"].items()) or "-",
     }

@@ -37,6 +37,7 @@ email = "{reps["Grace Okafor"]}"
 working_hours = "09:00-12:00"
 ''', encoding="utf-8")
     rig.rebuild(routing=RoutingSettings(file=routing))
+    run_cycle(rig.deps)  # the first run: the backlog, which speed to lead leaves out
     rig.srv.world.advance(timedelta(hours=5))  # Monday 14:00: Avery works, Grace has gone home
     run_cycle(rig.deps)
     rig.srv.world.advance(timedelta(hours=5))  # 19:00: nobody
@@ -52,7 +53,7 @@ working_hours = "09:00-12:00"
     assert r["exclusions"]["outside working hours"] >= len(queued) * 2
     assert sum(r["grade_mix"].values()) >= r["assigned"] and set(r["grade_mix"]) <= {"A", "B", "C", "D"}
     speed = r["speed_to_lead_seconds"]
-    assert speed["leads"] == r["assigned"] and 0 <= speed["p50"] <= speed["p95"]
+    assert 0 < speed["leads"] < r["assigned"] and 0 <= speed["p50"] <= speed["p95"] <= 5 * 3600
     avery = r["load"]["Avery Chen"]
     crm_open = sum(1 for rec in rig.leads().values() if rig.cid(rec.get("OwnerId")) == avery["id"]
                    and not rec.get("IsConverted") and rec.get("Status") not in ("Closed - Not Converted", "Closed - Converted"))
