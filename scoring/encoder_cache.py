@@ -15,7 +15,7 @@ import hashlib
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -150,3 +150,36 @@ class EmbeddingCache:
             self._memory.move_to_end((namespace, key))
         while len(self._memory) > self.memory_items:
             self._memory.popitem(last=False)
+
+
+def encode_through_cache(
+    texts: Sequence[str | None],
+    dim: int,
+    cache: EmbeddingCache | None,
+    namespace: str,
+    encode_uncached: Callable[[list[str]], np.ndarray],
+) -> np.ndarray:
+    """Vectors for ``texts`` (float32, ``(len(texts), dim)``): each distinct non-blank text is
+    encoded once, from ``cache`` where it holds it, else by ``encode_uncached`` (and stored);
+    blank and missing texts get the zero row. Shared by every encoder backend."""
+    clean = ["" if t is None else str(t) for t in texts]
+    out = np.zeros((len(clean), dim), dtype=np.float32)
+    rows_by_text: dict[str, list[int]] = {}
+    for i, text in enumerate(clean):
+        if text.strip():
+            rows_by_text.setdefault(text, []).append(i)
+    if not rows_by_text:
+        return out
+    unique = list(rows_by_text)
+    keys = [text_key(t) for t in unique]
+    found = cache.get_many(namespace, keys) if cache is not None else {}
+    todo = [j for j, key in enumerate(keys) if key not in found]
+    if todo:
+        vectors = encode_uncached([unique[j] for j in todo])
+        fresh = {keys[j]: vectors[n] for n, j in enumerate(todo)}
+        if cache is not None:
+            cache.put_many(namespace, fresh)
+        found = {**found, **fresh}
+    for text, key in zip(unique, keys, strict=True):
+        out[rows_by_text[text]] = found[key]
+    return out

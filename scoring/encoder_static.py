@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from scoring.encoder_cache import EmbeddingCache, text_key
+from scoring.encoder_cache import EmbeddingCache, encode_through_cache
 
 log = logging.getLogger(__name__)
 
@@ -119,27 +119,7 @@ class StaticEncoder:
 
     def encode(self, texts: Sequence[str | None]) -> np.ndarray:
         """Vectors for ``texts`` as a float32 array of shape ``(len(texts), dim)``."""
-        clean = ["" if t is None else str(t) for t in texts]
-        out = np.zeros((len(clean), self.dim), dtype=np.float32)
-        rows_by_text: dict[str, list[int]] = {}
-        for i, text in enumerate(clean):
-            if text.strip():
-                rows_by_text.setdefault(text, []).append(i)
-        if not rows_by_text:
-            return out
-        unique = list(rows_by_text)
-        keys = [text_key(t) for t in unique]
-        found = self.cache.get_many(self.cache_namespace, keys) if self.cache is not None else {}
-        todo = [j for j, key in enumerate(keys) if key not in found]
-        if todo:
-            vectors = self._encode_uncached([unique[j] for j in todo])
-            fresh = {keys[j]: vectors[n] for n, j in enumerate(todo)}
-            if self.cache is not None:
-                self.cache.put_many(self.cache_namespace, fresh)
-            found = {**found, **fresh}
-        for text, key in zip(unique, keys, strict=True):
-            out[rows_by_text[text]] = found[key]
-        return out
+        return encode_through_cache(texts, self.dim, self.cache, self.cache_namespace, self._encode_uncached)
 
     def _encode_uncached(self, texts: list[str]) -> np.ndarray:
         # One process: the daemon and the benchmarks own their cores; model2vec would fork a pool.
