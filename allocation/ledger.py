@@ -49,6 +49,12 @@ class Ledger:
         self.closed_at[i] = at
         return self.reps[i]
 
+    def rekey(self, key: str, new: str) -> None:
+        """Keep an assignment's row under another key (its lead is assigned again)."""
+        i = self.row.pop(key)
+        self.keys[i] = new
+        self.row[new] = i
+
     def drop(self, key: str) -> tuple[str, int] | None:
         """Forget an assignment entirely (its lead is gone, or decided again); returns (rep,
         status) of the dropped row, or None when unknown."""

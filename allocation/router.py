@@ -119,7 +119,7 @@ class Router:
         return day, count if seen_day == day else 0
 
     def assign(self, lead_id: str, context: Mapping[str, Any], now: datetime, attrs: Mapping[str, Any] | None = None,
-               *, widen: bool = False) -> Choice:
+               *, widen: bool = False, exclude: Mapping[str, str] | None = None) -> Choice:
         """Choose a rep for this lead (or the fallback) and remember the open assignment.
 
         ``context``: what the policy learns from; ``attrs``: the lead's own attributes, which
@@ -127,7 +127,8 @@ class Router:
         only among the reps these leave eligible. ``widen``: working hours and days are not
         checked (a lead that waited in the queue past its SLA goes to a rep outside hours rather
         than wait longer); out of office, territory and capacity still are. A fallback choice
-        changes no state.
+        changes no state. ``exclude``: reps left out with the given reason on top of the rules
+        (the rep who left a re-routed lead untouched).
         """
         ts = timestamp(now)
         lead = context if attrs is None else attrs
@@ -144,6 +145,9 @@ class Router:
             why = exclusion_reason(checked, lead, now, load[rep.id], today, rule)
             if why:
                 excluded[rep.id] = why
+        for rid, why in (exclude or {}).items():
+            if rid in self.reps:
+                excluded.setdefault(rid, why)
         considered = tuple(self.reps)
         eligible = tuple(r for r in considered if r not in excluded)
         name = self.policy.name
@@ -204,6 +208,19 @@ class Router:
         rep, status = dropped
         if status == OPEN:
             self._open[rep] -= 1
+        return True
+
+    def retire(self, lead_id: str, now: datetime, *, as_loss: bool) -> bool:
+        """Take the lead's open assignment away from its rep so that it can be assigned again
+        (the rep left it untouched): learned as a loss when ``as_loss`` (kept in the history
+        under another key), else forgotten. Frees capacity; False if unknown or closed."""
+        i = self.ledger.row.get(lead_id)
+        if i is None or self.ledger.status[i] != OPEN:
+            return False
+        if not as_loss:
+            return self.forget(lead_id)
+        self.record_outcome(lead_id, False, now)
+        self.ledger.rekey(lead_id, f"{lead_id}#untouched")
         return True
 
     def record_opportunity(self, lead_id: str, now: datetime) -> bool:

@@ -72,6 +72,9 @@ class Lead:
     merged_into: str | None = None
     # Records merged into this one (HubSpot ``hs_merged_object_ids``): they no longer exist.
     merged_ids: tuple[str, ...] = ()
+    # When a rep last logged an activity on it (Salesforce ``LastActivityDate``, a date: read as
+    # the end of that day; HubSpot ``hs_last_sales_activity_timestamp``): untouched-lead re-routing
+    last_activity_at: datetime | None = None
 
     def features(self) -> dict[str, Any]:
         """The mapping scoring and allocation consume: structured attributes plus ``text``."""

@@ -15,6 +15,7 @@
 | ``POST /_sandbox/leads/{id}/delete`` | delete a lead (recycle bin: ``queryAll`` / ``archived=true`` see it) |
 | ``POST /_sandbox/leads/{id}/merge?ids=a,b`` | merge leads ``a``, ``b`` into ``{id}`` (the survivor) |
 | ``POST /_sandbox/leads/{id}/unreadable-stamp`` | serve this lead's modification stamp unreadable from now on |
+| ``POST /_sandbox/leads/{id}/activity`` | log an activity on a lead now (``LastActivityDate`` / ``hs_last_sales_activity_timestamp``) |
 | ``POST /_sandbox/users/{id}/deactivate`` | deactivate a user (an archived owner on HubSpot) |
 
 Lead and user ids are the store's (``00Q…``, ``005…``) or HubSpot's numeric ones.
@@ -176,6 +177,8 @@ def _record_action(server: SandboxServer, req: Request, route: str) -> Response:
             if not losers:
                 raise BadFaults("merge needs ?ids=<the leads to merge into this one>")
             store.merge(obj, rid, losers)
+        elif (obj, action) == ("Lead", "activity"):
+            store.log_activity(rid, store.clock.now())
         elif (obj, action) == ("Lead", "unreadable-stamp"):
             store.break_stamp(obj, rid)
         elif (obj, action) == ("User", "deactivate"):

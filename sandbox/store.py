@@ -47,6 +47,7 @@ STANDARD_FIELDS: dict[str, dict[str, str]] = {
         "SystemModstamp": "datetime",
         "IsDeleted": "boolean",
         "MasterRecordId": "reference",
+        "LastActivityDate": "date",
     },
     "User": {
         "Id": "id",
@@ -140,6 +141,7 @@ ID_PREFIX = {"Lead": "00Q", "User": "005", "Opportunity": "006", "Profile": "00e
 # Sandbox-only record markers (never a field: no dialect serialises them as such).
 MERGED = "_merged"  # ids merged into this record (HubSpot hs_merged_object_ids)
 UNREADABLE_STAMP = "_unreadable_stamp"  # serve the modification stamp as missing / not a date-time
+ACTIVITY_AT = "_activity_at"  # when an activity was last logged (HubSpot hs_last_sales_activity_timestamp)
 
 
 class UnknownField(KeyError):
@@ -290,6 +292,19 @@ class Store:
                 self.delete(obj, loser, master=master)
             rec[MERGED] = [*rec.get(MERGED, []), *losers]
             return self.update(obj, master, {})
+
+    def log_activity(self, rid: str, at: datetime) -> dict[str, Any]:
+        """A rep logged a call, email or meeting on lead ``rid`` at ``at``: Salesforce's
+        ``LastActivityDate`` (a date) and HubSpot's ``hs_last_sales_activity_timestamp`` move;
+        as on Salesforce, the lead's own modstamp does not."""
+        with self.lock:
+            rec = self.records["Lead"].get(rid)
+            if rec is None:
+                raise KeyError(rid)
+            rec["LastActivityDate"] = at.date()
+            rec[ACTIVITY_AT] = at
+            self.version += 1
+            return rec
 
     def break_stamp(self, obj: str, rid: str) -> dict[str, Any]:
         """From now on the record's modification stamp is served unreadable (it still sorts and

@@ -53,6 +53,8 @@ DEFAULT_SOURCE_PROPERTIES: dict[str, str] = {
 MODIFIED_PROPERTY = {"contacts": "lastmodifieddate", "leads": "hs_lastmodifieddate"}
 # ids of the records merged into this one, ";"-separated (the merged-away records no longer exist)
 MERGED_PROPERTY = "hs_merged_object_ids"
+# when a rep last logged a sales activity on the contact (untouched-lead re-routing)
+ACTIVITY_PROPERTY = {"contacts": "hs_last_sales_activity_timestamp"}
 CONVERTED_STAGES = ("opportunity", "customer", "evangelist")  # lifecyclestage values past "lead"
 DISQUALIFIED = ("UNQUALIFIED", "Closed - Not Converted", "Unqualified")
 CLOSED_STAGES = ("closedwon", "closedlost")
@@ -125,6 +127,7 @@ class PropertyMap:
 
     def properties(self) -> list[str]:
         names = ["hs_object_id", "createdate", self.modified, "lifecyclestage", self.written["owner"], MERGED_PROPERTY,
+                 *([ACTIVITY_PROPERTY[self.object_type]] if self.object_type in ACTIVITY_PROPERTY else []),
                  *self.source.values(), *self.text, *(self.written[k] for k in WRITTEN_FIELDS), *self.routing]
         return list(dict.fromkeys(names))
 
@@ -157,6 +160,7 @@ def lead_from_object(obj: Mapping[str, Any], pmap: PropertyMap) -> Lead:
         written=written,
         raw=raw,
         merged_ids=merged_ids(props.get(MERGED_PROPERTY)),
+        last_activity_at=to_datetime(props.get(ACTIVITY_PROPERTY.get(pmap.object_type, ""))),
         **attrs,
     )
 

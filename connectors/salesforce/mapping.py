@@ -77,7 +77,7 @@ class FieldMap:
     def select_fields(self) -> list[str]:
         """Every field a lead query needs, each once, in a stable order."""
         names = ["Id", "CreatedDate", "SystemModstamp", "OwnerId", "IsConverted", "ConvertedOpportunityId",
-                 "IsDeleted", "MasterRecordId",
+                 "IsDeleted", "MasterRecordId", "LastActivityDate",
                  *self.source.values(), *self.text, *(self.written[k] for k in WRITTEN_FIELDS), *self.routing]
         return list(dict.fromkeys(names))
 
@@ -112,8 +112,15 @@ def lead_from_record(rec: Mapping[str, Any], fmap: FieldMap) -> Lead:
         raw=raw,
         deleted=to_bool(rec.get("IsDeleted")) is True,
         merged_into=to_text(rec.get("MasterRecordId")),
+        last_activity_at=end_of_day(to_datetime(rec.get("LastActivityDate"))),
         **attrs,
     )
+
+
+def end_of_day(day: datetime | None) -> datetime | None:
+    """``LastActivityDate`` is a date: its last instant, so that an activity logged the day a
+    lead was assigned counts as after the assignment (a rep is never re-routed for a call made)."""
+    return None if day is None else day + timedelta(days=1) - timedelta(microseconds=1)
 
 
 def lead_stage(rec: Mapping[str, Any], status: str | None) -> str | None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from sandbox.store import ID_PREFIX, MERGED, UNREADABLE_STAMP, Store
+from sandbox.store import ACTIVITY_AT, ID_PREFIX, MERGED, UNREADABLE_STAMP, Store
 
 Getter = Callable[[dict[str, Any]], Any]
 
@@ -194,6 +194,8 @@ def build_props(store: Store, obj_type: str, queue_id: str | None) -> dict[str, 
             owner, Prop("message", "string", "Description"), created,
             Prop("lastmodifieddate", "datetime", "SystemModstamp", read_only=True), oid,
             Prop("hs_merged_object_ids", "enumeration", None, _merged, True),
+            # set by logging a call / email / meeting (the world's contact, the admin's activity)
+            Prop("hs_last_sales_activity_timestamp", "datetime", None, lambda r: r.get(ACTIVITY_AT), True),
         ]
     elif obj_type == "leads":
         props = [

@@ -17,7 +17,8 @@ NUMBER_TYPES = frozenset({"int", "double", "currency", "percent"})
 
 # Fields the platform maintains: writing them is INVALID_FIELD_FOR_INSERT_UPDATE.
 READ_ONLY = frozenset({"Id", "CreatedDate", "LastModifiedDate", "SystemModstamp", "IsDeleted", "IsConverted",
-                       "ConvertedOpportunityId", "ConvertedDate", "IsClosed", "IsWon"})
+                       "ConvertedOpportunityId", "ConvertedDate", "IsClosed", "IsWon",
+                       "LastActivityDate"})
 
 # Metadata API CustomField ``type`` -> describe type of the created field.
 METADATA_TYPES = {

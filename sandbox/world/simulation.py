@@ -266,9 +266,10 @@ class World:
     def _on_arrive(self, key: str, at: datetime, _stamp: datetime | None) -> None:
         self._arrive(at, self._arriving.pop(key))
 
-    def _on_contact(self, lid: str, _at: datetime, stamp: datetime | None) -> None:
+    def _on_contact(self, lid: str, at: datetime, stamp: datetime | None) -> None:
         if self.store.get("Lead", lid)["Status"] == "Open - Not Contacted":  # type: ignore[index]
             self._write("Lead", lid, {"Status": "Working - Contacted"}, at=stamp)
+        self.store.log_activity(lid, at)  # the call that made the contact
 
     def _on_disqualify(self, lid: str, _at: datetime, stamp: datetime | None) -> None:
         self._write("Lead", lid, {"Status": "Closed - Not Converted"}, at=stamp)

@@ -131,6 +131,12 @@ class RoutingSettings(_Model):
     # still hold; alert: a warning in the log and the leadpilot_queue_over_sla gauge). 0 = no SLA
     queue_sla_minutes: float = Field(default=120, ge=0)
     queue_sla_action: Literal["widen", "alert"] = "alert"
+    # Re-route a lead its rep has not touched (no activity logged, status unchanged) this many
+    # wall-clock hours after leadpilot wrote them as its owner: once, to another eligible rep.
+    # 0 = off (the default). untouched_counts_as_loss: the first rep's decision is then learned
+    # as a loss (off: the policy forgets it, learning nothing from it)
+    untouched_reroute_hours: float = Field(default=0, ge=0)
+    untouched_counts_as_loss: bool = False
     # Write a short routing reason (at most 255 characters: who got the lead and why the others
     # did not) to the lead's routing-reason field, so managers see it on the record
     write_reason: bool = False

@@ -25,6 +25,8 @@ wherever the process dies:
 * a lead owned by a deactivated or removed user (``routing.reroute_inactive_owners``) is
   routed again (its earlier decision, if any, superseded: the log keeps it, the policy forgets
   it), logged and counted (``rerouted``);
+* a lead its rep left untouched past ``routing.untouched_reroute_hours`` is re-routed once
+  (``sync.jobs.untouched``), counted as ``untouched_rerouted``;
 * the cycle stops cleanly past ``schedule.cycle_deadline_seconds`` (below the daemon's
   watchdog), like ``StopCycle``: the leads it did not handle are pulled again.
 
@@ -62,6 +64,7 @@ from sync.jobs.queue import (
 from sync.jobs.report import JobReport, error_text, job_run
 from sync.jobs.retrain import train_first_model
 from sync.jobs.rewards import apply_lead_stages
+from sync.jobs.untouched import reroute_untouched
 from sync.jobs.watermark import Watermark
 from sync.store.records import Assignment, Decision, LeadState, LeadStatus
 from sync.wiring.deps import Deps
@@ -85,7 +88,7 @@ class CycleReport(JobReport):
 
     COUNTS: ClassVar[tuple[str, ...]] = ("pulled", "skipped", "scored", "flagged", "assigned", "queued", "drained",
                                          "dequeued", "written", "parked", "owner_conflicts", "disqualified",
-                                         "converted", "removed", "rerouted", "retried")
+                                         "converted", "removed", "rerouted", "retried", "untouched_rerouted")
 
     mode: str = "live"
     pulled: int = 0
@@ -104,6 +107,7 @@ class CycleReport(JobReport):
     removed: int = 0  # leads found deleted or merged away in the CRM (their assignments closed)
     rerouted: int = 0  # leads owned by a deactivated / removed user, routed again
     retried: int = 0  # parked leads fetched again by id (their retry was due)
+    untouched_rerouted: int = 0  # leads their rep left untouched past the SLA, given to another (once)
     watermark_before: datetime | None = None
     watermark_after: datetime | None = None
     assignments: dict[str, int] = field(default_factory=dict)  # rep id -> leads assigned this cycle
@@ -178,6 +182,7 @@ def _run(deps: Deps, report: CycleReport) -> None:
             since = last
         if not report.stopped:
             drain_queue(deps, router, report)
+            reroute_untouched(deps, router, report)
     except StopCycle as exc:
         report.stopped = str(exc)
         log.warning("sync cycle stopped: %s", exc)

@@ -175,8 +175,9 @@ class RouterBox:
 
     # ------------------------------------------------------------ delegation
     def assign(self, lead_id: str, context: Mapping[str, Any], now: datetime,
-               attrs: Mapping[str, Any] | None = None, *, widen: bool = False) -> Choice:
-        return self.router.assign(lead_id, context, now, attrs, widen=widen)
+               attrs: Mapping[str, Any] | None = None, *, widen: bool = False,
+               exclude: Mapping[str, str] | None = None) -> Choice:
+        return self.router.assign(lead_id, context, now, attrs, widen=widen, exclude=exclude)
 
     def sync_open(self, counts: Mapping[str, int]) -> None:
         """Each listed rep's open load as the CRM counts it (plus our writes since): capacity.
@@ -196,6 +197,10 @@ class RouterBox:
     def forget(self, lead_id: str) -> bool:
         """The policy drops this lead's assignment, learning nothing from it (``Router.forget``)."""
         return bool(self.router.forget(lead_id))
+
+    def retire(self, lead_id: str, now: datetime, *, as_loss: bool) -> bool:
+        """The rep left this lead untouched: free it for a new assignment (``Router.retire``)."""
+        return bool(self.router.retire(lead_id, now, as_loss=as_loss))
 
     def record_opportunity(self, lead_id: str, now: datetime) -> bool:
         return bool(self.router.record_opportunity(lead_id, now))
