@@ -18,6 +18,11 @@ CRMS = ("salesforce", "hubspot")
 pytestmark = pytest.mark.integration
 
 
+def _open(rig) -> set[str]:
+    """Ids of the leads still being worked: closed ones (converted, disqualified) are never rewritten."""
+    return {lead.id for lead in rig.deps.connector.iter_changed_leads(None) if lead.stage is None}
+
+
 def _canonical(rig, lead_id: str) -> str:
     return next(r["Id"] for r in rig.srv.store.all("Lead") if rig.cid(r["Id"]) == lead_id)
 
@@ -28,7 +33,7 @@ def test_given_a_record_with_an_unreadable_stamp_then_it_is_parked_by_id_and_the
     rig.srv.advance(1)
     run_cycle(rig.deps)
     store = rig.deps.store
-    victim = sorted(rig.leads())[3]
+    victim = sorted(_open(rig))[3]
     rig.srv.store.break_stamp("Lead", _canonical(rig, victim))
     true_stamp = rig.leads()[victim]["SystemModstamp"]
     rig.srv.advance(0.5)  # more changes arrive after the broken record
@@ -51,7 +56,8 @@ def test_given_a_record_with_an_unreadable_stamp_then_it_is_parked_by_id_and_the
     again = run_cycle(rig.deps)
     assert again.retried == 1
     assert victim not in {p.lead_id for p in store.list_parked()}
-    assert store.lead_state([victim])[victim].status == "written"
+    # handled: written again, or skipped when nothing changed since the first cycle wrote it
+    assert store.lead_state([victim])[victim].status in ("written", "skipped")
 
 
 @pytest.mark.parametrize("crm", CRMS)
@@ -132,16 +138,17 @@ def test_given_a_cycle_past_its_deadline_then_it_stops_cleanly_and_the_rest_is_p
     rig = rig_factory(crm, schedule=ScheduleSettings(cycle_deadline_seconds=0.001))
     rig.deps.batch_size = 50
     rig.srv.advance(1)
-    total = len(rig.leads())
+    open_ = _open(rig)
+    total = len(open_)
 
     first = run_cycle(rig.deps)  # the sandbox clock moves 1 ms per write: past the deadline after a batch
 
     assert first.stopped is not None and first.stopped.startswith("deadline")
     assert first.error is None and 0 < first.written < total
     assert first.watermark_after is None or first.watermark_after <= min(
-        r["SystemModstamp"] for lid, r in rig.leads().items() if rig.score_of(r) is None)
+        r["SystemModstamp"] for lid, r in rig.leads().items() if lid in open_ and rig.score_of(r) is None)
 
     deps = rig.rebuild()  # the normal deadline again
     rest = run_cycle(deps)
     assert rest.stopped is None and first.written + rest.written >= total
-    assert all(rig.score_of(r) is not None for r in rig.leads().values())
+    assert all(rig.score_of(r) is not None for lid, r in rig.leads().items() if lid in open_)
