@@ -87,6 +87,11 @@ def _deps(srv: SandboxServer, settings: Settings, scorers: Any = None) -> Deps:
     def sleep(seconds: float) -> None:  # waiting moves simulated time, never real time
         srv.store.clock.advance(timedelta(seconds=seconds))
 
+    # HubSpot's ten-second burst window runs on the same simulated time as the retry waits and
+    # the pacer: a 429 waited out by `sleep` is over in the sandbox too, whatever the machine's load.
+    from sandbox.hubspot.api import state
+
+    state(srv.ctx).monotonic = lambda: clock().timestamp()
     connector = make_connector(settings, now=clock, sleep=sleep, policy=RetryPolicy())
     deps = build_deps(settings, connector=connector, clock=clock,
                       scorers=scorers or StaticScorers(PriorScorer(0.2)))
