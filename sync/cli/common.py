@@ -44,6 +44,42 @@ def load_settings_or_exit(**overrides: Any) -> Settings:
     return loaded.settings
 
 
+ORG_OPTION = typer.Option(None, "--org", metavar="NAME",
+                          help="The org: its settings file NAME.env in LEADPILOT_ORGS_DIR (default: the only org).")
+ALL_ORGS_OPTION = typer.Option(False, "--all", help="Every org in LEADPILOT_ORGS_DIR, one after the other.")
+
+
+def org_settings_or_exit(org: str | None, all_orgs: bool) -> list[Settings]:
+    """The settings of the orgs a command was asked for (``--org NAME`` / ``--all``), warnings printed;
+    any problem printed one per line, exit 2.
+
+    Without ``LEADPILOT_ORGS_DIR``: the one org of ``.env`` (``--all`` is that org; ``--org`` is an
+    error). With it: ``--org NAME`` that org, ``--all`` every org, neither the only org there is
+    (several: name one, or say ``--all``)."""
+    from sync.config.loading import ConfigError
+    from sync.config.orgs import configured_orgs_dir, load_org, org_names
+
+    if org is not None and all_orgs:
+        config_failure(["--org and --all: give one of them (--org NAME for one org, --all for every org)"])
+    try:
+        names = org_names()
+        if not names and org is None:
+            return [load_settings_or_exit()]
+        if org is None and not all_orgs and len(names) > 1:
+            config_failure([f"{configured_orgs_dir()} holds several orgs ({', '.join(names)}): "
+                            "name one with --org NAME, or give --all"])
+        chosen = [org] if org is not None else names
+        loaded = [load_org(name) for name in chosen]
+    except ConfigError as exc:
+        for line in exc.warnings:
+            typer.echo(line, err=True)
+        config_failure(exc.problems)
+    for one in loaded:
+        for line in one.warnings:
+            typer.echo(line, err=True)
+    return [one.settings for one in loaded]
+
+
 def config_failure(problems: list[str]) -> NoReturn:
     """Print the problems and the hint, exit ``CONFIG_ERROR``."""
     for line in problems:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     DotEnvSettingsSource,
@@ -193,6 +193,9 @@ class Settings(BaseSettings):
     shadow: bool = False
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
+    # The org these settings serve (``sync.config.orgs``: the name of its file in LEADPILOT_ORGS_DIR);
+    # None: the one org of a deployment configured by .env. Not a variable: set by ``for_org``.
+    _org: str | None = PrivateAttr(default=None)
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -212,10 +215,29 @@ class Settings(BaseSettings):
         return v
 
     @property
+    def org(self) -> str | None:
+        """The org of an orgs directory these settings are for; None without LEADPILOT_ORGS_DIR."""
+        return self._org
+
+    def for_org(self, org: str) -> Settings:
+        """These settings as org ``org``'s: its files (model registry, caches, a SQLite store) in
+        ``<state_dir>/<org>``, its tables in its own PostgreSQL schema (``store_schema``)."""
+        scoped = self.model_copy(update={"state_dir": self.state_dir / org})
+        scoped._org = org
+        return scoped
+
+    @property
+    def store_schema(self) -> str | None:
+        """The PostgreSQL schema holding this org's tables (``org_<name>``); None: the default one."""
+        return f"org_{self._org}" if self._org else None
+
+    @property
     def resolved_store_url(self) -> str:
-        """The store URL to open: ``store_url`` or a SQLite file in ``state_dir``."""
+        """The store URL to open: ``store_url`` or a SQLite file in ``state_dir``. An org's SQLite
+        store is a file of its own beside the URL's (``leadpilot-<org>.db``)."""
         if self.store_url is not None and self.store_url.get_secret_value():
-            return self.store_url.get_secret_value()
+            url = self.store_url.get_secret_value()
+            return _org_sqlite_file(url, self._org) if self._org else url
         return f"sqlite:///{(self.state_dir / 'leadpilot.db').as_posix()}"
 
     def crm_section(self, crm: str) -> CRMSection:
@@ -251,6 +273,18 @@ class Settings(BaseSettings):
             WithoutSecretFileKeys(settings_cls, dotenv_settings),
             FileSecretsSource(settings_cls, dotenv),
         )
+
+
+def _org_sqlite_file(url: str, org: str) -> str:
+    """``sqlite:///dir/leadpilot.db`` -> ``sqlite:///dir/leadpilot-<org>.db`` (other URLs as they are:
+    an org's PostgreSQL tables are apart by schema; an in-memory database is not for a deployment)."""
+    head, sep, path = url.partition(":///")
+    if not head.startswith("sqlite") or not sep or path in ("", ":memory:") or path.startswith("file:"):
+        return url
+    stem, dot, suffix = path.rpartition(".")
+    if not dot or "/" in suffix:
+        return f"{head}{sep}{path}-{org}"
+    return f"{head}{sep}{stem}-{org}.{suffix}"
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -36,6 +36,7 @@ from sync.config.sources import (
 # LEADPILOT_ variables read directly (os.environ), not through the settings: name -> reader.
 ELSEWHERE: dict[str, str] = {
     "LEADPILOT_TEST_PG_URL": "tests/conftest.py (the PostgreSQL the test suite uses)",
+    "LEADPILOT_ORGS_DIR": "sync/config/orgs.py (one settings file per org)",
 }
 
 
