@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from scoring.cues import CueModel, lead_names
 from scoring.ensemble import Ensemble
 from scoring.features import Features, FeatureSpec, Featurizer, Rows
 from scoring.reasons import KeywordModel, Reason, contributions, describe, render
@@ -56,7 +57,7 @@ def precision_threshold(y: Any, p: Any, target: float, min_flagged: int = 5) -> 
 class LeadScorer:
     """A trained, calibrated lead model; see the module docstring."""
 
-    def __init__(self, featurizer: Featurizer, ensemble: Ensemble, keywords: Mapping[str, KeywordModel], *,
+    def __init__(self, featurizer: Featurizer, ensemble: Ensemble, keywords: Mapping[str, CueModel | KeywordModel], *,
                  opportunity_threshold: float | None, grade_thresholds: tuple[float, float, float],
                  max_reasons_chars: int = 250, version: str = "unregistered", encoder: Any = None) -> None:
         a, b, c = grade_thresholds
@@ -119,16 +120,22 @@ class LeadScorer:
         return self.ensemble.probability(self.featurizer, self.features(rows))
 
     def explain(self, rows: Rows) -> list[list[Reason]]:
-        """Every column's effect per row, strongest (by absolute size) first."""
-        return self._explain(self.features(rows))
+        """Every column's effect per row, strongest (by absolute size) first; a text column's
+        effect comes as up to two cue phrases of the lead's text sharing it.
 
-    def _explain(self, feats: Features) -> list[list[Reason]]:
+        A row's ``company``, ``first_name``, ``last_name``, ``name`` and ``full_name`` (when given)
+        are never quoted in its reasons."""
+        if not isinstance(rows, Sequence) and not hasattr(rows, "iloc"):
+            rows = list(rows)
+        return self._explain(self.features(rows), lead_names(rows))
+
+    def _explain(self, feats: Features, names: Sequence[Sequence[str]]) -> list[list[Reason]]:
         effects = contributions(self.featurizer, lambda f: self.ensemble.raw_logit(self.featurizer, f), feats)
         out = []
         for i in range(len(feats)):
             order = np.argsort(-np.abs(effects[i]), kind="stable")
-            out.append([describe(self.featurizer, feats, i, int(g), float(effects[i, g]), self.keywords)
-                        for g in order])
+            out.append([r for g in order for r in describe(self.featurizer, feats, i, int(g), float(effects[i, g]),
+                                                            self.keywords, names[i])])
         return out
 
     def grade(self, p: float) -> str:
@@ -144,7 +151,7 @@ class LeadScorer:
             return []
         feats = self.features(rows)
         probs = self.ensemble.probability(self.featurizer, feats)
-        reasons = self._explain(feats)
+        reasons = self._explain(feats, lead_names(rows))
         cut = self.opportunity_threshold
         return [Score(probability=float(p), score=int(round(100 * float(p))), grade=self.grade(float(p)),
                       opportunity=cut is not None and float(p) >= cut,

@@ -8,29 +8,30 @@ the ensemble's uncalibrated logit and ``(w_v, v)`` is the column's training dist
 monotone, so signs carry over.
 
 **Wording**: categorical ``"Source: Reference (+)"`` (missing: ``"Occupation: not given (−)"``),
-numeric ``"Time on site: 1,532 (+)"``, text ``"Message mentions budget and timeline (+)"``.
-Which words a message "mentions" comes from a small interpretable model fitted on the
-training texts (binary bag of words + L2 logistic regression): the lead's words whose
-coefficient has the sign of the text group's contribution, strongest first.
+numeric ``"Time on site: 1,532 (+)"``, text ``'Message: "budget is approved" (+)'`` (a Chinese
+cue in Chinese: ``"Message: “本季度预算已经批准” (+)"``). A text column's effect is shared out over
+the cue phrases of the lead's text that push the same way (``scoring.cues.CueModel``: meaningful
+phrases learnt from the training texts, never stop-words, fragments or the lead's own names),
+in proportion to their learnt weights; up to two cues per column, the column's label alone
+(``"Message (+)"``) when none of its phrases is known.
 
-``render`` keeps the strongest positives then negatives, each ``|c| >= min_effect``, within
-``max_chars`` (whole reasons only, never a cut word).
+``render`` keeps the strongest positives then negatives, each ``|c| >= min_effect``, at most
+``text_reasons`` of them about text, within ``max_chars`` (whole reasons only, never a cut word).
 """
 
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from scoring.cues import CueModel, quoted
 from scoring.features import MISSING, Features, Featurizer, is_missing
 
 PLUS, MINUS = "(+)", "(\u2212)"
-_WORD = re.compile(r"(?u)\b[^\W\d_]{3,}\b")
 
 
 @dataclass(frozen=True)
@@ -40,39 +41,23 @@ class Reason:
     column: str
     text: str  # rep-facing words without the sign, e.g. "Source: Reference"
     contribution: float  # change of the raw logit against the reference lead
+    text_cue: bool = False  # about a text column (a cue phrase, or the column as a whole)
 
     def __str__(self) -> str:
         return f"{self.text} {PLUS if self.contribution > 0 else MINUS}"
 
 
 class KeywordModel:
-    """Binary bag of words + logistic regression on one text column: which words push up or down."""
+    """The single-word model of models trained before ``CueModel``; kept so they still load.
 
-    def __init__(self, max_words: int = 3000, min_df: int = 3) -> None:
-        self.max_words, self.min_df = max_words, min_df
-        self.weights: dict[str, float] = {}
+    Its words were not readable reasons (stop-words, company names), so they are not shown:
+    such a model's text reasons name the column only, until it is retrained.
+    """
 
-    def fit(self, texts: Sequence[str], y: np.ndarray) -> KeywordModel:
-        from sklearn.feature_extraction.text import CountVectorizer
-        from sklearn.linear_model import LogisticRegression
+    weights: dict[str, float]
 
-        vec = CountVectorizer(binary=True, lowercase=True, token_pattern=_WORD.pattern, stop_words="english",
-                              max_features=self.max_words, min_df=min(self.min_df, max(1, len(texts) // 50)))
-        try:
-            x = vec.fit_transform(texts)
-        except ValueError:  # no words in any training text
-            return self
-        if np.unique(y).size < 2:
-            return self
-        coef = LogisticRegression(C=0.5, max_iter=2000).fit(x, y).coef_[0]
-        self.weights = {w: float(coef[i]) for w, i in vec.vocabulary_.items() if abs(coef[i]) > 1e-3}
-        return self
-
-    def cues(self, text: str, sign: float, k: int = 2) -> list[str]:
-        """Up to ``k`` words of ``text`` whose weight has ``sign``, strongest first."""
-        words = {w.lower() for w in _WORD.findall(text[:20_000])}
-        found = [(self.weights[w] * sign, w) for w in words if w in self.weights and self.weights[w] * sign > 0]
-        return [w for _, w in sorted(found, reverse=True)[:k]]
+    def cues(self, text: str, sign: float, names: Any = (), values: Any = (), k: int = 2) -> list[tuple[str, float]]:
+        return []
 
 
 def contributions(featurizer: Featurizer, raw: Any, feats: Features, chunk: int = 256) -> np.ndarray:
@@ -108,8 +93,9 @@ def _fmt_number(value: Any) -> str:
 
 
 def describe(featurizer: Featurizer, feats: Features, i: int, g: int, c: float,
-             keywords: dict[str, KeywordModel]) -> Reason:
-    """The words for column number ``g`` of row ``i`` with contribution ``c``."""
+             cues: Mapping[str, CueModel | KeywordModel], names: Sequence[str] = ()) -> list[Reason]:
+    """The reasons for column number ``g`` of row ``i`` with contribution ``c``: one, or for a
+    text column up to two cue phrases sharing ``c`` (``names``: the lead's own, never quoted)."""
     spec = featurizer.spec
     col = spec.columns[g]
     label = spec.label(col)
@@ -118,21 +104,30 @@ def describe(featurizer: Featurizer, feats: Features, i: int, g: int, c: float,
     if g < n_num + n_cat:
         missing = is_missing(value, spec.missing_values) if g < n_num else feats.codes[i, g - n_num] == MISSING
         if missing:
-            return Reason(col, f"{label}: not given", c)
+            return [Reason(col, f"{label}: not given", c)]
         shown = _fmt_number(value) if g < n_num else " ".join(str(value).split())[:40]
-        return Reason(col, f"{label}: {shown}", c)
+        return [Reason(col, f"{label}: {shown}", c)]
     text = "" if is_missing(value, ()) else str(value)
     if not text.strip():
-        return Reason(col, f"{label}: none", c)
-    cues = keywords[col].cues(text, np.sign(c)) if col in keywords else []
-    return Reason(col, f"{label} mentions {' and '.join(cues)}" if cues else label, c)
+        return [Reason(col, f"{label}: none", c, text_cue=True)]
+    model = cues.get(col)
+    row = feats.raw.iloc[i]
+    said = [str(row[other]) for other in spec.categorical if not is_missing(row[other], spec.missing_values)]
+    found = model.cues(text, float(np.sign(c)), names, said) if model is not None else []
+    if not found:
+        return [Reason(col, label, c, text_cue=True)]
+    total = sum(w for _, w in found)
+    return [Reason(col, quoted(label, phrase), c * w / total, text_cue=True) for phrase, w in found]
 
 
 def render(reasons: Sequence[Reason], max_chars: int = 250, *, positives: int = 3, negatives: int = 2,
-           min_effect: float = 0.05) -> str:
-    """``"A (+); B (+); C (−)"`` within ``max_chars``: strongest positives first, then negatives."""
-    pos = sorted((r for r in reasons if r.contribution >= min_effect), key=lambda r: -r.contribution)[:positives]
-    neg = sorted((r for r in reasons if r.contribution <= -min_effect), key=lambda r: r.contribution)[:negatives]
+           min_effect: float = 0.05, text_reasons: int = 2) -> str:
+    """``"A (+); B (+); C (−)"`` within ``max_chars``: strongest positives first, then negatives;
+    at most ``text_reasons`` about text (the strongest)."""
+    strongest = sorted((r for r in reasons if r.text_cue), key=lambda r: -abs(r.contribution))
+    shown = [r for r in reasons if not r.text_cue or r in strongest[:text_reasons]]
+    pos = sorted((r for r in shown if r.contribution >= min_effect), key=lambda r: -r.contribution)[:positives]
+    neg = sorted((r for r in shown if r.contribution <= -min_effect), key=lambda r: r.contribution)[:negatives]
     out: list[str] = []
     for r in [*pos, *neg]:
         piece = str(r)

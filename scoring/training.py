@@ -32,10 +32,10 @@ import numpy as np
 import pandas as pd
 
 from scoring import metrics as M
+from scoring.cues import CueModel
 from scoring.ensemble import ModelConfig, fit_ensemble
 from scoring.features import FeatureSpec, Featurizer, Rows, to_frame
 from scoring.model import LeadScorer, default_grade_thresholds, precision_threshold
-from scoring.reasons import KeywordModel
 
 
 class DataError(ValueError):
@@ -138,13 +138,13 @@ def train_scorer(rows: Rows, labels: Sequence[Any], spec: FeatureSpec | None = N
 
 
 def _fit(frame: pd.DataFrame, y: np.ndarray, spec: FeatureSpec, encoder: Any, cfg: ModelConfig,
-         seed: int) -> tuple[Featurizer, Any, dict[str, KeywordModel]]:
+         seed: int) -> tuple[Featurizer, Any, dict[str, CueModel]]:
     frame = frame.reset_index(drop=True)
     featurizer = Featurizer(spec, seed)
     feats = featurizer.fit_transform(frame, encoder, y if cfg.text_signal else None)
     ensemble = fit_ensemble(featurizer, feats, y, cfg, seed)
-    keywords = {c: KeywordModel().fit([featurizer._text(v) for v in frame[c]], y) for c in spec.text}
-    return featurizer, ensemble, keywords
+    cues = {c: CueModel(seed=seed).fit([featurizer._text(v) for v in frame[c]], y) for c in spec.text}
+    return featurizer, ensemble, cues
 
 
 # ---------------------------------------------------------------------------------- CSV exports
