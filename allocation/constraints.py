@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from dataclasses import field as dataclass_field
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -231,6 +231,28 @@ class RepConfig:
             start_t, end_t = self._hours
             if not start_t <= local.time() < end_t:
                 return f"outside working hours ({local:%H:%M} in {self.timezone}, works {self.working_hours[0]}-{self.working_hours[1]})"  # type: ignore[index]
+        return None
+
+    def working_deadline(self, start: datetime, span: timedelta, *, max_days: int = 366) -> datetime | None:
+        """When ``span`` of this rep's working time has passed since ``start`` (UTC): only its
+        working hours on its working days count, in its time zone; a rep with no hours
+        configured works around the clock (``start + span``). Out-of-office days count: an SLA
+        keeps running while its rep is away, so an absent rep's leads move on. None when the rep
+        works no hour within ``max_days`` (no working days)."""
+        if self._hours is None or span <= timedelta(0):
+            return start + span
+        zone, left = ZoneInfo(self.timezone), span
+        day = start.astimezone(zone).date()
+        for _ in range(max_days + 1):
+            if WEEKDAYS[day.weekday()] in self.working_days:
+                # in UTC: a difference between two times in one zone is wall time (wrong across DST)
+                opens = max(datetime.combine(day, self._hours[0], zone).astimezone(UTC), start)
+                closes = datetime.combine(day, self._hours[1], zone).astimezone(UTC)
+                if opens < closes:
+                    if closes - opens >= left:
+                        return opens + left
+                    left -= closes - opens
+            day += timedelta(days=1)
         return None
 
     def to_dict(self) -> dict[str, Any]:

@@ -16,6 +16,11 @@
 as ``auth_calls``: CRMs do not charge them to the API allocation). ``noop_rerun_*`` is
 step 4; step 3 is reported as ``echo_pull_calls`` / ``echo_rescored`` / ``echo_writes``.
 Watermarks are taken on the CRM's (sandbox's simulated) clock, as the daemon must.
+
+``goals`` says, for each of issue 16's goals, the goal, the measured figure and whether it is
+met: steps 1 + 2 scaled to 10,000 leads within ``CALLS_PER_10K`` (Salesforce 55, HubSpot 150),
+at most 2 workload calls a cycle after the first, and the idle new-leads pass every minute
+under 2 % of a 100,000-call daily budget.
 """
 
 from __future__ import annotations
@@ -36,6 +41,20 @@ from sandbox.server import SandboxServer  # noqa: E402
 from sync.jobs.workload import Workload  # noqa: E402
 from sync.ops.demo import sandbox_settings  # noqa: E402
 from sync.wiring.connector import make_connector  # noqa: E402
+
+CALLS_PER_10K = {"salesforce": 55, "hubspot": 150}  # issue 16: a full sync of 10k leads, reads + writes
+WORKLOAD_CALLS_PER_CYCLE = 2
+FAST_PASS_SHARE = 0.02  # of a 100,000-call daily budget
+
+
+def goals(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each goal with the measured figure and whether it is met."""
+    per_10k = round(result["total_calls"] * 10_000 / max(result["leads"], 1), 1)
+    measured = {"calls_per_10k_leads": (per_10k, CALLS_PER_10K[result["crm"]]),
+                "workload_calls_per_cycle": (result["workload_calls_per_cycle"], WORKLOAD_CALLS_PER_CYCLE),
+                "new_leads_share_of_100k_daily_budget": (result["new_leads_share_of_100k_daily_budget"],
+                                                         FAST_PASS_SHARE)}
+    return {k: {"measured": v, "goal_at_most": goal, "met": v <= goal} for k, (v, goal) in measured.items()}
 
 
 def update_for(lead: Lead, scored_at: Any) -> LeadUpdate:
@@ -130,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="write the result here (also printed)")
     args = ap.parse_args(argv)
     result = run(args.crm, args.leads, args.seed)
+    result["goals"] = goals(result)
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:

@@ -132,7 +132,8 @@ class RoutingSettings(_Model):
     queue_sla_minutes: float = Field(default=120, ge=0)
     queue_sla_action: Literal["widen", "alert"] = "alert"
     # Re-route a lead its rep has not touched (no activity logged, status unchanged) this many
-    # wall-clock hours after leadpilot wrote them as its owner: once, to another eligible rep.
+    # working hours of that rep (routing file; wall-clock without hours) after leadpilot wrote
+    # them as its owner: once, to another eligible rep.
     # 0 = off (the default). untouched_counts_as_loss: the first rep's decision is then learned
     # as a loss (off: the policy forgets it, learning nothing from it)
     untouched_reroute_hours: float = Field(default=0, ge=0)

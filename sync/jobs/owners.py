@@ -139,13 +139,16 @@ def routing_reason(d: Decision, names: Mapping[str, str], limit: int = ROUTING_R
 
 
 def recheck_owners(
-    connector: Connector, rules: OwnerRules, owners: Mapping[str, str | None]
+    connector: Connector, rules: OwnerRules, owners: Mapping[str, str | None],
+    taken_from: Mapping[str, str | None] | None = None,
 ) -> tuple[dict[str, str | None], dict[str, str | None]]:
     """Split planned owner writes (lead id -> owner) by the CRM's current owners.
 
     Returns ``(keep, conflicts)``: ``keep`` the writes still to make; ``conflicts`` lead id ->
     the owner a human set meanwhile (that write is dropped). A lead that already has the
-    planned owner (written before a crash) is in neither. No owners: no API call.
+    planned owner (written before a crash) is in neither. ``taken_from``: lead id -> the owner
+    the write replaces on purpose (an untouched lead's rep); a lead still with that owner is
+    kept, one with any other human owner is a conflict. No owners: no API call.
     """
     if not owners:
         return {}, {}
@@ -156,7 +159,7 @@ def recheck_owners(
         cur = current.get(lid)
         if cur == rep:
             continue  # written before a crash: nothing to change
-        if rules.needs_owner(cur):
+        if rules.needs_owner(cur) or (taken_from is not None and cur is not None and cur == taken_from.get(lid)):
             keep[lid] = rep
         else:
             conflicts[lid] = cur

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
@@ -129,12 +129,23 @@ def _record_and_write(deps: Deps, router: RouterBox, todo: Sequence[tuple[Lead, 
 
     new = router.commit(decide, record, now, on_redo=reread)
     report.count_assigned(new)
+    write_owners(deps, router, new, report, now, what="queued lead")
+
+
+def write_owners(deps: Deps, router: RouterBox, new: Sequence[Decision], report: CycleReport, now: datetime, *,
+                 what: str, taken_from: Mapping[str, str | None] | None = None, speed: bool = True) -> None:
+    """Write the owners of decisions recorded outside the pull (a drained queue, a re-routed lead)
+    after the cycle's owner re-check (``recheck_owners``): a lead a human gave someone else since
+    our read keeps that owner and our decision leaves effect. ``taken_from``: lead id -> the
+    owner we are replacing on purpose (re-routing takes a lead from its rep), still ours to
+    overwrite. ``speed``: the write counts for speed to lead (a lead's first rep only)."""
     planned = {d.lead_id: router.owner_for(d.rep_id) for d in new}
-    keep, conflicts = recheck_owners(deps.connector, deps.owner_rules, {k: v for k, v in planned.items() if v})
+    keep, conflicts = recheck_owners(deps.connector, deps.owner_rules, {k: v for k, v in planned.items() if v},
+                                     taken_from)
     ids = {d.lead_id: d for d in new}
     for lid, owner in conflicts.items():  # a human took it between our read and our write
         report.owner_conflicts += 1
-        log.info("queued lead %s: owner changed to %s in the CRM before our write; leaving it", lid, owner)
+        log.info("%s %s: owner changed to %s in the CRM before our write; leaving it", what, lid, owner)
         deps.store.supersede(_id_of(deps, lid), "owner set in the CRM before our write", now)
     write_reason = deps.settings.routing.write_reason
     result = deps.connector.write([
@@ -144,7 +155,8 @@ def _record_and_write(deps: Deps, router: RouterBox, todo: Sequence[tuple[Lead, 
     ok = set(result.succeeded) | {lid for lid in planned if lid not in keep and lid not in conflicts}
     deps.store.mark_written(list(ok), now)
     report.written += len(result.succeeded)
-    observe_speed(deps, [ids[lid] for lid in ok if lid in ids], now)
+    if speed:
+        observe_speed(deps, [ids[lid] for lid in ok if lid in ids], now)
     for r in result.failed:
         deps.store.park(r.lead_id, f"owner write failed: {r.error_code or 'error'}: {r.message or ''}".strip(), now)
         report.parked += 1

@@ -2,19 +2,23 @@
 
 A lead leadpilot gave a rep who has not touched it — no activity logged since the owner write
 (Salesforce ``LastActivityDate``, HubSpot ``hs_last_sales_activity_timestamp``, both pulled
-with the lead at no extra call) and its status still a new lead's — that many **wall-clock**
-hours after the write is reassigned, once, to another eligible rep (the first one is excluded
-with the reason). The hours are wall hours, not the rep's working hours: a lead given at 16:55
-with a 4-hour SLA is re-routed the next morning's first sync when no rep is in hours before.
+with the lead at no extra call) and its status still a new lead's — that many **working
+hours** of its rep after the write is reassigned, once, to another eligible rep (the first one
+is excluded with the reason). Working hours are the rep's own from the routing file (hours,
+days, time zone: ``RepConfig.working_deadline``): a lead given on Friday at 16:00 to a rep who
+works 09:00-17:00 Monday to Friday with a 4-hour SLA is due on Monday at 12:00, not on Saturday.
+A rep with no hours configured (or not in the routing file) counts wall-clock hours.
 
 The second decision supersedes the first in the decision log (both kept, one in effect: the
 reward belongs to the second), recorded with the policy state in one compare-and-set
 transaction (``RouterBox.commit``). The first rep's decision is learned as a loss only when
-``LEADPILOT_ROUTING__UNTOUCHED_COUNTS_AS_LOSS`` is on; otherwise the policy forgets it.
+``LEADPILOT_ROUTING__UNTOUCHED_COUNTS_AS_LOSS`` is on; otherwise the policy forgets it. The
+new owner is written after the cycle's owner re-check (``queue.write_owners``): a lead a human
+gave someone else between our read and our write keeps that owner.
 
-Candidates are decisions written in the last ``hours + 24`` hours (turning the setting on
-does not sweep the past), read again by id: one call per 300 Salesforce / 100 HubSpot leads,
-none when no decision is due. A lead a human gave to someone else, or that closed, is left alone.
+Candidates are decisions whose SLA ran out in the last 24 hours (turning the setting on does
+not sweep the past), read again by id: one call per 300 Salesforce / 100 HubSpot leads, none
+when no decision is due. A lead a human gave to someone else, or that closed, is left alone.
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from connectors.records import Lead, LeadUpdate
+from connectors.records import Lead
 from sync.jobs.lead_context import lead_attributes, routing_context
+from sync.jobs.queue import write_owners
 from sync.store.records import Assignment, Decision
 from sync.wiring.deps import Deps
 from sync.wiring.routing import LostRace, RouterBox
@@ -49,6 +54,13 @@ def untouched(lead: Lead, since: datetime) -> bool:
     return (lead.status or "").strip().casefold() in UNWORKED_STATUSES
 
 
+def sla_deadline(router: RouterBox, a: Assignment, sla: timedelta) -> datetime | None:
+    """When the decision's rep has had ``sla`` of working time since the owner write (None: never)."""
+    start = a.written_at or a.decided_at
+    rep = router.router.reps.get(a.rep_id or "")
+    return start + sla if rep is None else rep.working_deadline(start, sla)
+
+
 def reroute_untouched(deps: Deps, router: RouterBox, report: CycleReport) -> None:
     """Re-route, once, the leads whose rep left them untouched past the SLA; write the new owners."""
     hours = deps.settings.routing.untouched_reroute_hours
@@ -58,8 +70,9 @@ def reroute_untouched(deps: Deps, router: RouterBox, report: CycleReport) -> Non
     sla = timedelta(hours=hours)
     due = [a for a in deps.store.assignments(effective=True)
            if a.rep_id and not a.shadow and a.written_at is not None and a.outcome is None
-           and a.reward_applied_at is None and now - sla - SLACK <= a.written_at <= now - sla
-           and a.lead_id not in report.worked]
+           and a.reward_applied_at is None and a.written_at <= now - sla  # working time <= wall time
+           and a.lead_id not in report.worked
+           and (end := sla_deadline(router, a, sla)) is not None and end <= now <= end + SLACK]
     if not due:
         return
     once = {a.lead_id for a in deps.store.assignments([a.lead_id for a in due]) if a.superseded_reason == REASON}
@@ -78,6 +91,12 @@ def reroute_untouched(deps: Deps, router: RouterBox, report: CycleReport) -> Non
         _reroute(deps, router, todo, report, now, hours)
 
 
+def _left_untouched(router: RouterBox, rep_id: str, hours: float) -> str:
+    rep = router.router.reps.get(rep_id)
+    working = rep is not None and rep.working_hours is not None
+    return f"left it untouched for {hours:g} {'working hours' if working else 'h'}"
+
+
 def _reroute(deps: Deps, router: RouterBox, todo: Sequence[tuple[Lead, Assignment]], report: CycleReport,
              now: datetime, hours: float) -> None:
     as_loss = deps.settings.routing.untouched_counts_as_loss
@@ -92,7 +111,7 @@ def _reroute(deps: Deps, router: RouterBox, todo: Sequence[tuple[Lead, Assignmen
             if "score" in prev.context:
                 context["score"] = prev.context["score"]
             d = router.assign(lead.id, context, now, attrs=lead_attributes(lead),
-                              exclude={prev.rep_id: f"left it untouched for {hours:g} h"})
+                              exclude={prev.rep_id: _left_untouched(router, prev.rep_id, hours)})
             out.append(Decision(
                 lead_id=lead.id, rep_id=d.rep, policy_name=router.policy_name, policy_version=router.version,
                 propensity=max(min(float(d.propensity), 1.0), 1e-9), decided_at=now,
@@ -117,13 +136,8 @@ def _reroute(deps: Deps, router: RouterBox, todo: Sequence[tuple[Lead, Assignmen
     new = router.commit(decide, record, now, on_redo=reread)
     report.untouched_rerouted += len(new)
     report.count_assigned(new)
-    owners = {d.lead_id: router.owner_for(d.rep_id) for d in new}
-    result = deps.connector.write([LeadUpdate(lid, owner_id=owner) for lid, owner in owners.items() if owner])
-    deps.store.mark_written(list(result.succeeded), now)
-    report.written += len(result.succeeded)
-    for r in result.failed:
-        deps.store.park(r.lead_id, f"owner write failed: {r.error_code or 'error'}: {r.message or ''}".strip(), now)
-        report.parked += 1
+    taken_from = {lead.id: router.owner_for(prev.rep_id) for lead, prev in todo}
+    write_owners(deps, router, new, report, now, what="untouched lead", taken_from=taken_from, speed=False)
     for lead, prev in todo:
         log.info("lead %s: untouched %g h after it went to %s; re-routed%s", lead.id, hours,
                  router.rep_names.get(prev.rep_id or "", prev.rep_id), " (counted as a loss)" if as_loss else "")

@@ -1,6 +1,6 @@
-"""The admin's scenario end to end (issue 16): five reps with territories, working hours, one out
-of office and ``max_open`` against the workload they already hold in the CRM. Leads that arrive
-after hours wait in the queue; once reps are in, the queue drains to eligible reps only; past
+"""The admin's scenario end to end (issue 16): five reps with territories (country names and ISO
+codes), working hours, one out of office and ``max_open`` against the workload they already hold
+in the CRM. Leads that arrive after hours wait in the queue; once reps are in, the queue drains to eligible reps only; past
 the queue SLA (widen) they go to reps outside working hours. Real sandbox, real connectors."""
 
 from __future__ import annotations
@@ -44,9 +44,9 @@ timezone = "UTC"
 working_hours = "09:00-17:00"
 working_days = ["mon", "tue", "wed", "thu", "fri"]
 [territories.emea]
-country = {EMEA!r}
+country = ["germany", "FR", "GB", "NLD"]   # names and ISO codes; the CRM stores names
 [territories.americas]
-country = {AMERICAS!r}
+country = ["United States", "CA", "bra"]
 [[reps]]
 email = "{_email("Avery Chen")}"
 territory = "emea"

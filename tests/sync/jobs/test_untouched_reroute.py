@@ -113,3 +113,93 @@ def test_given_the_setting_off_when_leads_stay_untouched_then_nothing_is_reroute
     report = run_cycle(rig.deps)
     assert report.untouched_rerouted == 0
     assert not any(a.superseded_reason == REASON for a in rig.deps.store.assignments())
+
+
+OFFICE = """
+[defaults]
+timezone = "UTC"
+working_hours = "09:00-17:00"
+working_days = ["mon", "tue", "wed", "thu", "fri"]
+""" + "".join(f'[[reps]]\nemail = "{n}@leadpilot.sandbox"\n'
+              for n in ("avery.chen", "blake.morgan", "carmen.ruiz", "dmitri.volkov", "elena.rossi"))
+
+
+def _office_rig(rig_factory, crm: str):
+    """Reps who work 09:00-17:00 UTC Monday to Friday; leads routed on Friday 9 January at 16:00."""
+    rig = rig_factory(crm, leads=120, arrivals_per_day=0)
+    (rig.state_dir / "routing.toml").write_text(OFFICE, encoding="utf-8")
+    rig.rebuild(routing=RoutingSettings(file=rig.state_dir / "routing.toml", untouched_reroute_hours=HOURS))
+    rig.srv.world.advance(timedelta(days=4, hours=7))  # Monday 09:00 -> Friday 16:00
+    assert rig.srv.store.clock.now().strftime("%a %H:%M") == "Fri 16:00"
+    assert run_cycle(rig.deps).assigned > 0
+    first = {a.lead_id: a for a in rig.deps.store.assignments(effective=True) if a.rep_id and a.written_at}
+    return rig, first
+
+
+@pytest.mark.parametrize("crm", ["salesforce", "hubspot"])
+def test_given_a_lead_assigned_friday_16_when_the_weekend_passes_then_it_is_rerouted_monday_not_saturday(
+        rig_factory, crm):
+    rig, first = _office_rig(rig_factory, crm)
+    assert _untouched_now(rig, first)
+
+    for step in (timedelta(hours=20), timedelta(hours=24), timedelta(hours=23, minutes=59)):
+        rig.srv.world.advance(step)  # Saturday 12:00, Sunday 12:00, Monday 11:59: 1 h on Friday, < 3 h on Monday
+        assert run_cycle(rig.deps).untouched_rerouted == 0, rig.srv.store.clock.now()
+
+    rig.srv.world.advance(timedelta(minutes=31))  # Monday 12:30: 1 h Friday + 3.5 h Monday
+    expected = _untouched_now(rig, first)
+    report = run_cycle(rig.deps)
+
+    assert report.error is None and expected and report.untouched_rerouted == len(expected)
+    rerouted = {a.lead_id: a for a in rig.deps.store.assignments(list(first)) if a.superseded_reason == REASON}
+    assert set(rerouted) == expected
+    effective = {a.lead_id: a for a in rig.deps.store.assignments(list(expected), effective=True)}
+    for lid, old in rerouted.items():
+        assert effective[lid].considered[old.rep_id] == f"left it untouched for {HOURS} working hours"
+        assert rig.owners()[lid] == effective[lid].rep_id != old.rep_id
+
+
+class _HumanActsAfterOurRead:
+    """The real connector; right after leadpilot reads the due leads, a manager gives one of them
+    to another rep in the CRM (the sandbox's record store), as a person could at that moment."""
+
+    def __init__(self, connector, act) -> None:
+        self._connector, self._act = connector, act
+
+    def get_leads(self, ids):
+        leads = self._connector.get_leads(ids)
+        self._act(ids)
+        return leads
+
+    def __getattr__(self, name):
+        return getattr(self._connector, name)
+
+
+@pytest.mark.parametrize("crm", ["salesforce", "hubspot"])
+def test_given_a_human_reassigns_a_due_lead_when_it_is_rerouted_then_the_humans_owner_stays(rig_factory, crm):
+    rig, first = _office_rig(rig_factory, crm)
+    rig.srv.world.advance(timedelta(days=2, hours=20, minutes=30))  # Monday 12:30
+    due = sorted(_untouched_now(rig, first))
+    assert len(due) >= 2
+    taken = due[0]
+    human = next(uid for uid, u in rig.srv.world.reps.items() if u.name == "Hiro Tanaka")  # not routed to
+    canonical = next(r["Id"] for r in rig.srv.store.all("Lead") if rig.cid(r["Id"]) == taken)
+    reads = []
+
+    def act(ids):
+        reads.append(list(ids))
+        rig.srv.store.update("Lead", canonical, {"OwnerId": human})
+
+    rig.deps.connector = _HumanActsAfterOurRead(rig.deps.connector, act)
+
+    report = run_cycle(rig.deps)
+
+    assert report.error is None and report.owner_conflicts == 1 and any(taken in ids for ids in reads)
+    owners = rig.owners()
+    assert owners[taken] == rig.cid(human)  # re-checked before overwriting: the human's choice stays
+    log = rig.deps.store.assignments([taken])
+    assert [a.superseded_reason for a in log] == [REASON, "owner set in the CRM before our write"]
+    assert rig.deps.store.assignments([taken], effective=True) == []
+    for lid in due[1:]:  # the others were re-routed and written
+        new = rig.deps.store.assignments([lid], effective=True)[0]
+        assert new.id != first[lid].id and owners[lid] == new.rep_id and new.written_at is not None
