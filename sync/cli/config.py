@@ -8,10 +8,13 @@ CRM cannot be reached or refuses us.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import typer
+
+from sync.cli.common import ALL_ORGS_OPTION, ORG_OPTION
 
 INVALID = 2
 UNREACHABLE = 1
@@ -28,20 +31,42 @@ def check(
     env_file: Path = typer.Option(
         Path(".env"), "--env-file", help="The dotenv file to read besides the environment (e.g. the service's)."
     ),
+    org: str | None = ORG_OPTION,
+    all_orgs: bool = ALL_ORGS_OPTION,
 ) -> None:
     """Validate settings and the routing file; connect to the store and the CRM, print the API budget.
 
     Every invalid value is one line naming the variable (or file:line), what is wrong and a valid
-    example; exit code 2. Exit code 1: the store or the CRM cannot be reached.
+    example; exit code 2. Exit code 1: the store or the CRM cannot be reached. With
+    LEADPILOT_ORGS_DIR, ``--org NAME`` checks that org's file and ``--all`` every org's (the worst
+    exit code of them).
     """
     from sync.config.loading import ConfigError, load_checked
+    from sync.config.orgs import load_org, org_names
 
     problems: list[str] = []
-    settings: Any = None
     if env_file != Path(".env") and not env_file.is_file():
         problems.append(f"--env-file: {str(env_file)!r} is not a readable file; e.g. --env-file /etc/leadpilot/leadpilot.env")
+    if org is None and not all_orgs:
+        raise typer.Exit(code=_check_one(lambda: load_checked(env_file), problems, routing_file, offline))
     try:
-        loaded = load_checked(env_file)
+        names = [org] if org is not None else org_names()
+    except ConfigError as exc:
+        names, problems = [], problems + exc.problems
+    codes = [_check_one(lambda: load_checked(env_file), problems, routing_file, offline)] if not names else []
+    for name in names:
+        typer.echo(f"org {name}:")
+        codes.append(_check_one(lambda name=name: load_org(name), list(problems), routing_file, offline))  # type: ignore[misc]
+    raise typer.Exit(code=max(codes))
+
+
+def _check_one(load: Callable[[], Any], problems: list[str], routing_file: Path | None, offline: bool) -> int:
+    """Check one org's settings (``load()``: its ``Loaded``); print what is wrong; the exit code."""
+    from sync.config.loading import ConfigError
+
+    settings: Any = None
+    try:
+        loaded = load()
     except ConfigError as exc:
         problems += exc.problems
         warnings = exc.warnings
@@ -58,21 +83,23 @@ def check(
         for line in problems:
             typer.echo(line, err=True)
         typer.echo(f"{len(problems)} problem(s): fix them and run `leadpilot check` again.", err=True)
-        raise typer.Exit(code=INVALID)
+        return INVALID
     if offline:
         typer.echo("configuration valid (offline: store and CRM not contacted)")
-        return
+        return 0
     reachable = _check_store(settings) and _check_crm(settings, path if path.exists() else None)
     if not reachable:
-        raise typer.Exit(code=UNREACHABLE)
+        return UNREACHABLE
     typer.echo("all checks passed")
+    return 0
 
 
 def _echo_summary(settings: Any) -> None:
     from sync.config.urls import redact_url
 
+    org = f"org={settings.org} " if settings.org else ""
     typer.echo(
-        f"settings: crm={settings.crm} store={redact_url(settings.resolved_store_url)} "
+        f"settings: {org}crm={settings.crm} store={redact_url(settings.resolved_store_url)} "
         f"policy={settings.routing.policy} dry_run={settings.dry_run} shadow={settings.shadow}"
     )
 
@@ -153,14 +180,14 @@ def _check_store(settings: Any) -> bool:
     import sqlalchemy as sa
 
     from sync.cli.common import store_failure_message
-    from sync.store.engine import StoreError, create_store_engine, current_revision
+    from sync.store.engine import StoreError, create_store_engine, current_revision, store_schema
 
     url = settings.resolved_store_url
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
         typer.echo("store: new SQLite file, created at the first start")
         return True
     try:
-        engine = create_store_engine(url)
+        engine = create_store_engine(url, store_schema(url, settings.store_schema))
         try:
             revision = current_revision(engine)
         finally:

@@ -17,6 +17,7 @@ from typing import Any
 
 import typer
 
+from sync.cli.common import ALL_ORGS_OPTION, ORG_OPTION
 from sync.config.settings import Settings
 
 
@@ -94,11 +95,11 @@ def run() -> None:
     """Run the daemon: sync, rewards and retrain jobs on their schedules until SIGTERM/SIGINT."""
     from sync.cli.common import hold_store_or_exit
     from sync.ops.daemon import Daemon
-    from sync.ops.metrics import Metrics, start_metrics_server
+    from sync.ops.metrics import DEFAULT_ORG, Metrics, start_metrics_server
 
     settings = _routing_settings()
     with hold_store_or_exit(settings, "run"):  # before the CRM is contacted: one daemon per store
-        metrics = Metrics()
+        metrics = Metrics(org=settings.org or DEFAULT_ORG)
         deps = _deps(settings, metrics, patient=True)
         daemon = Daemon(deps)
         daemon.install_signal_handlers()
@@ -117,16 +118,19 @@ def worker(
     stalled_check_seconds: int = typer.Option(30, "--stalled-check-seconds", min=1, max=59,
                                               help="How often the workers look for a dead worker's jobs."),
 ) -> None:
-    """Run jobs from the PostgreSQL job queue (procrastinate): start any number, on any machines."""
+    """Run jobs from the PostgreSQL job queue (procrastinate): start any number, on any machines.
+
+    With LEADPILOT_ORGS_DIR a worker serves every org there, each org's jobs under its own lock."""
     import socket
 
     from sync.cli.common import CONFIG_ERROR, hold_store_or_exit, open_store_or_exit
     from sync.ops.logs import configure_logging, register_settings_secrets
     from sync.ops.workers import WorkerOptions, build_app, run_worker
 
-    settings = _routing_settings()
-    configure_logging(settings.log_level, settings.log_format)
-    register_settings_secrets(settings)
+    orgs = _worker_orgs()
+    configure_logging(orgs[0].log_level, orgs[0].log_format)
+    for one in orgs:
+        register_settings_secrets(one)
     if stalled_after_seconds <= 2 * heartbeat_seconds:
         typer.echo("--stalled-after-seconds must exceed twice --heartbeat-seconds, or a live worker "
                    "would be taken for dead", err=True)
@@ -134,16 +138,34 @@ def worker(
     options = WorkerOptions(heartbeat_seconds=heartbeat_seconds, stalled_after_seconds=stalled_after_seconds,
                             stalled_check_seconds=stalled_check_seconds)
     try:
-        build_app(settings, options)  # the store on PostgreSQL, the schedule expressible as cron
+        build_app(orgs, options)  # the store on PostgreSQL, the schedule expressible as cron
     except ImportError:
         typer.echo("cannot start: workers need procrastinate: pip install 'leadpilot[workers]'", err=True)
         raise typer.Exit(CONFIG_ERROR) from None
     except ValueError as exc:
         typer.echo(f"cannot start: {exc}", err=True)
         raise typer.Exit(CONFIG_ERROR) from None
-    open_store_or_exit(settings).close()  # applies the migrations, the queue's schema included
-    with hold_store_or_exit(settings, "worker", shared=True):  # workers together, never beside `run`
-        run_worker(settings, options, name or f"{socket.gethostname()}:{os.getpid()}")
+    # The migrations: the queue's schema (the default one, shared by the orgs) and each org's own.
+    shared = orgs[0].without_org()
+    for one in [shared, *orgs] if orgs[0].org else orgs:
+        open_store_or_exit(one).close()
+    with hold_store_or_exit(shared, "worker", shared=True):  # workers together, never beside `run`
+        run_worker(orgs, options, name or f"{socket.gethostname()}:{os.getpid()}")
+
+
+def _worker_orgs() -> list[Settings]:
+    """Every org of LEADPILOT_ORGS_DIR (or the one of .env), warning on a missing routing file."""
+    from sync.cli.common import org_settings_or_exit
+    from sync.cli.config import named_routing_file_missing
+
+    orgs = org_settings_or_exit(None, True)
+    for one in orgs:
+        problem = named_routing_file_missing(one)
+        if problem is not None:
+            org = f"org {one.org}: " if one.org else ""
+            typer.echo(f"warning: {org}{problem}; until then leads go to every active CRM user without the "
+                       "routing file's limits", err=True)
+    return orgs
 
 
 def sync(
@@ -186,45 +208,55 @@ def rewards(
 def status(
     as_json: bool = typer.Option(False, "--json"),
     offline: bool = typer.Option(False, "--offline", help="Do not contact the CRM (no API budget)."),
+    org: str | None = ORG_OPTION,
+    all_orgs: bool = ALL_ORGS_OPTION,
 ) -> None:
-    """Last runs, pending and parked leads, per-rep load and win rates, API budget, model and policy versions."""
-    from sync.cli.common import open_store_or_exit
+    """Last runs, pending and parked leads, per-rep load and win rates, API budget, model and policy versions.
+
+    ``--all``: every org of LEADPILOT_ORGS_DIR, one after the other (``--json``: ``{"orgs": {name: status}}``)."""
+    from sync.cli.common import org_settings_or_exit
     from sync.ops.status import collect_status, print_status
 
-    settings = _settings()
-    store = open_store_or_exit(settings)
-    connector = None
-    if not offline:
-        try:
-            from sync.wiring.connector import make_connector
-
-            connector = make_connector(settings)
-        except Exception as exc:  # noqa: BLE001 - status must still show the local state
-            typer.echo(f"(CRM not reachable: {exc})", err=True)
-    data = collect_status(settings, store, connector)
+    every = [(one, collect_status(one, _open(one), None if offline else _connector_or_none(one)))
+             for one in org_settings_or_exit(org, all_orgs)]
     if as_json:
-        _emit(data, True)
-    else:
+        _emit({"orgs": {one.org or "default": data for one, data in every}} if all_orgs else every[0][1], True)
+        return
+    for one, data in every:
+        if one.org:
+            typer.echo(f"== org {one.org} ==")
         print_status(data)
 
 
-def report(out: Path = typer.Option(Path("out"), "--out", help="Directory for the HTML report.")) -> None:
-    """Render the HTML report from the state store of this deployment."""
-    from sync.cli.common import open_store_or_exit
+def report(out: Path = typer.Option(Path("out"), "--out", help="Directory for the HTML report."),
+           org: str | None = ORG_OPTION, all_orgs: bool = ALL_ORGS_OPTION) -> None:
+    """Render the HTML report from the state store of this deployment (``--all``: one per org, in OUT/<org>)."""
+    from sync.cli.common import org_settings_or_exit
     from sync.ops.report import render_report
     from sync.ops.status import report_data
 
-    settings = _settings()
-    store = open_store_or_exit(settings)
-    connector = None
-    try:  # rep names and their CRM workload; the report renders from the store alone without them
+    for one in org_settings_or_exit(org, all_orgs):
+        store, connector = _open(one), _connector_or_none(one, "; reps are shown by id")
+        where = out / one.org if all_orgs and one.org else out
+        typer.echo(str(render_report(report_data(one, store, connector), where)))
+
+
+def _open(settings: Settings) -> Any:
+    from sync.cli.common import open_store_or_exit
+
+    return open_store_or_exit(settings)
+
+
+def _connector_or_none(settings: Settings, without: str = "") -> Any:
+    """The CRM connector, or None with a line on stderr: status and the report still show the store."""
+    try:
         from sync.wiring.connector import make_connector
 
-        connector = make_connector(settings)
-    except Exception as exc:  # noqa: BLE001 - the report must still render
-        typer.echo(f"(CRM not reachable: {exc}; reps are shown by id)", err=True)
-    path = render_report(report_data(settings, store, connector), out)
-    typer.echo(str(path))
+        return make_connector(settings)
+    except Exception as exc:  # noqa: BLE001 - the local state must still be shown
+        org = f"org {settings.org}: " if settings.org else ""
+        typer.echo(f"({org}CRM not reachable: {exc}{without})", err=True)
+        return None
 
 
 def demo(

@@ -227,6 +227,13 @@ class Settings(BaseSettings):
         scoped._org = org
         return scoped
 
+    def without_org(self) -> Settings:
+        """These settings with no org: the deployment's own store (the default schema, where the
+        workers' queue is shared by every org)."""
+        shared = self.model_copy()
+        shared._org = None
+        return shared
+
     @property
     def store_schema(self) -> str | None:
         """The PostgreSQL schema holding this org's tables (``org_<name>``); None: the default one."""

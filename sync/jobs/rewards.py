@@ -132,7 +132,7 @@ def _apply(deps: Deps, outcomes: list[Outcome], report: RewardsReport) -> tuple[
     report.won += sum(1 for o in applied if o.won)
     if deps.metrics is not None:
         for o in applied:
-            deps.metrics.rewards.labels(won=str(o.won).lower()).inc()
+            deps.metrics.rewards.labels(org=deps.metrics.org, won=str(o.won).lower()).inc()
     return newest, hold
 
 
@@ -174,7 +174,7 @@ def apply_lead_stages(deps: Deps, router: RouterBox, leads: Sequence[Lead], assi
     router.commit(lambda: None, record, now)
     losses, proxies = counted
     if deps.metrics is not None and losses:
-        deps.metrics.rewards.labels(won="false").inc(losses)
+        deps.metrics.rewards.labels(org=deps.metrics.org, won="false").inc(losses)
     return losses, proxies
 
 

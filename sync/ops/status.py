@@ -31,6 +31,7 @@ def collect_status(settings: Settings, store: Any, connector: Any = None, runs: 
     policy_name = f"routing:{settings.routing.policy}"
     versions = store.policy_versions(policy_name)
     data: dict[str, Any] = {
+        **({"org": settings.org} if settings.org else {}),  # with LEADPILOT_ORGS_DIR: whose status
         "crm": settings.crm,
         "mode": "dry-run" if settings.dry_run else "shadow" if settings.shadow else "live",
         "runs": [{"kind": r.kind, "started_at": r.started_at.isoformat(), "status": r.status,
@@ -93,7 +94,8 @@ def print_status(data: dict[str, Any]) -> None:
     from rich.table import Table
 
     console = Console()
-    console.print(f"[bold]leadpilot[/bold] crm={data['crm']} mode={data['mode']} "
+    org = f"org={data['org']} " if data.get("org") else ""
+    console.print(f"[bold]leadpilot[/bold] {org}crm={data['crm']} mode={data['mode']} "
                   f"model={data['model']['version'] or 'cold start'} "
                   f"policy={data['policy']['name']} v{data['policy']['version']}")
     runs = Table("job", "started", "status", "seconds", "counts", title="Last runs")
@@ -140,7 +142,7 @@ def report_data(settings: Settings, store: Any, connector: Any = None, now: date
     }
     load = {n: v["crm_open"] for n, v in routing["load"].items() if v["crm_open"] is not None}
     return ReportData(
-        title=f"leadpilot report ({settings.crm})",
+        title=f"leadpilot report ({settings.org + ', ' if settings.org else ''}{settings.crm})",
         summary=summary,
         y_true=[int(a.outcome == "won") for a in closed],
         y_prob=[float(scores[a.lead_id].score or 0.0) for a in closed],

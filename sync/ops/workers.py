@@ -6,6 +6,8 @@ store's). procrastinate provides what the embedded daemon gets from being alone:
 - **Periodic jobs once per period**: each job is a periodic task; procrastinate records each
   period's deferral in ``procrastinate_periodic_defers`` under a unique key, so however many
   workers run, each period's job is deferred once.
+- **Every org**: with ``LEADPILOT_ORGS_DIR`` each worker serves every org there (Salesforce and
+  HubSpot mixed), each on its own schedule; a job names its org in its arguments (``org``).
 - **One cycle per org at a time**: every job of an org carries the lock ``leadpilot-org:<org>``
   (a job waits while another job of the same lock is running) and a queueing lock per job
   and org (a period's job is not queued twice while one waits). The cycle's own invariants
@@ -26,6 +28,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -85,12 +88,23 @@ def interval_cron(minutes: float, variable: str) -> str:
 
 
 def org_key(settings: Settings) -> str:
-    """The org this deployment serves: today one per store, named by its CRM."""
-    return str(settings.crm)
+    """The org a job serves: its name in LEADPILOT_ORGS_DIR, or (one org, from .env) its CRM."""
+    return settings.org or str(settings.crm)
+
+
+def queue_store_url(orgs: Sequence[Settings]) -> str:
+    """The PostgreSQL URL of the one queue every org's jobs share: the orgs' store URL, which must
+    be the same for all (each org's tables are in a schema of its own there)."""
+    urls = {one.resolved_store_url for one in orgs}
+    if len(urls) > 1:
+        raise ValueError("LEADPILOT_STORE_URL: `leadpilot worker` serves every org from one PostgreSQL, but the org "
+                         f"files name {len(urls)} different stores; set LEADPILOT_STORE_URL once, in the environment "
+                         "(each org's tables go to a schema of their own)")
+    return urls.pop()
 
 
 class _DepsHolder:
-    """One ``Deps`` per worker process, wired on its first job (CRM log-in, model load)."""
+    """One ``Deps`` per org in a worker process, wired on the org's first job (CRM log-in, model load)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -106,25 +120,21 @@ class _DepsHolder:
             return self._deps
 
 
-def build_app(settings: Settings, options: WorkerOptions | None = None) -> procrastinate.App:
-    """The procrastinate app with the daemon's jobs as periodic tasks for this org."""
-    conninfo = queue_conninfo(settings.resolved_store_url)  # a SQLite store is told before anything else
+def build_app(orgs: Settings | Sequence[Settings], options: WorkerOptions | None = None) -> procrastinate.App:
+    """The procrastinate app with the daemon's jobs as periodic tasks for every org in ``orgs``
+    (each org on its own schedule, its jobs under its own lock)."""
+    orgs = list(orgs) if isinstance(orgs, Sequence) else [orgs]
+    conninfo = queue_conninfo(queue_store_url(orgs))  # a SQLite store is told before anything else
     import procrastinate
 
     options = options or WorkerOptions()
-    schedule = settings.schedule
-    org = org_key(settings)
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo))
-    holder = _DepsHolder(settings)
-    crons = {"sync": interval_cron(schedule.sync_interval_minutes, "LEADPILOT_SCHEDULE__SYNC_INTERVAL_MINUTES"),
-             "rewards": interval_cron(schedule.rewards_interval_minutes,
-                                      "LEADPILOT_SCHEDULE__REWARDS_INTERVAL_MINUTES"),
-             "retrain": schedule.retrain_cron}
-    if schedule.new_leads_interval_minutes > 0:
-        crons["new_leads"] = interval_cron(schedule.new_leads_interval_minutes,
-                                           "LEADPILOT_SCHEDULE__NEW_LEADS_INTERVAL_MINUTES")
-    for name, cron in crons.items():
-        _register(app, holder, name, cron, org)
+    holders = {org_key(one): _DepsHolder(one) for one in orgs}
+    tasks = {name: _task(app, holders, name) for name in JOBS}
+    for org, holder in holders.items():
+        for name, cron in _crons(holder.settings).items():
+            app.periodic(cron=cron, periodic_id=org, lock=f"leadpilot-org:{org}",
+                         queueing_lock=f"leadpilot.{name}:{org}", task_kwargs={"org": org})(tasks[name])
 
     @app.periodic(cron=f"* * * * * */{options.stalled_check_seconds}")
     @app.task(name="leadpilot.retry_stalled", queueing_lock="leadpilot.retry_stalled", pass_context=True)
@@ -145,26 +155,40 @@ def build_app(settings: Settings, options: WorkerOptions | None = None) -> procr
     return app
 
 
-def _register(app: procrastinate.App, holder: _DepsHolder, name: str, cron: str, org: str) -> None:
+def _crons(settings: Settings) -> dict[str, str]:
+    schedule = settings.schedule
+    crons = {"sync": interval_cron(schedule.sync_interval_minutes, "LEADPILOT_SCHEDULE__SYNC_INTERVAL_MINUTES"),
+             "rewards": interval_cron(schedule.rewards_interval_minutes,
+                                      "LEADPILOT_SCHEDULE__REWARDS_INTERVAL_MINUTES"),
+             "retrain": schedule.retrain_cron}
+    if schedule.new_leads_interval_minutes > 0:
+        crons["new_leads"] = interval_cron(schedule.new_leads_interval_minutes,
+                                           "LEADPILOT_SCHEDULE__NEW_LEADS_INTERVAL_MINUTES")
+    return crons
+
+
+def _task(app: procrastinate.App, holders: dict[str, _DepsHolder], name: str) -> Any:
+    """Task ``leadpilot.<name>``: the job body for the org its periodic deferral names (``org``)."""
     body = JOBS[name]
 
-    def job(context: Any, timestamp: int) -> None:
+    def job(context: Any, timestamp: int, org: str | None = None) -> None:
+        # A job queued before orgs named themselves in their arguments: the one org there was.
+        holder = holders[org] if org is not None else next(iter(holders.values()))
+        org = org or org_key(holder.settings)
         log.info("job %s %s (org %s, period %d) started in pid %d", context.job.id, name, org, timestamp,
                  os.getpid())
         report = body(holder.get())
         error = getattr(report, "error", None)
-        log.info("job %s %s finished: %s", context.job.id, name,
+        log.info("job %s %s (org %s) finished: %s", context.job.id, name, org,
                  getattr(report, "counts", lambda: report)() if error is None else f"error: {error}")
 
     job.__name__ = f"leadpilot_{name}"
-    task = app.task(name=f"leadpilot.{name}", lock=f"leadpilot-org:{org}",
-                    queueing_lock=f"leadpilot.{name}:{org}", pass_context=True)(job)
-    app.periodic(cron=cron, periodic_id=org)(task)
+    return app.task(name=f"leadpilot.{name}", pass_context=True)(job)
 
 
-def run_worker(settings: Settings, options: WorkerOptions, name: str) -> None:
-    """Run one worker until SIGTERM/SIGINT (procrastinate finishes the job in hand first)."""
-    app = build_app(settings, options)
+def run_worker(orgs: Settings | Sequence[Settings], options: WorkerOptions, name: str) -> None:
+    """Run one worker for ``orgs`` until SIGTERM/SIGINT (procrastinate finishes the job in hand first)."""
+    app = build_app(orgs, options)
     with app.open():
         app.run_worker(name=name, concurrency=1, update_heartbeat_interval=options.heartbeat_seconds,
                        stalled_worker_timeout=options.stalled_after_seconds, delete_jobs="never")

@@ -30,7 +30,14 @@ import sqlalchemy as sa
 
 from sync.store import history
 from sync.store import leads as q
-from sync.store.engine import WRITE_OPTION, StoreError, create_store_engine, is_transient, upgrade
+from sync.store.engine import (
+    WRITE_OPTION,
+    StoreError,
+    create_store_engine,
+    is_transient,
+    store_schema,
+    upgrade,
+)
 from sync.store.history import PolicyConflict
 from sync.store.records import Assignment, Decision, LeadState, LeadStatus, ModelEntry, PolicyState, Run
 
@@ -67,17 +74,22 @@ class Store:
         )
 
     @classmethod
-    def open(cls, url: str, *, crm: str = "default", migrate: bool = True, **options: Any) -> Store:
+    def open(cls, url: str, *, crm: str = "default", migrate: bool = True, schema: str | None = None,
+             **options: Any) -> Store:
         """Connect to ``url`` (``sqlite:///path`` or ``postgresql://...``) and migrate to the latest schema.
+
+        ``schema``: on PostgreSQL, the schema of an org's tables (``Settings.store_schema``),
+        created and migrated on first use; each org's state, policy and models stay apart in it.
 
         ``crm`` scopes watermarks, leads and assignments (pass ``settings.crm``). ``options``:
         ``park_base`` / ``park_cap`` (timedelta) tune the parking backoff. Opening again is a no-op
         migration. Raises ``StoreError`` for an unusable URL.
         """
-        engine = create_store_engine(url)
+        schema = store_schema(url, schema)
+        engine = create_store_engine(url, schema)
         try:
             if migrate:
-                upgrade(engine)
+                upgrade(engine, schema=schema)
         except sa.exc.OperationalError as exc:
             engine.dispose()
             shown = engine.url.render_as_string(hide_password=True)
@@ -384,5 +396,5 @@ class Store:
 
 
 def open_store(settings: Any, **options: Any) -> Store:
-    """``Store.open`` for a ``sync.config.settings.Settings`` (its store URL and CRM)."""
-    return Store.open(settings.resolved_store_url, crm=settings.crm, **options)
+    """``Store.open`` for a ``sync.config.settings.Settings`` (its store URL, CRM and org's schema)."""
+    return Store.open(settings.resolved_store_url, crm=settings.crm, schema=settings.store_schema, **options)

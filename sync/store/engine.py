@@ -6,6 +6,7 @@ Kept apart from ``sync.store`` so that the store's API reads on its own.
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ VERSION_TABLE = "leadpilot_schema_version"
 # transaction that reads and then writes can fail with SQLITE_BUSY without waiting.
 WRITE_OPTION = "leadpilot_write"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# The Alembic config attribute naming an org's schema (None: the default one; see ``upgrade``).
+ORG_SCHEMA_ATTRIBUTE = "leadpilot_org_schema"
 # Any constant: serialises concurrent `Store.open` migrations on one PostgreSQL database.
 _PG_MIGRATION_LOCK = 0x1EAD_9170
 
@@ -65,12 +68,36 @@ def normalise_url(url: str | URL) -> URL:
     return parsed
 
 
-def create_store_engine(url: str | URL) -> Engine:
-    """An Engine for ``url``: SQLite with WAL and a busy timeout, or PostgreSQL."""
+def org_schema(url: str | URL, org_schema_name: str) -> str:
+    """The PostgreSQL schema of an org's tables on the store at ``url``: ``org_schema_name``, or, when
+    the URL sets a search path (``?options=-csearch_path=lp``: a deployment apart in one database),
+    that schema's name joined to it (``lp_org_acme``), so two deployments' orgs stay apart too."""
+    options = str(normalise_url(url).query.get("options", ""))
+    match = re.search(r"-c\s*search_path=([A-Za-z_][A-Za-z0-9_]*)", options)
+    return f"{match.group(1)}_{org_schema_name}" if match else org_schema_name
+
+
+def store_schema(url: str, org_schema_name: str | None) -> str | None:
+    """The schema to open the store at ``url`` in for an org (``Settings.store_schema``): its
+    ``org_schema`` on PostgreSQL; None for the default schema and on SQLite (a file per org)."""
+    return org_schema(url, org_schema_name) if org_schema_name and url.startswith("postgres") else None
+
+
+def create_store_engine(url: str | URL, schema: str | None = None) -> Engine:
+    """An Engine for ``url``: SQLite with WAL and a busy timeout, or PostgreSQL.
+
+    ``schema`` (PostgreSQL): the schema every unqualified name means — an org's own tables, its
+    Alembic version table included (``sync.config.orgs``). Ignored on SQLite (an org has a file)."""
     parsed = normalise_url(url)
     backend = parsed.get_backend_name()
     if backend == "postgresql":
-        return sa.create_engine(parsed, pool_pre_ping=True)
+        if schema is None:
+            return sa.create_engine(parsed, pool_pre_ping=True)
+        # libpq's options: the server sets the search path as the session starts, before any query
+        # (an org's schema only: its tables never resolve to another org's or to the shared ones).
+        options = " ".join(filter(None, (str(parsed.query.get("options", "")), f"-csearch_path={schema}")))
+        return sa.create_engine(parsed.difference_update_query(["options"]), pool_pre_ping=True,
+                                connect_args={"options": options})
     if backend != "sqlite":
         raise StoreError(
             f"unsupported store database {backend!r}; use sqlite:///path/to/leadpilot.db or postgresql://..."
@@ -117,15 +144,21 @@ def alembic_config(url: str = "") -> Config:
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply the migrations up to ``revision`` in one transaction (a no-op when up to date)."""
+def upgrade(engine: Engine, revision: str = "head", schema: str | None = None) -> None:
+    """Apply the migrations up to ``revision`` in one transaction (a no-op when up to date).
+
+    ``schema`` (PostgreSQL, the engine's search path): an org's schema, created when missing; its
+    migrations leave out the job queue's tables, which all orgs share in the default schema."""
     with engine.connect() as conn:
         conn = conn.execution_options(**{WRITE_OPTION: True})
         with conn.begin():
             if conn.dialect.name == "postgresql":
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+                if schema is not None:
+                    conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
             config = alembic_config()
             config.attributes["connection"] = conn
+            config.attributes[ORG_SCHEMA_ATTRIBUTE] = schema
             command.upgrade(config, revision)
 
 

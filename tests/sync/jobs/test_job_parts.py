@@ -54,7 +54,7 @@ def test_given_a_stopped_run_when_it_closes_then_the_history_keeps_counts_api_ca
     assert (run.status, run.counts["pulled"], run.api_calls, run.errors) == ("stopped", 7, {"query": 2, "write": 1},
                                                                              "stop requested")
     assert report.api_calls == {"query": 2, "write": 1} and report.finished_at == T0 + timedelta(minutes=1)
-    assert deps.metrics.registry.get_sample_value("leadpilot_last_success_timestamp_seconds", {"job": "sync"}) \
+    assert deps.metrics.registry.get_sample_value("leadpilot_last_success_timestamp_seconds", {"org": "default", "job": "sync"}) \
         == (T0 + timedelta(minutes=1)).timestamp()
 
 
@@ -68,7 +68,7 @@ def test_given_a_retrain_when_it_closes_then_it_is_a_train_run_with_its_reason_a
     run = store.recent_runs(kind="train")[0]
     assert (run.status, run.errors) == ("ok", "cold start")
     assert report.counts() == {"history": 12, "positives": 0, "promoted": 0, "cold_start": 1}
-    assert deps.metrics.registry.get_sample_value("leadpilot_last_success_timestamp_seconds", {"job": "retrain"})
+    assert deps.metrics.registry.get_sample_value("leadpilot_last_success_timestamp_seconds", {"org": "default", "job": "retrain"})
 
 
 def test_given_a_dry_run_when_it_closes_then_no_run_is_recorded(store: Store) -> None:

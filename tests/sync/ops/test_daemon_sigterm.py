@@ -54,10 +54,10 @@ def test_given_a_running_daemon_when_sigterm_then_it_finishes_and_exits_zero(tmp
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
                 scraped = resp.read().decode()
             scored = [float(line.rsplit(" ", 1)[1]) for line in scraped.splitlines()
-                      if line.startswith('leadpilot_leads_total{crm="hubspot",event="scored"}')]
+                      if line.startswith('leadpilot_leads_total{crm="hubspot",event="scored",org="default"}')]
             assert scored and scored[0] > 0, scraped
-            assert 'leadpilot_last_success_timestamp_seconds{job="sync"}' in scraped
-            assert 'leadpilot_api_calls_total{crm="hubspot",kind="read"}' in scraped
+            assert 'leadpilot_last_success_timestamp_seconds{job="sync",org="default"}' in scraped
+            assert 'leadpilot_api_calls_total{crm="hubspot",kind="read",org="default"}' in scraped
             assert info["hubspot"]["access_token"] not in scraped
             proc.send_signal(signal.SIGTERM)
             t0 = time.monotonic()

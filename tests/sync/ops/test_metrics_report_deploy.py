@@ -32,6 +32,23 @@ def test_given_cycle_counts_when_observed_then_counters_and_gauges_follow() -> N
     assert m.value("leadpilot_job_failures_total", {"job": "sync"}) == 1
 
 
+def test_given_two_orgs_in_one_process_then_one_registry_labels_each_orgs_samples() -> None:
+    from prometheus_client import generate_latest
+
+    shared = Metrics()
+    acme, globex = shared.for_org("acme"), shared.for_org("globex")
+    acme.observe_leads("salesforce", {"scored": 3})
+    globex.observe_leads("hubspot", {"scored": 5})
+    globex.observe_queue(2, 60.0, 1)
+    assert acme.value("leadpilot_leads_total", {"crm": "salesforce", "event": "scored"}) == 3
+    assert globex.value("leadpilot_leads_total", {"crm": "hubspot", "event": "scored"}) == 5
+    assert acme.value("leadpilot_leads_total", {"crm": "hubspot", "event": "scored"}) is None
+    assert (acme.value("leadpilot_queue_size"), globex.value("leadpilot_queue_size")) == (0, 2)
+    text = generate_latest(shared.registry).decode()
+    assert 'leadpilot_leads_total{crm="hubspot",event="scored",org="globex"} 5.0' in text
+    assert shared.value("leadpilot_speed_to_lead_seconds_count") == 0  # org "default", shown from the start
+
+
 def test_given_known_probabilities_when_reliability_table_then_bins_hand_computed() -> None:
     rows = reliability_table([0, 1, 1, 0], [0.05, 0.15, 0.95, 0.99])
     assert [(r["bin"], r["n"]) for r in rows] == [(0, 1), (1, 1), (9, 2)]

@@ -16,20 +16,22 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from alembic import op
+from alembic import context, op
 
 revision = "0005"
 down_revision = "0004"
 branch_labels = None
 depends_on = None
 
+# sync.store.engine.ORG_SCHEMA_ATTRIBUTE, spelled out: a migration stays as it was written.
+ORG_SCHEMA_ATTRIBUTE = "leadpilot_org_schema"
 SCHEMA = Path(__file__).resolve().parents[1] / "procrastinate_3_10_schema.sql"
 
 
 def upgrade() -> None:
     bind = op.get_bind()
-    if bind.dialect.name != "postgresql":
-        return
+    if bind.dialect.name != "postgresql" or context.config.attributes.get(ORG_SCHEMA_ATTRIBUTE):
+        return  # an org's schema: the orgs share one queue, in the default schema
     # The DBAPI cursor without parameters: the SQL's own '%' (in RAISE messages) stays as it is.
     cursor = bind.connection.cursor()
     try:
@@ -40,7 +42,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     bind = op.get_bind()
-    if bind.dialect.name != "postgresql":
+    if bind.dialect.name != "postgresql" or context.config.attributes.get(ORG_SCHEMA_ATTRIBUTE):
         return
     sql = SCHEMA.read_text(encoding="utf-8")
     for table in re.findall(r"^CREATE TABLE (\w+)", sql, flags=re.MULTILINE):
