@@ -40,9 +40,8 @@ made on a throwaway copy of the policy (the saved policy never holds shadow choi
 
 from __future__ import annotations
 
-import itertools
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import ClassVar
@@ -50,8 +49,9 @@ from typing import ClassVar
 from sqlalchemy.exc import DBAPIError
 
 from connectors.errors import StopCycle
-from connectors.records import STAGES, Lead, LeadUpdate, Removal, Unreadable
+from connectors.records import STAGES, Lead, Removal, Unreadable
 from scoring.types import Score
+from sync.jobs.batch import read_chunk, score_update
 from sync.jobs.owners import decide_owners, recheck_owners, routing_reason
 from sync.jobs.queue import (
     drain_queue,
@@ -164,7 +164,7 @@ def _run(deps: Deps, report: CycleReport) -> None:
             # Read a whole chunk before writing anything: a live search (HubSpot) pages by
             # offset over a result set our own write-backs reorder, which would skip leads.
             unreadable: list[Unreadable] = []
-            chunk = _read_chunk(deps, since, unreadable.append)
+            chunk = read_chunk(deps, since, unreadable=unreadable.append)
             report.pulled += len(chunk) + len(unreadable)
             _park_unreadable(deps, unreadable, report, mark, since or started)
             for start in range(0, len(chunk), deps.batch_size):
@@ -206,16 +206,6 @@ def _must_stop(deps: Deps, report: CycleReport, deadline: datetime) -> bool:
                           "(schedule.cycle_deadline_seconds); the rest is pulled again next cycle")
         log.warning("sync cycle stopped: %s", report.stopped)
     return report.stopped is not None
-
-
-def _read_chunk(deps: Deps, since: datetime | None, unreadable: Callable[[Unreadable], None]) -> list[Lead]:
-    leads = deps.connector.iter_changed_leads(since, unreadable=unreadable)
-    try:
-        return list(itertools.islice(leads, deps.chunk_size))
-    finally:
-        close = getattr(leads, "close", None)
-        if close is not None:
-            close()
 
 
 # ---------------------------------------------------------------- what the pull alone does not bring
@@ -482,7 +472,7 @@ def _handle(
     conflicts = set(conflicting)
     reasons = ({d.lead_id: routing_reason(d, deps.router.rep_names) for d in new if not d.shadow and d.lead_id not in conflicts}
                if deps.settings.routing.write_reason else {})
-    updates = [_update(lead, score, owners.get(lead.id), now, reasons.get(lead.id))
+    updates = [score_update(lead, score, now, owner=owners.get(lead.id), routing_reason=reasons.get(lead.id))
                for lead, score in zip(leads, scores, strict=True)]
     result = deps.connector.write(updates)
     ok = set(result.succeeded)
@@ -562,9 +552,3 @@ def _scored(lead: Lead, s: Score, prev: LeadState | None, now: datetime) -> Lead
     return replace(base, status=status, modstamp=lead.modified_at, input_hash=lead.input_hash,
                    score=s.probability, grade=s.grade, opportunity=s.opportunity,
                    model_version=s.model_version, updated_at=None)
-
-
-def _update(lead: Lead, s: Score, owner: str | None, now: datetime, routing_reason: str | None = None) -> LeadUpdate:
-    return LeadUpdate(lead_id=lead.id, score=s.score, grade=s.grade, opportunity=s.opportunity,
-                      reasons=s.reasons, model_version=s.model_version, scored_at=now,
-                      owner_id=owner, routing_reason=routing_reason)

@@ -19,7 +19,6 @@ failure parks the batch. ``dry_run``: computes and counts, writes nothing (CRM o
 
 from __future__ import annotations
 
-import itertools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -27,9 +26,10 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from connectors.errors import StopCycle
-from connectors.records import STAGES, Lead, LeadUpdate
+from connectors.records import STAGES, Lead
 from connectors.values import to_bool, to_number
 from scoring.types import Score
+from sync.jobs.batch import read_chunk, score_update
 from sync.jobs.report import JobReport, job_run
 from sync.store.records import LeadState
 from sync.wiring.deps import Deps
@@ -79,7 +79,8 @@ def _run(deps: Deps, report: RescoreReport) -> None:
         report.model_version = deps.scorers.version
         since: datetime | None = None
         while True:
-            chunk = _read_chunk(deps, since)
+            # After the first chunk, continue without the lookback overlap.
+            chunk = read_chunk(deps, since, overlap=since is None)
             report.pulled += len(chunk)
             for start in range(0, len(chunk), deps.batch_size):
                 _batch(deps, scorer, chunk[start : start + deps.batch_size], report)
@@ -99,18 +100,6 @@ def _run(deps: Deps, report: RescoreReport) -> None:
     except Exception as exc:  # noqa: BLE001 - the leads keep their scores; the cycle rescores as they change
         report.error = f"{type(exc).__name__}: {exc}"
         log.exception("rescore failed")
-
-
-def _read_chunk(deps: Deps, since: datetime | None) -> list[Lead]:
-    # Read a whole chunk before writing: a live search (HubSpot) pages by offset over results our
-    # own writes reorder. After the first chunk, continue without the lookback overlap.
-    leads = deps.connector.iter_changed_leads(since, overlap=since is None)
-    try:
-        return list(itertools.islice(leads, deps.chunk_size))
-    finally:
-        close = getattr(leads, "close", None)
-        if close is not None:
-            close()
 
 
 def _batch(deps: Deps, scorer: Any, leads: Sequence[Lead], report: RescoreReport) -> None:
@@ -140,8 +129,7 @@ def _batch(deps: Deps, scorer: Any, leads: Sequence[Lead], report: RescoreReport
     report.changed += len(changed)
     if deps.dry_run or not changed:
         return
-    updates = [LeadUpdate(lead_id=lead.id, score=s.score, grade=s.grade, opportunity=s.opportunity,
-                          reasons=s.reasons, model_version=s.model_version, scored_at=now) for lead, s in changed]
+    updates = [score_update(lead, s, now) for lead, s in changed]
     result = deps.connector.write(updates)
     ok = set(result.succeeded)
     deps.store.upsert_lead_states([_rescored(states[lead.id], s) for lead, s in changed if lead.id in ok], now)
