@@ -53,6 +53,12 @@ class Rig:
         """CRM leads by connector id (copies of the sandbox records)."""
         return {str(self.cid(r["Id"])): dict(r) for r in self.srv.store.all("Lead")}
 
+    def open_lead_ids(self) -> set[str]:
+        """Ids of the leads still being worked (not converted or disqualified), as the connector
+        reads them: closed leads are never rewritten. One pull: a pull per lead would spend the
+        CRM's burst limit."""
+        return {lead.id for lead in self.deps.connector.iter_changed_leads(None) if lead.stage is None}
+
     def owners(self) -> dict[str, str | None]:
         return {lid: self.cid(r.get("OwnerId")) for lid, r in self.leads().items()}
 

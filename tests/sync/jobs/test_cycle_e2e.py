@@ -15,11 +15,6 @@ CRMS = ("salesforce", "hubspot")
 pytestmark = pytest.mark.integration
 
 
-def _open(rig) -> set[str]:
-    """Ids of the leads still being worked (not converted or disqualified), as the connector reads them."""
-    return {lead.id for lead in rig.deps.connector.iter_changed_leads(None) if lead.stage is None}
-
-
 @pytest.mark.parametrize("crm", CRMS)
 def test_given_new_leads_in_the_queue_when_first_cycle_then_all_scored_and_queue_leads_assigned_once(rig_factory, crm):
     rig = rig_factory(crm)
@@ -32,7 +27,7 @@ def test_given_new_leads_in_the_queue_when_first_cycle_then_all_scored_and_queue
 
     assert report.ok and report.stopped is None
     leads = rig.leads()
-    open_ = _open(rig)
+    open_ = rig.open_lead_ids()
     assert report.scored == len(open_) == report.written and len(open_) < len(leads)
     # open leads are scored; closed ones (converted, disqualified) are read but never rewritten
     assert all((rig.score_of(r) is not None) == (lid in open_) for lid, r in leads.items())
@@ -73,7 +68,7 @@ def test_given_dry_run_when_cycle_then_nothing_is_written_anywhere(rig_factory, 
 
     report = run_cycle(rig.deps)
 
-    assert report.mode == "dry-run" and report.scored == len(_open(rig)) and report.assigned > 0
+    assert report.mode == "dry-run" and report.scored == len(rig.open_lead_ids()) and report.assigned > 0
     assert {lid: (r["SystemModstamp"], r.get("OwnerId")) for lid, r in rig.leads().items()} == before
     assert report.api_calls.get("write", 0) == 0
     store = rig.deps.store
@@ -92,7 +87,7 @@ def test_given_shadow_mode_when_cycle_then_scores_written_and_owners_only_record
 
     assert report.mode == "shadow" and report.assigned > 0
     assert rig.owners() == before
-    open_ = _open(rig)  # once: a pull per lead would spend the CRM's burst limit
+    open_ = rig.open_lead_ids()  # once: a pull per lead would spend the CRM's burst limit
     assert all(rig.score_of(r) is not None for lid, r in rig.leads().items() if lid in open_)
     recorded = rig.deps.store.assignments()
     assert len(recorded) == report.assigned and all(a.shadow for a in recorded)
@@ -133,7 +128,7 @@ def test_given_locked_rows_when_cycle_then_leads_are_parked_and_retried_after_ba
     first = run_cycle(rig.deps)
 
     parked = rig.deps.store.list_parked()
-    open_ = _open(rig)  # closed leads are not written, so not parked either
+    open_ = rig.open_lead_ids()  # closed leads are not written, so not parked either
     assert first.parked == len(open_) == len(parked)
     assert all("UNABLE_TO_LOCK_ROW" in (p.last_error or "") for p in parked)
     # parked leads are retried from their own list: they do not hold the watermark back

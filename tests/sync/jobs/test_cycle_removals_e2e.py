@@ -18,11 +18,6 @@ CRMS = ("salesforce", "hubspot")
 pytestmark = pytest.mark.integration
 
 
-def _open(rig) -> set[str]:
-    """Ids of the leads still being worked: closed ones (converted, disqualified) are never rewritten."""
-    return {lead.id for lead in rig.deps.connector.iter_changed_leads(None) if lead.stage is None}
-
-
 def _canonical(rig, lead_id: str) -> str:
     return next(r["Id"] for r in rig.srv.store.all("Lead") if rig.cid(r["Id"]) == lead_id)
 
@@ -33,7 +28,7 @@ def test_given_a_record_with_an_unreadable_stamp_then_it_is_parked_by_id_and_the
     rig.srv.advance(1)
     run_cycle(rig.deps)
     store = rig.deps.store
-    victim = sorted(_open(rig))[3]
+    victim = sorted(rig.open_lead_ids())[3]
     rig.srv.store.break_stamp("Lead", _canonical(rig, victim))
     true_stamp = rig.leads()[victim]["SystemModstamp"]
     rig.srv.advance(0.5)  # more changes arrive after the broken record
@@ -138,7 +133,7 @@ def test_given_a_cycle_past_its_deadline_then_it_stops_cleanly_and_the_rest_is_p
     rig = rig_factory(crm, schedule=ScheduleSettings(cycle_deadline_seconds=0.001))
     rig.deps.batch_size = 50
     rig.srv.advance(1)
-    open_ = _open(rig)
+    open_ = rig.open_lead_ids()
     total = len(open_)
 
     first = run_cycle(rig.deps)  # the sandbox clock moves 1 ms per write: past the deadline after a batch
