@@ -103,11 +103,13 @@ class Connector(Protocol):
         workload, for ``max_open``); owners absent hold none."""
         ...
 
-    def preflight(self, *, user_ids: Sequence[str] = ()) -> list[CheckItem]:
+    def preflight(self, *, user_ids: Sequence[str] = (), writes_reason: bool = False) -> list[CheckItem]:
         """The live checklist for ``leadpilot check`` (see ``connectors.preflight``): credentials and
         API access, every read field visible and every written field editable for the integration
-        user, outcome objects readable, users readable, each of ``user_ids`` (fallback owner, routing
-        file reps) existing and active, and the permissions/scopes leadpilot needs."""
+        user (the routing-reason field only when ``writes_reason``: the routing setting
+        ``write_reason`` is on), outcome objects readable, users readable, each of ``user_ids``
+        (fallback owner, routing file reps) existing and active, and the permissions/scopes
+        leadpilot needs."""
         ...
 
     def api_usage(self) -> dict[str, int]:

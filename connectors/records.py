@@ -32,6 +32,14 @@ WRITTEN_FIELDS: tuple[str, ...] = ("score", "grade", "opportunity", "reasons", "
 # Written only when the admin turns it on (LEADPILOT_ROUTING__WRITE_REASON) and never read back, so
 # a query does not fail on an org where the field has not been created yet; init-crm creates it.
 OPTIONAL_WRITTEN_FIELDS: tuple[str, ...] = ("routing_reason",)
+
+
+def written_fields(writes_reason: bool) -> tuple[str, ...]:
+    """leadpilot's own fields a configuration writes (so ``leadpilot check`` requires): the
+    routing reason only when ``writes_reason`` (LEADPILOT_ROUTING__WRITE_REASON) is on."""
+    return WRITTEN_FIELDS + (OPTIONAL_WRITTEN_FIELDS if writes_reason else ())
+
+
 # The routing reason is a plain text field on the record: short enough for a list view column.
 ROUTING_REASON_CHARS = 255
 # Attributes the CRM changes while a lead is worked; not scoring inputs (see ``Lead.input_hash``).

@@ -244,11 +244,11 @@ class HubSpotConnector:
                                rule=Rule(err.rule.action, err.rule.kind), status=err.status, code=err.code) from err
             raise
 
-    def preflight(self, *, user_ids: Sequence[str] = ()) -> list[CheckItem]:
+    def preflight(self, *, user_ids: Sequence[str] = (), writes_reason: bool = False) -> list[CheckItem]:
         """The live checklist for ``leadpilot check`` (``connectors.hubspot.preflight``)."""
         from connectors.hubspot.preflight import run_preflight
 
-        return run_preflight(self, user_ids)
+        return run_preflight(self, user_ids, writes_reason=writes_reason)
 
     def list_reps(self) -> list[Rep]:
         reps: list[Rep] = []

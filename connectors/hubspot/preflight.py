@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from connectors.errors import CRMError
 from connectors.hubspot.errors import token_rejected_message
 from connectors.preflight import CheckItem
-from connectors.records import WRITTEN_FIELDS
+from connectors.records import written_fields
 
 if TYPE_CHECKING:
     from connectors.hubspot.connector import HubSpotConnector
@@ -94,7 +94,7 @@ class _Run:
         return {str(s) for s in scopes} if isinstance(scopes, list) else None
 
 
-def run_preflight(c: HubSpotConnector, user_ids: Sequence[str]) -> list[CheckItem]:
+def run_preflight(c: HubSpotConnector, user_ids: Sequence[str], *, writes_reason: bool = False) -> list[CheckItem]:
     """The checklist (see ``Connector.preflight``); stops after the first item nothing else can follow."""
     run = _Run(c)
     items = run.items
@@ -129,7 +129,7 @@ def run_preflight(c: HubSpotConnector, user_ids: Sequence[str]) -> list[CheckIte
         if not _missing_scope(err):
             raise
         props_err = err
-    written = [c.pmap.written[k] for k in WRITTEN_FIELDS]
+    written = [c.pmap.written[k] for k in written_fields(writes_reason)]
     missing_props = [n for n in written if names is not None and n not in names]
 
     # 3. scopes: introspection, else one probe per scope

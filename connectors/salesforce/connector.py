@@ -168,11 +168,11 @@ class SalesforceConnector:
             problems.append(f"only {self.meter.budget.remaining} API calls left of {self.meter.budget.limit} (24 h)")
         return CheckResult(not problems, self.crm, self._user(), self.meter.budget, tuple(problems))
 
-    def preflight(self, *, user_ids: Sequence[str] = ()) -> list[CheckItem]:
+    def preflight(self, *, user_ids: Sequence[str] = (), writes_reason: bool = False) -> list[CheckItem]:
         """The live checklist for ``leadpilot check`` (``connectors.salesforce.preflight``)."""
         from connectors.salesforce import preflight
 
-        return preflight.run(self, user_ids)
+        return preflight.run(self, user_ids, writes_reason=writes_reason)
 
     def _user(self) -> str | None:
         return self.settings.login_username

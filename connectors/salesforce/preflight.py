@@ -17,6 +17,7 @@ from simple_salesforce.format import format_soql
 
 from connectors.errors import AuthError, CRMError, Kind
 from connectors.preflight import CheckItem
+from connectors.records import written_fields
 from connectors.salesforce.setup import INTEGRATION_SET
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ INIT = "run `leadpilot init-crm` (it creates the fields and grants them through 
 OUTCOME_FIELDS = ("IsClosed", "IsWon", "Amount", "CloseDate", "OwnerId")
 
 
-def run(c: SalesforceConnector, user_ids: Sequence[str]) -> list[CheckItem]:
+def run(c: SalesforceConnector, user_ids: Sequence[str], *, writes_reason: bool = False) -> list[CheckItem]:
     items: list[CheckItem] = []
     try:
         me = c._call("userinfo", lambda: c.sf.oauth2("userinfo")) or {}
@@ -42,7 +43,7 @@ def run(c: SalesforceConnector, user_ids: Sequence[str]) -> list[CheckItem]:
             "try again later; if it persists, check the org's status at status.salesforce.com"
         return [*items, CheckItem("API access (describe Lead)", False, str(err), fix)]
     items.append(CheckItem("API access", True, _budget(c)))
-    items += _written_fields(c, lead)
+    items += _written_fields(c, lead, writes_reason)
     items += _read_fields(c, lead)
     items.append(_outcomes(c, lead))
     items.append(_users(c))
@@ -67,10 +68,12 @@ def _budget(c: SalesforceConnector) -> str:
     return f"REST API reachable; {b.used or 0:,} of {b.limit:,} API requests used in the last 24 h"
 
 
-def _written_fields(c: SalesforceConnector, lead: dict[str, dict[str, Any]]) -> list[CheckItem]:
+def _written_fields(c: SalesforceConnector, lead: dict[str, dict[str, Any]], writes_reason: bool) -> list[CheckItem]:
     from connectors.salesforce.connector import CUSTOM_FIELDS
 
-    names = [c.fmap.written[k] for k in CUSTOM_FIELDS]
+    # The routing reason is written only with LEADPILOT_ROUTING__WRITE_REASON on: required only then.
+    wanted = written_fields(writes_reason)
+    names = [c.fmap.written[k] for k in CUSTOM_FIELDS if k in wanted]
     hidden = [n for n in names if n.lower() not in lead]
     exists: set[str] = set()
     md_item: CheckItem | None = None

@@ -249,7 +249,7 @@ def _preflight(connector: Any, settings: Any, routing_file: Path | None) -> bool
         owner = config.fallback.owner
         ids += [owner] if owner and "@" not in owner else []
         ids += [entry.id for entry in config.reps if entry.id]
-    items = connector.preflight(user_ids=ids)
+    items = connector.preflight(user_ids=ids, writes_reason=settings.routing.write_reason)
     typer.echo(f"crm: {settings.crm}: preflight")
     for line in render(items):
         typer.echo(f"  {line}")

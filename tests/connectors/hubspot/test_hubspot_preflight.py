@@ -51,6 +51,8 @@ def test_given_no_properties_yet_then_each_is_named_with_init_crm_as_the_fix(san
                              ("score", "grade", "opportunity", "reasons", "model_version", "scored_at")]
     assert all("leadpilot init-crm" in str(i.fix) for i in items if not i.ok)
     assert by_name(items)["scope crm.schemas.contacts.write"].ok  # init-crm will be allowed to create them
+    # the routing reason is required only when LEADPILOT_ROUTING__WRITE_REASON is on
+    assert failed(make(server, "hubspot").preflight(writes_reason=True))[-1] == "property leadpilot_routing_reason on contacts"
 
 
 @pytest.mark.parametrize("kind", ["service_key", "private_app"])

@@ -109,6 +109,21 @@ def test_given_a_fresh_org_when_preflight_then_missing_fields_and_metadata_permi
     assert not grade.ok and "no access" in grade.detail and "LeadPilot_Integration" in (grade.fix or "")
 
 
+def test_given_no_routing_reason_field_when_preflight_then_required_only_with_write_reason_on(
+        sandbox_factory: Any, make: Any) -> None:
+    server = sandbox_factory(seed=16, leads=3)
+    c = make(server, "salesforce")
+    c.ensure_fields()
+    for grant in [r for r in server.store.all("FieldPermissions") if r["Field"] == "Lead.LeadPilot_Routing_Reason__c"]:
+        server.store.purge("FieldPermissions", grant["Id"])
+    name = "field Lead.LeadPilot_Routing_Reason__c editable"
+
+    off = c.preflight()
+    assert all_ok(off) and name not in by_name(off) and "field Lead.LeadPilot_Score__c editable" in by_name(off)
+    item = by_name(c.preflight(writes_reason=True))[name]
+    assert not item.ok and "no access" in item.detail and "init-crm" in (item.fix or "")
+
+
 def test_given_a_read_only_grant_when_preflight_then_not_editable(sandbox_factory: Any, make: Any) -> None:
     server = sandbox_factory(seed=14, leads=3)
     c = make(server, "salesforce")
