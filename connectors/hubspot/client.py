@@ -33,7 +33,7 @@ class HubSpotApis:
         self._cache: dict[str, Any] = {}
         # Every call passes this as ``_request_timeout``: the client has no session-wide timeout
         # (Configuration ignores unknown keys) and urllib3 waits forever without one.
-        self.timeout = (settings.connect_timeout_seconds, settings.read_timeout_seconds)
+        self.timeout = settings.deadlines
 
     @property
     def token(self) -> str:

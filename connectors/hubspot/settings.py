@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr
 
-from connectors.settings import FieldName, FrozenModel
+from connectors.settings import Deadlines, FieldName, FrozenModel, Seconds
 
 
 class HubSpotSettings(FrozenModel):
@@ -27,10 +27,9 @@ class HubSpotSettings(FrozenModel):
     source_properties: dict[str, FieldName] = Field(default_factory=dict)
     text_properties: tuple[FieldName, ...] = ("jobtitle", "company", "industry", "message")
     ca_bundle: Path | None = None
-    # Deadlines of every HubSpot call (urllib3 connect and read timeouts); a call that runs past
-    # one is a transient network fault, retried under the one retry policy.
-    connect_timeout_seconds: float = Field(default=10.0, gt=0)
-    read_timeout_seconds: float = Field(default=60.0, gt=0)
+    # Deadlines of every HubSpot call (connectors.settings.Deadlines)
+    connect_timeout_seconds: Seconds = Deadlines().connect
+    read_timeout_seconds: Seconds = Deadlines().read
 
     @property
     def has_credentials(self) -> bool:
@@ -41,6 +40,11 @@ class HubSpotSettings(FrozenModel):
     def login_username(self) -> str | None:
         """A Service Key or private-app token belongs to no user."""
         return None
+
+    @property
+    def deadlines(self) -> Deadlines:
+        """``LEADPILOT_HUBSPOT__CONNECT_TIMEOUT_SECONDS`` and ``__READ_TIMEOUT_SECONDS``."""
+        return Deadlines(self.connect_timeout_seconds, self.read_timeout_seconds)
 
     def problems(self, env_prefix: str, required_by: str | None = None) -> list[str]:
         """Problems a valid-looking section can still have, one line each (``VARIABLE: what is

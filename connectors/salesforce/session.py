@@ -89,7 +89,7 @@ def build_session(settings: SalesforceSettings, meter: UsageMeter) -> requests.S
     if settings.ca_bundle is not None:
         s.trust_env = False
         s.verify = str(settings.ca_bundle)
-    timeouts = (settings.connect_timeout, settings.read_timeout)
+    timeouts = settings.deadlines
     s.mount("https://", DeadlineAdapter(timeouts, settings.bulk_read_timeout))
     s.mount("http://", DeadlineAdapter(timeouts, settings.bulk_read_timeout))
     if settings.login_url:

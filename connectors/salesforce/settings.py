@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from connectors.settings import FieldName, FrozenModel
+from connectors.settings import Deadlines, FieldName, FrozenModel, Seconds
 
 
 # ---------------------------------------------------------------- Salesforce auth (discriminated)
@@ -84,11 +84,11 @@ class SalesforceSettings(FrozenModel):
     source_fields: dict[str, FieldName] = Field(default_factory=dict)
     text_fields: tuple[FieldName, ...] = ("Title", "Company", "Industry", "Description")
     ca_bundle: Path | None = None
-    # Deadlines of every call (seconds): to connect, and to wait for a response once connected
-    connect_timeout: float = Field(default=10.0, gt=0)
-    read_timeout: float = Field(default=60.0, gt=0)
+    # Deadlines of every call (connectors.settings.Deadlines)
+    connect_timeout: Seconds = Deadlines().connect
+    read_timeout: Seconds = Deadlines().read
     # Bulk API 2.0 result downloads (one CSV of up to 150 MB per file) get a longer read deadline
-    bulk_read_timeout: float = Field(default=300.0, gt=0)
+    bulk_read_timeout: Seconds = 300.0
     # init-crm: the Lead page layouts that get the "leadpilot" section (empty: every Lead layout)
     layouts: tuple[str, ...] = ()
     # init-crm: who gets the reps' read-only permission set: "" = the reps of the routing file,
@@ -105,6 +105,11 @@ class SalesforceSettings(FrozenModel):
     def login_username(self) -> str | None:
         """The user leadpilot logs in as, when the auth mode names one (jwt, password)."""
         return getattr(self.auth, "username", None)
+
+    @property
+    def deadlines(self) -> Deadlines:
+        """``LEADPILOT_SALESFORCE__CONNECT_TIMEOUT`` and ``__READ_TIMEOUT``."""
+        return Deadlines(self.connect_timeout, self.read_timeout)
 
     def problems(self, env_prefix: str, required_by: str | None = None) -> list[str]:
         """Problems a valid-looking section can still have, one line each (``VARIABLE: what is
