@@ -141,6 +141,9 @@ class Ensemble:
     trees: list[Any]
     calibrator: Calibrator
     report: dict[str, Any] = field(default_factory=dict)
+    # The training rows' out-of-fold blended logits: set by ``fit_ensemble`` for the caller
+    # (the opportunity threshold reads them), cleared before the model is saved.
+    oof: np.ndarray | None = field(default=None, repr=False)
 
     def raw_logit(self, featurizer: Featurizer, feats: Features) -> np.ndarray:
         """Mean over fold models of the blended logit (before calibration)."""
@@ -237,4 +240,4 @@ def fit_ensemble(featurizer: Featurizer, feats: Features, y: np.ndarray, cfg: Mo
     report = {"folds": k, "blend_weight_hgb": weight, "calibration": method,
               "oof_logloss_by_weight": {str(w): v for w, v in losses.items()},
               "oof_roc_auc": roc_auc(y, z), **extra}
-    return Ensemble(weight, linear, trees if weight > 0 else [], calibrator, report)
+    return Ensemble(weight, linear, trees if weight > 0 else [], calibrator, report, oof=z)

@@ -14,8 +14,10 @@ trained with (``attach_encoder``); the encoder is not pickled with the model.
 calibrated probability (below ``c`` is D). The default is by expected conversion relative to
 the training base rate ``r``: A from ``min(2r, (1+r)/2)`` (twice the usual rate), B from ``r``,
 C from ``r/2``.
-**Opportunity**: ``p >= opportunity_threshold``, the lowest threshold whose precision on the
-validation data reaches the target (``None``: the target was not reachable; nothing is flagged).
+**Opportunity**: ``p >= opportunity_threshold``, the lowest threshold whose precision among the
+leads scored out of sample in training reaches the target (:func:`opportunity_cut`; ``None``:
+it could not be set, and ``opportunity_note`` says why — too few converted leads, or no cut
+reaching the precision; nothing is flagged then).
 """
 
 from __future__ import annotations
@@ -54,6 +56,32 @@ def precision_threshold(y: Any, p: Any, target: float, min_flagged: int = 5) -> 
     return best
 
 
+MIN_POSITIVES = 20  # converted leads below which no precision can be told from noise
+
+
+def opportunity_cut(y: Any, p: Any, target: float, *, min_positives: int = MIN_POSITIVES,
+                    min_flagged: int = 5) -> tuple[float | None, str]:
+    """The opportunity threshold for ``target`` precision on out-of-sample scores ``p`` of leads
+    with outcomes ``y``, and a sentence saying what it flags or why there is none."""
+    ya, pa = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
+    n, positives = len(ya), int(ya.sum())
+    if positives < min_positives:
+        return None, (f"too few positives to set a threshold at precision {target:.2f}: {positives} converted "
+                      f"leads, need {min_positives}; nothing is flagged until more leads have closed")
+    cut = precision_threshold(ya, pa, target, min_flagged)
+    if cut is None:
+        order = np.argsort(-pa, kind="stable")
+        hits = np.cumsum(ya[order]) / np.arange(1, n + 1)
+        k = min(min_flagged, n)
+        best = int(np.argmax(hits[k - 1:])) + k
+        return None, (f"no threshold reaches precision {target:.2f}: among {n} leads scored out of sample the "
+                      f"best cut converts {hits[best - 1]:.2f} (its top {best}); nothing is flagged — lower the "
+                      "target precision or wait for more history")
+    flagged = pa >= cut
+    return cut, (f"flags leads at P(convert) >= {cut:.2f}: {int(flagged.sum())} of {n} leads scored out of sample, "
+                 f"{int(ya[flagged].sum())} converted (precision {ya[flagged].mean():.2f}, target {target:.2f})")
+
+
 class LeadScorer:
     """A trained, calibrated lead model; see the module docstring."""
 
@@ -65,6 +93,7 @@ class LeadScorer:
             raise ValueError(f"grade thresholds must fall strictly from A to C within [0, 1], got {grade_thresholds}")
         self.featurizer, self.ensemble, self.keywords = featurizer, ensemble, dict(keywords)
         self.opportunity_threshold = opportunity_threshold
+        self.opportunity_note = ""  # what the threshold flags, or why there is none (set by training)
         self.grade_thresholds = (float(a), float(b), float(c))
         self.max_reasons_chars = max_reasons_chars
         self.version = version

@@ -151,7 +151,7 @@ class ModelRegistry:
                 "features": {"numeric": list(spec.numeric), "categorical": list(spec.categorical),
                              "text": list(spec.text)},
                 "encoder": scorer.featurizer.encoder_id, "metrics": report.metrics, "model": report.model,
-                "opportunity_threshold": report.opportunity_threshold,
+                "opportunity_threshold": report.opportunity_threshold, "opportunity_note": report.opportunity_note,
                 "grade_thresholds": list(report.grade_thresholds), "libraries": library_versions()}
         self._write_json(folder / "meta.json", meta)
         return version

@@ -9,8 +9,11 @@
   stratified and says so in ``TrainReport.split``.
 - The model (features, cross-fitted candidates, blend choice, calibration — see
   ``scoring.ensemble``) is fitted on the training part only. The validation part is never
-  seen in fitting: it gives the reported metrics, the opportunity threshold for
-  ``target_precision`` and is kept in the report for champion/challenger comparison.
+  seen in fitting: it gives the reported metrics and is kept in the report for
+  champion/challenger comparison. The opportunity threshold for ``target_precision`` is read
+  off the validation scores together with the training part's out-of-fold scores
+  (``scoring.model.opportunity_cut``; ``TrainReport.opportunity_note`` says what it flags or
+  why there is none).
 - ``refit=True`` (default): with those choices made, the model is fitted once more on all
   rows, so the deployed model learns from the newest leads too. The reported metrics stay
   those of the held-out model (honest, slightly conservative).
@@ -35,7 +38,7 @@ from scoring import metrics as M
 from scoring.cues import CueModel
 from scoring.ensemble import ModelConfig, fit_ensemble
 from scoring.features import FeatureSpec, Featurizer, Rows, to_frame
-from scoring.model import LeadScorer, default_grade_thresholds, precision_threshold
+from scoring.model import LeadScorer, default_grade_thresholds, opportunity_cut
 
 
 class DataError(ValueError):
@@ -55,6 +58,8 @@ class TrainReport:
     model: dict[str, Any]
     opportunity_threshold: float | None
     grade_thresholds: tuple[float, float, float]
+    opportunity_note: str = ""  # what the threshold flags, or why there is none
+    target_precision: float | None = None
     validation_rows: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
     validation_labels: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
 
@@ -62,7 +67,8 @@ class TrainReport:
         """JSON-ready summary (without the validation rows)."""
         return {**self.metrics, "n_train": self.n_train, "n_validation": self.n_validation, "split": self.split,
                 "window": list(self.window), "model": self.model,
-                "opportunity_threshold": self.opportunity_threshold,
+                "opportunity_threshold": self.opportunity_threshold, "opportunity_note": self.opportunity_note,
+                "target_precision": self.target_precision,
                 "grade_thresholds": list(self.grade_thresholds), "reliability": self.reliability}
 
 
@@ -120,11 +126,18 @@ def train_scorer(rows: Rows, labels: Sequence[Any], spec: FeatureSpec | None = N
                           opportunity_threshold=None, **options)
     val_frame = frame.iloc[val_idx].reset_index(drop=True)
     p_val = held_out.predict_proba(val_frame)
-    threshold = precision_threshold(y[val_idx], p_val, target_precision)
+    # The threshold is read off every lead scored out of sample: the training part's out-of-fold
+    # scores and the validation part's. The validation part alone (a fifth of a young org's
+    # history: ~170 leads, ~35 converted at 1,000 leads) is too few to see any precision reached.
+    oof, held_out.ensemble.oof = held_out.ensemble.oof, None
+    pooled = p_val if oof is None else np.concatenate([held_out.ensemble.calibrator(oof), p_val])
+    threshold, note = opportunity_cut(np.concatenate([y[fit_idx], y[val_idx]])[-len(pooled):], pooled,
+                                      target_precision)
     scorer = held_out
     if refit:
         scorer = LeadScorer(*_fit(frame, y, spec, encoder, cfg, seed), opportunity_threshold=None, **options)
-    scorer.opportunity_threshold = threshold
+        scorer.ensemble.oof = None
+    scorer.opportunity_threshold, scorer.opportunity_note = threshold, note
     stamps = [s for s in (timestamps or []) if s is not None]
     window = (min(stamps).isoformat(), max(stamps).isoformat()) if stamps else (None, None)
     report = TrainReport(
@@ -132,7 +145,8 @@ def train_scorer(rows: Rows, labels: Sequence[Any], spec: FeatureSpec | None = N
         n_train=len(y) if refit else len(fit_idx), n_validation=len(val_idx), split=split, window=window,
         model={"name": scorer.describe_model(), "target_precision": target_precision, "refit_on_all": refit,
                **scorer.ensemble.report},
-        opportunity_threshold=threshold, grade_thresholds=grades,
+        opportunity_threshold=threshold, opportunity_note=note, target_precision=target_precision,
+        grade_thresholds=grades,
         validation_rows=val_frame, validation_labels=y[val_idx])
     return scorer, report
 

@@ -147,6 +147,7 @@ def train(csv: Path | None = _TRAIN_CSV, label: str | None = _TRAIN_LABEL, drop:
     _table(f"{decision.version} ({scorer.describe_model()}), validation", {
         k: report.metrics[k] for k in ("roc_auc", "pr_auc", "brier", "ece", "lift_top_decile")})
     typer.echo(decision.reason)
+    typer.echo(f"opportunity flag: {report.opportunity_note}")
 
 
 def _train_from_crm(as_json: bool) -> None:
@@ -167,6 +168,8 @@ def _train_from_crm(as_json: bool) -> None:
     _emit(data, as_json)
     if not as_json:
         typer.echo(f"{report.reason or 'done'}; champion: {report.champion}")
+        if report.metrics.get("opportunity_note"):
+            typer.echo(f"opportunity flag: {report.metrics['opportunity_note']}")
         if report.rescore is not None:
             typer.echo(_rescored_line(report.rescore))
     if report.error:

@@ -9,7 +9,7 @@ from typing import Any
 from sync.config.settings import Settings
 from sync.ops.report import ReportData
 from sync.ops.routing_view import print_routing, routing_summary
-from sync.wiring.scorers import champion_model
+from sync.wiring.scorers import champion_model, model_dir
 
 
 def collect_status(settings: Settings, store: Any, connector: Any = None, runs: int = 10,
@@ -48,6 +48,7 @@ def collect_status(settings: Settings, store: Any, connector: Any = None, runs: 
         "routing": routing_summary(settings, store, now or datetime.now(UTC), name, people["capacity"], people["crm_load"]),
         "model": {"version": champion[0], "metrics": champion[1]} if champion else
                  {"version": None, "note": "cold start: no trained model yet"},
+        "opportunity": opportunity_status(settings, store, champion),
         "policy": {"name": settings.routing.policy, "version": versions[-1][0] if versions else 0},
         "watermarks": {s: (w.isoformat() if (w := store.get_watermark(s)) else None)
                        for s in ("leads", "outcomes")},
@@ -63,6 +64,45 @@ def collect_status(settings: Settings, store: Any, connector: Any = None, runs: 
     if people["error"]:
         data["routing"]["crm_error"] = people["error"]
     return data
+
+
+def opportunity_status(settings: Settings, store: Any, champion: tuple[str, dict[str, Any]] | None) -> dict[str, Any]:
+    """Whether the opportunity flag marks leads now, at which threshold, and why not when it does not."""
+    target = settings.scoring.target_precision
+    if champion is None:
+        runs = store.recent_runs(limit=1, kind="train")
+        why = runs[0].errors if runs and runs[0].errors else "no retrain has run yet"
+        if settings.scoring.zero_shot_model:
+            return {"flagging": True, "threshold": 0.5, "target_precision": None,
+                    "note": f"cold start: the zero-shot model flags the leads it answers yes for, a precision no "
+                            f"history has checked yet ({why})"}
+        return {"flagging": False, "threshold": None, "target_precision": target,
+                "note": f"cold start: nothing is flagged until a model is trained ({why})"}
+    metrics = {**champion[1], **_registry_meta(settings, champion[0])}
+    threshold = metrics.get("opportunity_threshold")
+    trained_for = metrics.get("target_precision")
+    note = metrics.get("opportunity_note") or (
+        f"flags leads at P(convert) >= {threshold:.2f}" if isinstance(threshold, int | float) else
+        "nothing is flagged: no threshold reached the target precision when this model was trained; "
+        "the next retrain says why")
+    if isinstance(trained_for, int | float) and abs(trained_for - target) > 1e-9:
+        note += f" (set for precision {trained_for:.2f}; the configured {target:.2f} applies from the next retrain)"
+    return {"flagging": threshold is not None, "threshold": threshold,
+            "target_precision": trained_for if isinstance(trained_for, int | float) else target, "note": note}
+
+
+def _registry_meta(settings: Settings, version: str) -> dict[str, Any]:
+    """What the registry keeps of the champion's flag (any model: trained by the daemon or from a CSV)."""
+    from scoring.registry import ModelRegistry
+
+    try:
+        meta = ModelRegistry(model_dir(settings)).metadata(version)
+    except (KeyError, OSError, ValueError):  # a champion whose folder is gone: the logged metrics speak
+        return {}
+    out: dict[str, Any] = {k: meta[k] for k in ("opportunity_threshold", "opportunity_note") if k in meta}
+    if isinstance(meta.get("model"), dict) and "target_precision" in meta["model"]:
+        out["target_precision"] = meta["model"]["target_precision"]
+    return out
 
 
 def _people(settings: Settings, connector: Any) -> dict[str, Any]:
@@ -113,6 +153,7 @@ def print_status(data: dict[str, Any]) -> None:
         reps.add_row(rep, str(v["open"]), str(v["closed"]), "" if v["win_rate"] is None else f"{v['win_rate']:.1%}")
     console.print(reps)
     print_routing(console, data["routing"])
+    console.print(f"Opportunity flag: {data['opportunity']['note']}", markup=False)
     console.print(f"API budget: {data['api_budget']}")
 
 
