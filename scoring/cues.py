@@ -38,7 +38,7 @@ _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _TOKEN = re.compile(rf"[{_CJK}]|[^\W\d_{_CJK}]+(?:['\u2019][^\W\d_{_CJK}]+)*|\d+(?:[.,]\d+)*")
 _CLAUSE = re.compile(r"[^\n.,;:!?()\[\]\"\u201c\u201d\u2026\u3002\uff0c\u3001\uff1b\uff1a\uff01\uff1f\uff08\uff09\u3010\u3011\u300c\u300d]+")
 _IS_CJK = re.compile(rf"[{_CJK}]")
-_LATIN = "A-Za-z\u00c0-\u024f"
+_NAME_WORD = re.compile(r"[A-Za-z\u00c0-\u024f0-9]{2,}")
 _CARD_NAME = re.compile(r"^[ \t]*(?:company(?: name)?|account(?: name)?|(?:first |last |full )?name|firstname|"
                         r"lastname|contact)[ \t]*:[ \t]*(.+)$", re.I | re.M)
 
@@ -127,10 +127,20 @@ def _keys(clauses: Iterable[list[Token]]) -> Iterator[tuple[str, ...]]:
 class CueModel:
     """Phrases of one text column and how each moves conversion; see the module docstring."""
 
-    def __init__(self, *, min_df: int = 3, max_df: float = 0.5, max_texts: int = 20_000, c: float = 1.0,
+    def __init__(self, *, min_df: int = 3, max_df: float = 0.5, max_texts: int = 10_000, c: float = 1.0,
                  seed: int = 0) -> None:
         self.min_df, self.max_df, self.max_texts, self.c, self.seed = min_df, max_df, max_texts, c, seed
         self.weights: dict[tuple[str, ...], float] = {}
+        self._first: dict[str, int] | None = None
+
+    def _starts(self) -> dict[str, int]:
+        """First token of each phrase -> the longest phrase starting with it (spans worth looking up)."""
+        if getattr(self, "_first", None) is None:
+            first: dict[str, int] = {}
+            for k in self.weights:
+                first[k[0]] = max(first.get(k[0], 0), len(k))
+            self._first = first
+        return self._first or {}
 
     def fit(self, texts: Sequence[str], y: Any) -> CueModel:
         """Learn the vocabulary and its weights from training texts and their 0/1 outcomes."""
@@ -155,6 +165,7 @@ class CueModel:
         x = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(parsed), len(index)))
         coef = LogisticRegression(C=self.c, max_iter=2000, solver="liblinear").fit(x, y).coef_[0]
         self.weights = {k: float(coef[i]) for k, i in index.items() if abs(coef[i]) > 1e-3}
+        self._first = None
         return self
 
     def _vocabulary(self, parsed: list[list[list[Token]]]) -> set[tuple[str, ...]]:
@@ -187,14 +198,18 @@ class CueModel:
         of ``values`` (what the lead's other fields already say) are never quoted."""
         if not self.weights or not sign:
             return []
-        blocked = _blocked(text, [*names, *_CARD_NAME.findall(text[:5000])], values)
+        starts = self._starts()
         found = []
         for toks in _clauses(text):
-            for i, j in _spans(len(toks), toks):
-                w = self.weights.get(tuple(t[0] for t in toks[i:j]))
-                start, end = toks[i][1], toks[j - 1][2]
-                if w is not None and not any(s < end and start < e for s, e in blocked):
-                    found.append((start, end, w))
+            keys = [t[0] for t in toks]
+            for i, first in enumerate(keys):
+                for j in range(i + 2, min(len(keys), i + starts.get(first, 0)) + 1):
+                    w = self.weights.get(tuple(keys[i:j]))
+                    if w is not None:
+                        found.append((toks[i][1], toks[j - 1][2], w))
+        if found:
+            blocked = _blocked(text, [*names, *_CARD_NAME.findall(text[:5000])], values)
+            found = [f for f in found if not any(s < f[1] and f[0] < e for s, e in blocked)]
         out: list[tuple[str, float]] = []
         found.sort(key=lambda f: (-f[2] * sign, f[0]))
         used: list[tuple[int, int]] = []
@@ -226,20 +241,40 @@ def _name_like(parsed: list[list[list[Token]]]) -> frozenset[str]:
 
 def _blocked(text: str, names: Iterable[str], values: Iterable[str] = ()) -> list[tuple[int, int]]:
     """Character ranges of ``text`` that name the lead (each name whole, its Latin words, its CJK
-    characters) or repeat one of ``values`` whole."""
+    characters) or repeat one of ``values`` whole. Plain searches: no pattern is compiled per lead."""
     head = text[:5000]
-    out = [(m.start(), m.end()) for v in values if len(v.strip()) >= 2
-           for m in re.finditer(rf"(?<![{_LATIN}]){re.escape(v.strip())}(?![{_LATIN}])", head, re.I)]
+    fold = len(head.lower()) == len(head)  # else a letter's lower case is longer: match the case as written
+    low = head.lower() if fold else head
+    out: list[tuple[int, int]] = []
+
+    def find(needle: str, whole_word: bool) -> None:
+        needle = needle.lower() if fold else needle
+        at = low.find(needle)
+        while at >= 0:
+            end = at + len(needle)
+            if not whole_word or not (_latin(low, at - 1) or _latin(low, end)):
+                out.append((at, end))
+            at = low.find(needle, at + 1)
+
+    for value in values:
+        if len(value.strip()) >= 2:
+            find(value.strip(), True)
     for name in names:
         name = " ".join(str(name).split())
         if len(name) < 2:
             continue
-        parts = [re.escape(name)]
-        parts += [re.escape(w) for w in re.findall(rf"[{_LATIN}0-9]{{2,}}", name) if w.lower() not in STOP_EN]
-        parts += [re.escape(c) for c in name if _IS_CJK.match(c)]
-        pattern = re.compile(rf"(?<![{_LATIN}])(?:{'|'.join(parts)})(?![{_LATIN}])", re.I)
-        out += [(m.start(), m.end()) for m in pattern.finditer(head)]
+        find(name, True)
+        for word in _NAME_WORD.findall(name):
+            if word.lower() not in STOP_EN:
+                find(word, True)
+        for ch in name:
+            if _IS_CJK.match(ch):
+                find(ch, False)
     return out
+
+
+def _latin(s: str, i: int) -> bool:
+    return 0 <= i < len(s) and ("a" <= s[i].lower() <= "z" or "\u00c0" <= s[i] <= "\u024f")
 
 
 NAME_KEYS = ("company", "first_name", "last_name", "name", "full_name")
