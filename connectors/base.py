@@ -11,6 +11,7 @@ from connectors.records import (
     CheckResult,
     LabelledLead,
     Lead,
+    LeadSpan,
     LeadUpdate,
     Outcome,
     Removal,
@@ -114,4 +115,19 @@ class Connector(Protocol):
 
     def api_usage(self) -> dict[str, int]:
         """API calls made so far by kind: ``read``, ``write``, ``meta``."""
+        ...
+
+
+@runtime_checkable
+class BackfillSource(Protocol):
+    """What ``leadpilot backfill`` reads besides the ``Connector`` calls: every lead, by creation time."""
+
+    def lead_span(self) -> LeadSpan:
+        """Leads in the org, and the first and last creation times: one cheap query."""
+        ...
+
+    def iter_created_leads(self, start: datetime, end: datetime, *,
+                           unreadable: Callable[[Unreadable], None] | None = None) -> Iterator[Lead]:
+        """Every (not deleted) lead created in ``[start, end)``, streamed in constant memory
+        (Salesforce: a Bulk API 2.0 query read page by page; HubSpot: the windowed search)."""
         ...

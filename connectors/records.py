@@ -226,3 +226,14 @@ class CheckResult:
     user: str | None
     budget: ApiBudget
     problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LeadSpan:
+    """How many leads an org holds and when the first and the last were created (one cheap
+    query): what a backfill plans its ``CreatedDate`` chunks from. ``first``/``last`` are None
+    when there are no leads."""
+
+    count: int
+    first: datetime | None
+    last: datetime | None

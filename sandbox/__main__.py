@@ -1,4 +1,4 @@
-"""``python -m sandbox [--port 0] [--seed N] [--leads N] [--scenario flat|skilled] [--faults SPEC]``.
+"""``python -m sandbox [--port 0] [--seed N] [--leads N] [--generated-leads N] [--scenario flat|skilled] [--faults SPEC]``.
 
 The same as ``leadpilot sandbox serve``, without the rest of leadpilot: prints one JSON
 line (the contract) and serves until SIGTERM.
@@ -19,6 +19,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--leads", type=int, default=0)
+    ap.add_argument("--generated-leads", type=int, default=0,
+                    help="old leads made on demand from the seed (up to millions, in constant memory)")
     ap.add_argument("--scenario", choices=SCENARIOS, default="skilled")
     ap.add_argument("--faults", default="")
     args = ap.parse_args(argv)
@@ -26,9 +28,10 @@ def main(argv: list[str] | None = None) -> int:
         faults = parse_faults(args.faults)
     except BadFaults as exc:
         ap.error(f"--faults: {exc}")
-    if args.leads < 0:
-        ap.error("--leads must be 0 or more")
-    server = SandboxServer(seed=args.seed, leads=args.leads, scenario=args.scenario, faults=faults, port=args.port)
+    if args.leads < 0 or args.generated_leads < 0:
+        ap.error("--leads and --generated-leads must be 0 or more")
+    server = SandboxServer(seed=args.seed, leads=args.leads, scenario=args.scenario, faults=faults, port=args.port,
+                           generated_leads=args.generated_leads)
     try:
         serve_until_signal(server, sys.stdout)
     except OSError as exc:

@@ -5,7 +5,7 @@
 | ``GET /_sandbox/status`` | clock, seed, scenario, record counts |
 | ``POST /_sandbox/advance?days=N`` | move the simulated clock; the world evolves |
 | ``POST /_sandbox/observe`` | draw outcomes for newly owned leads now (``advance`` does it too) |
-| ``POST /_sandbox/reset?seed=&leads=&scenario=`` | a fresh store and world |
+| ``POST /_sandbox/reset?seed=&leads=&scenario=&generated=`` | a fresh store and world (``generated``: leads made on demand, ``sandbox.generated``) |
 | ``GET / DELETE /_sandbox/counters`` | per-endpoint API call counters |
 | ``GET / PUT /_sandbox/faults`` | fault settings (PUT a JSON object of the fields to change) |
 | ``GET /_sandbox/ground-truth?ids=a,b`` | each lead's true P(convert) / P(won) per rep |
@@ -107,7 +107,8 @@ def _route(server: SandboxServer, req: Request, route: str) -> Response:
         return Response.json(200, {"outcomes_drawn": world.observe()})
     if key == ("POST", "/reset"):
         scenario = req.q("scenario", world.scenario) or world.scenario
-        server.reset(seed=_int(req, "seed", world.seed), leads=_int(req, "leads", 0), scenario=scenario)
+        server.reset(seed=_int(req, "seed", world.seed), leads=_int(req, "leads", 0), scenario=scenario,
+                     generated_leads=_int(req, "generated", 0))
         return Response.json(200, {"seed": server.world.seed, "scenario": scenario,
                                    "records": {o: len(r) for o, r in server.store.records.items()}})
     if route == "/counters" and req.method in ("GET", "DELETE"):

@@ -126,13 +126,16 @@ class SandboxServer:
         faults: Faults | None = None,
         port: int = 0,
         sleep: Callable[[float], None] = time.sleep,
+        generated_leads: int = 0,
     ) -> None:
         self.seed, self.leads, self.scenario, self.port = seed, leads, scenario, port
+        self.generated_leads = generated_leads
         self._sleep = sleep  # used only for faults.slow_ms
         self.store = Store()
         self.ctx = SandboxContext(store=self.store, faults=faults or Faults())
         self.ctx.rng.seed(seed)
         self.world = World(self.store, seed=seed, scenario=scenario, integration_username=self.ctx.credentials.username)
+        _generate(self.store, self.world, generated_leads)
         self.ctx.credentials.rep_username = self.world.rep_username
         self._httpd: _HTTPSServer | None = None
         self._thread: threading.Thread | None = None
@@ -207,15 +210,17 @@ class SandboxServer:
         with self.ctx.lock:
             return self._holds.pop(0) if self._holds else 0.0
 
-    def reset(self, seed: int, leads: int = 0, scenario: str | None = None) -> None:
+    def reset(self, seed: int, leads: int = 0, scenario: str | None = None, generated_leads: int = 0) -> None:
         """A fresh store and world (same credentials, tokens and faults)."""
         store = Store()
         world = World(store, seed=seed, scenario=scenario or self.scenario,
                       integration_username=self.ctx.credentials.username)
+        _generate(store, world, generated_leads)
         world.populate(leads)
         with self.ctx.lock:
             self.store, self.world, self.ctx.store = store, world, store
             self.seed, self.leads, self.scenario = seed, leads, world.scenario
+            self.generated_leads = generated_leads
             self.ctx.credentials.rep_username = world.rep_username
             self.ctx.counters.clear()
             self.ctx.rng.seed(seed)
@@ -275,6 +280,15 @@ class SandboxServer:
                 body = {"status": "error", "message": "Service Unavailable (sandbox fault)", "category": "SERVICE_UNAVAILABLE"}
             return Response.json(503, body)
         return None
+
+
+def _generate(store: Store, world: World, n: int) -> None:
+    """Serve ``n`` generated leads (``sandbox.generated``) beside the world's own, owned by the queue."""
+    if n > 0:
+        from sandbox.generated import GeneratedLeads
+
+        store.records["Lead"] = GeneratedLeads(n, world.seed, lambda: store.fields("Lead"), world.queue_id,
+                                               end=store.clock.now())
 
 
 def _soap_unavailable() -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -182,7 +183,8 @@ class SimClock:
 class Store:
     clock: SimClock = field(default_factory=SimClock)
     lock: threading.RLock = field(default_factory=threading.RLock)
-    records: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: {o: {} for o in OBJECTS})
+    # Lead may be a ``sandbox.generated.GeneratedLeads`` (millions of leads made on demand).
+    records: dict[str, MutableMapping[str, dict[str, Any]]] = field(default_factory=lambda: {o: {} for o in OBJECTS})
     custom_fields: dict[str, dict[str, str]] = field(default_factory=lambda: {o: {} for o in OBJECTS})
     _seq: itertools.count = field(default_factory=lambda: itertools.count(1))
     # Opportunity Id -> the Lead it was converted from (HubSpot's deal -> contact association).

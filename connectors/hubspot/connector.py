@@ -30,6 +30,7 @@ from connectors.records import (
     CheckResult,
     LabelledLead,
     Lead,
+    LeadSpan,
     LeadUpdate,
     Outcome,
     Removal,
@@ -400,6 +401,28 @@ class HubSpotConnector:
         """Leads created at or after ``since``, oldest first: the fast pass's one cheap search
         (nothing new costs one call and returns no results)."""
         yield from self._leads(self._search("search", "createdate", epoch_ms(since), self.pmap.properties()))
+
+    def lead_span(self) -> LeadSpan:
+        """Two one-result searches sorted by ``createdate`` (HubSpot has no MIN/MAX): the
+        ``total`` and the first creation time, then the last."""
+        ends: list[datetime | None] = []
+        total = 0
+        for direction in ("ASCENDING", "DESCENDING"):
+            body = {"filterGroups": [], "sorts": [{"propertyName": "createdate", "direction": direction}],
+                    "properties": ["createdate"], "limit": 1}
+            page = self._call("read", "lead span", self._op("search", "do_search", public_object_search_request=body))
+            total = int(page.get("total") or 0)
+            first = (page.get("results") or [{}])[0]
+            ends.append(to_datetime((first.get("properties") or {}).get("createdate")))
+        return LeadSpan(total, ends[0], ends[1])
+
+    def iter_created_leads(self, start: datetime, end: datetime, *,
+                           unreadable: Callable[[Unreadable], None] | None = None) -> Iterator[Lead]:
+        """Contacts created in ``[start, end)``: the windowed search (re-windowed at its
+        10,000-result cap) on ``createdate``."""
+        before = [{"propertyName": "createdate", "operator": "LT", "value": str(epoch_ms(end))}]
+        objs = self._search("search", "createdate", epoch_ms(start), self.pmap.properties(), before)
+        yield from self._leads(objs, unreadable)
 
     # HubSpot search cannot group: one search (limit 1, its ``total``) per owner.
     workload_per_owner = True

@@ -13,7 +13,8 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from typing import Any
 
 from simple_salesforce import Salesforce
@@ -104,6 +105,57 @@ def ingest_update(
     return out
 
 
+def _page(client: Callable[[], _Bulk2Client], job_id: str, locator: str, size: int) -> Any:
+    return client().get_query_results(job_id, locator, size)
+
+
 def _abort_quietly(client: Callable[[], _Bulk2Client], job_id: str) -> None:
     with contextlib.suppress(Exception):  # best effort: an abandoned job expires by itself
         client().abort_job(job_id, False)
+
+
+def query_rows(
+    sf_provider: Callable[[], Salesforce],
+    soql: str,
+    call: Callable[[str, Callable[[], Any]], Any],
+    sleep: Callable[[float], None],
+    page_size: int = 10_000,
+    poll_seconds: float = 2.0,
+    max_polls: int = 1800,
+) -> Iterator[dict[str, str | None]]:
+    """Rows of a Bulk API 2.0 query job, one result page (``page_size`` rows, by locator) at a time.
+
+    Values are CSV text as Salesforce sends them, an empty cell as None. Each step (create, poll,
+    each page) runs under the retry policy on its own, so a fault on page k re-reads page k; a
+    locator coming back twice stops the read (as the REST pager does with a repeated cursor).
+    """
+
+    def client() -> _Bulk2Client:
+        sf = sf_provider()
+        headers = {"Content-Type": "application/json", "Authorization": "Bearer " + sf.session_id,
+                   "X-PrettyPrint": "1"}
+        return _Bulk2Client("Lead", sf.bulk2_url, headers, sf.session)
+
+    job = call("bulk2 query", lambda: client().create_job(Operation.query, query=soql))
+    job_id = str(job["id"])
+    for _ in range(max_polls):
+        info = call("bulk2 poll", lambda: client().get_job(job_id, True))
+        if info.get("state") in DONE_STATES:
+            break
+        sleep(poll_seconds)
+    else:
+        _abort_quietly(client, job_id)
+        raise TimeoutError(f"Bulk 2.0 query job {job_id} did not finish after {max_polls} polls")
+    if info.get("state") != "JobComplete":
+        raise RuntimeError(f"Bulk 2.0 query job {job_id} ended {info.get('state')}: {info.get('errorMessage') or ''}")
+    locator, seen = "", set()
+    while True:
+        page = call("bulk2 results", partial(_page, client, job_id, locator, page_size))
+        for row in csv.DictReader(io.StringIO(page["records"])):
+            yield {k: (v if v != "" else None) for k, v in row.items()}
+        locator = page["locator"]
+        if not locator:
+            return
+        if locator in seen:
+            raise RuntimeError(f"Salesforce returned the Bulk query locator {locator} twice; stopping this read")
+        seen.add(locator)

@@ -29,6 +29,7 @@ from connectors.records import (
     CheckResult,
     LabelledLead,
     Lead,
+    LeadSpan,
     LeadUpdate,
     Outcome,
     Removal,
@@ -39,13 +40,13 @@ from connectors.records import (
 )
 from connectors.retry import Retrier, RetryPolicy
 from connectors.salesforce import mapping as m
-from connectors.salesforce.bulk import ingest_update
+from connectors.salesforce.bulk import ingest_update, query_rows
 from connectors.salesforce.errors import SALESFORCE, from_salesforce
 from connectors.salesforce.session import build_session, login, metadata_api, refresher
 from connectors.salesforce.settings import FieldNames, SalesforceSettings
 from connectors.salesforce.setup import OrgApi, Plan, SetupOptions, plan_setup
 from connectors.usage import UsageMeter
-from connectors.values import MappingError
+from connectors.values import MappingError, to_datetime
 from connectors.window import Dedup, query_start
 
 log = logging.getLogger(__name__)
@@ -300,6 +301,22 @@ class SalesforceConnector:
             soql = format_soql("SELECT {:literal} FROM Lead WHERE SystemModstamp >= {} "
                                "ORDER BY SystemModstamp ASC, Id ASC", select, start)
         yield from self._leads(self._query(soql, include_deleted=True), unreadable)
+
+    def lead_span(self) -> LeadSpan:
+        """One aggregate query: ``COUNT(Id)``, ``MIN``/``MAX(CreatedDate)`` of the org's leads."""
+        rows = list(self._query("SELECT COUNT(Id) n, MIN(CreatedDate) lo, MAX(CreatedDate) hi FROM Lead"))
+        row = rows[0] if rows else {}
+        return LeadSpan(int(row.get("n") or 0), to_datetime(row.get("lo")), to_datetime(row.get("hi")))
+
+    def iter_created_leads(self, start: datetime, end: datetime, *,
+                           unreadable: Callable[[Unreadable], None] | None = None) -> Iterator[Lead]:
+        """Leads created in ``[start, end)`` through a Bulk API 2.0 query: a handful of calls per
+        chunk (create, poll, a page per 10,000 rows), streamed page by page."""
+        select = ", ".join(self.fmap.select_fields())
+        soql = format_soql("SELECT {:literal} FROM Lead WHERE CreatedDate >= {} AND CreatedDate < {}",
+                           select, start, end)
+        rows = query_rows(lambda: self.sf, soql, self._call, self.sleep)
+        yield from self._leads(rows, unreadable)
 
     def get_leads(self, lead_ids: Iterable[str], *,
                   unreadable: Callable[[Unreadable], None] | None = None) -> list[Lead]:

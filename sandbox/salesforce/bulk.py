@@ -8,9 +8,14 @@ Ingest: ``POST ingest`` -> ``Open``; ``PUT ingest/{id}/batches`` (CSV) -> 201;
 the header from a ``set``, so order is arbitrary); an empty cell leaves a field
 unchanged and ``#N/A`` sets it to null, as in the real API.
 
-Query: ``POST query {"operation": "query", "query": …}`` snapshots the result;
-``GET query/{id}/results?maxRecords=N&locator=L`` pages it as CSV with the required
-``Sforce-NumberOfRecords`` and ``Sforce-Locator`` (the string ``null`` on the last page).
+Query: ``POST query {"operation": "query", "query": …}`` fixes which records match (their
+ids, in order: a million matches cost a million ids, not a million CSV rows);
+``GET query/{id}/results?maxRecords=N&locator=L`` renders one page of them as CSV with the
+required ``Sforce-NumberOfRecords`` and ``Sforce-Locator`` (the string ``null`` on the last
+page). Unlike the real API, a page shows its records' values when it is read, not when the
+job ran (a record written in between shows the write). As on the real API, aggregate
+functions are refused in a Bulk query, ``maxRecords`` must be a positive integer, and a
+locator the job did not hand out is ``INVALIDLOCATOR``.
 """
 
 from __future__ import annotations
@@ -34,6 +39,9 @@ from sandbox.store import OBJECTS
 DELIMITERS = {"COMMA": ",", "TAB": "\t", "PIPE": "|", "SEMICOLON": ";", "CARET": "^", "BACKQUOTE": "`"}
 LINE_ENDINGS = {"LF": "\n", "CRLF": "\r\n"}
 _job_ids = itertools.count(1)
+# Results per page when the client names no maxRecords (the real API picks its own, up to 50,000
+# rows or 1 GB a page; simple-salesforce always names 50,000).
+DEFAULT_PAGE = 50_000
 
 
 @dataclass
@@ -56,6 +64,7 @@ class Job:
     success: list[list[str]] = field(default_factory=list)
     failed: list[list[str]] = field(default_factory=list)
     unprocessed: list[list[str]] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)  # a query job's matches, in result order
     processed: int = 0
     access: FieldAccess | None = None  # the creator's field-level security (their job sees what they see)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -118,7 +127,7 @@ def handle(ctx: SandboxContext, req: Request, version: str, rest: str) -> Respon
         if kind == "ingest" and tail in ("successfulResults", "failedResults", "unprocessedRecords"):
             return _ingest_results(job, tail)
         if kind == "query" and tail == "results" and req.method == "GET":
-            return _query_results(job, req)
+            return _query_results(ctx, job, req)
     return _err(404, "NOT_FOUND", "The requested resource does not exist")
 
 
@@ -143,12 +152,14 @@ def _create(ctx: SandboxContext, req: Request, version: str, kind: str) -> Respo
             q = soql.parse(str(body.get("query") or ""), access.fields, ctx.store.clock.now())
         except soql.SoqlError as exc:
             return _err(400, exc.code, exc.message)
+        if q.aggregate or q.count_only:
+            return _err(400, "INVALIDJOB", "Aggregate functions and COUNT() are not supported in a Bulk API 2.0 query")
         job = Job(job_id, "query", op, q.obj, created, version, delimiter, line_ending, state="UploadComplete")
         with ctx.store.lock:
-            rows = soql.execute(q, ctx.store.records[q.obj].values(), include_deleted=op == "queryAll")
+            job.ids = [r["Id"] for r in soql.execute(q, ctx.store.records[q.obj].values(),
+                                                      include_deleted=op == "queryAll")]
             job.header = list(q.fields)
-            job.success = [[to_csv(r.get(f)) for f in q.fields] for r in rows]
-        job.processed = len(job.success)
+        job.processed = len(job.ids)
     else:
         obj = next((o for o in OBJECTS if o.lower() == str(body.get("object", "")).lower()), None)
         if obj is None:
@@ -244,20 +255,29 @@ def _ingest_results(job: Job, which: str) -> Response:
     return Response.text(200, body, "text/csv")
 
 
-def _query_results(job: Job, req: Request) -> Response:
+def _query_results(ctx: SandboxContext, job: Job, req: Request) -> Response:
     if job.state != "JobComplete":
         return _err(400, "INVALIDJOBSTATE", f"Job {job.id} is {job.state}: results are ready once it is JobComplete")
     locator = req.q("locator") or ""
     try:
-        offset = int(base64.b64decode(locator + "=" * (-len(locator) % 4)).decode()) if locator else 0
+        offset = int(base64.b64decode(locator + "=" * (-len(locator) % 4), validate=True).decode()) if locator else 0
     except ValueError:
+        offset = -1
+    if offset < 0 or offset > len(job.ids) or (locator and offset == 0):
         return _err(400, "INVALIDLOCATOR", f"Invalid locator: {locator}")
+    raw = req.q("maxRecords")
     try:
-        size = int(req.q("maxRecords") or len(job.success) or 1)
+        size = int(raw) if raw is not None else DEFAULT_PAGE
     except ValueError:
-        return _err(400, "INVALIDPARAMETER", "maxRecords must be a positive integer")
-    page = job.success[offset:offset + max(size, 1)]
-    end = offset + len(page)
-    nxt = base64.b64encode(str(end).encode()).decode().rstrip("=") if end < len(job.success) else "null"
+        size = 0
+    if size <= 0:
+        return _err(400, "INVALIDPARAMETER", f"maxRecords must be a positive integer, not {raw!r}")
+    ids = job.ids[offset:offset + size]
+    with ctx.store.lock:
+        records = ctx.store.records[job.obj]
+        page = [[to_csv(rec.get(f)) for f in job.header] for rec in (records.get(rid) for rid in ids)
+                if rec is not None]
+    end = offset + len(ids)
+    nxt = base64.b64encode(str(end).encode()).decode().rstrip("=") if end < len(job.ids) else "null"
     return Response.text(200, _csv(job.header, page, job), "text/csv",
                          {"Sforce-NumberOfRecords": str(len(page)), "Sforce-Locator": nxt})

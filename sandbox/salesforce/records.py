@@ -103,8 +103,8 @@ def aggregate_record(row: dict[str, Any], q: Any, version: str) -> dict[str, Any
     out: dict[str, Any] = {"attributes": {"type": "AggregateResult"}}
     for name in q.fields:
         out[name] = to_json(row.get(name))
-    for alias, _ in q.aggregates:
-        out[alias] = int(row[alias])
+    for alias, _, fn in q.aggregates:
+        out[alias] = int(row[alias]) if fn == "COUNT" else to_json(row[alias])
     return out
 
 

@@ -1,8 +1,8 @@
 """The SOQL subset the sandbox understands, compiled to Python predicates.
 
 ``SELECT f, … | COUNT() FROM Lead|User|Opportunity [WHERE …] [ORDER BY f [ASC|DESC]
-[NULLS FIRST|LAST], …] [LIMIT n] [OFFSET n]``, and aggregate queries ``SELECT g, COUNT(f) [alias]
-… [GROUP BY g, …]`` (rows of ``AggregateResult``; an unaliased count is ``expr0``, ``expr1``…;
+[NULLS FIRST|LAST], …] [LIMIT n] [OFFSET n]``, and aggregate queries ``SELECT g, COUNT(f) [alias],
+MIN(f), MAX(f) … [GROUP BY g, …]`` (rows of ``AggregateResult``; an unaliased aggregate is ``expr0``, ``expr1``…;
 a selected field must be grouped, as Salesforce requires) with ``= != <> < <= > >= IN NOT IN LIKE``,
 ``AND`` / ``OR`` / ``NOT`` and parentheses, ``null``, ``true``/``false``, quoted strings
 with backslash escapes, numbers, UNQUOTED date and dateTime literals (``2024-01-01``,
@@ -156,7 +156,7 @@ class _Parser:
         self.keyword("SELECT")
         count_only = False
         raw: list[Token] = []
-        counted: list[tuple[Token, Token, str | None]] = []  # COUNT(field) [alias]: (COUNT, field, alias)
+        counted: list[tuple[Token, Token, str | None]] = []  # COUNT|MIN|MAX(field) [alias]: (fn, field, alias)
         if self.tok.upper == "COUNT" and self.toks[self.i + 1].text == "(" and self.toks[self.i + 2].text == ")":
             self.i += 3
             count_only = True
@@ -184,7 +184,8 @@ class _Parser:
             if name in fields:
                 raise error("MALFORMED_QUERY", self.soql, t.pos, f"duplicate field selected: {name}")
             fields.append(name)
-        aggregates = tuple((alias or f"expr{k}", self.field(f)) for k, (_, f, alias) in enumerate(counted))
+        aggregates = tuple((alias or f"expr{k}", self.field(f), fn.upper)
+                           for k, (fn, f, alias) in enumerate(counted))
         where = None
         if self.tok.upper == "WHERE":
             self.take()
@@ -212,8 +213,8 @@ class _Parser:
         return Query(obj, tuple(fields), count_only, where, order, limit, offset, aggregates, tuple(group_by))
 
     def select_item(self, raw: list[Token], counted: list[tuple[Token, Token, str | None]]) -> None:
-        """A selected field, or ``COUNT(field)`` with an optional alias (an aggregate query)."""
-        if self.tok.upper == "COUNT" and self.toks[self.i + 1].text == "(":
+        """A selected field, or ``COUNT|MIN|MAX(field)`` with an optional alias (an aggregate query)."""
+        if self.tok.upper in ("COUNT", "MIN", "MAX") and self.toks[self.i + 1].text == "(":
             head = self.take()
             self.take()
             inner = self.take()

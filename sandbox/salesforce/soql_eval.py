@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -35,7 +35,7 @@ class Query:
     order: tuple[tuple[str, bool, bool, Callable[[Any], Any]], ...]  # field, desc, nulls_last, sort key
     limit: int | None
     offset: int
-    aggregates: tuple[tuple[str, str], ...] = ()  # (alias, field) of each COUNT(field)
+    aggregates: tuple[tuple[str, str, str], ...] = ()  # (alias, field, COUNT|MIN|MAX) of each aggregate
     group_by: tuple[str, ...] = ()
 
     @property
@@ -46,18 +46,9 @@ class Query:
 
 def execute(q: Query, records: Iterable[dict[str, Any]], include_deleted: bool = False) -> list[dict[str, Any]]:
     """Filter, sort, offset and limit ``records`` (store dicts, not copied)."""
-    pred = q.where
-    out: list[dict[str, Any]] = []
     if q.aggregate:
         return _aggregate(q, records, include_deleted)
-    for rec in records:
-        if not include_deleted and rec.get("IsDeleted"):
-            continue
-        try:
-            if pred is None or pred(rec):
-                out.append(rec)
-        except TypeError:  # a value of an unexpected type never matches
-            continue
+    out = list(matching(q.where, records, include_deleted))
     for name, desc, nulls_last, norm in reversed(q.order):  # stable sorts, last key first
         def key(r: dict[str, Any], name: str = name, norm: Callable[[Any], Any] = norm,
                 flip: bool = nulls_last != desc) -> tuple[bool, Any]:
@@ -66,6 +57,19 @@ def execute(q: Query, records: Iterable[dict[str, Any]], include_deleted: bool =
         out.sort(key=key, reverse=desc)
     end = None if q.limit is None else q.offset + q.limit
     return out[q.offset:end]
+
+
+def matching(pred: Predicate | None, records: Iterable[dict[str, Any]],
+             include_deleted: bool) -> Iterator[dict[str, Any]]:
+    """The records ``pred`` holds for, one at a time (an aggregate over a million leads keeps none)."""
+    for rec in records:
+        if not include_deleted and rec.get("IsDeleted"):
+            continue
+        try:
+            if pred is None or pred(rec):
+                yield rec
+        except TypeError:  # a value of an unexpected type never matches
+            continue
 
 
 def norm_for(kind: str) -> Callable[[Any], Any]:
@@ -152,15 +156,24 @@ def like(pattern: str) -> re.Pattern[str]:
 
 
 def _aggregate(q: Query, records: Iterable[dict[str, Any]], include_deleted: bool) -> list[dict[str, Any]]:
-    """Group the matching records: one row per group with the grouped fields and each count."""
-    plain = Query(q.obj, q.fields, False, q.where, (), None, 0)
+    """Group the matching records: one row per group with the grouped fields and each aggregate
+    (``COUNT(f)`` counts non-null values; ``MIN``/``MAX`` ignore nulls and are null for none)."""
     groups: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for rec in execute(plain, records, include_deleted):
+    if not q.group_by:  # an ungrouped aggregate answers one row even when nothing matches
+        groups[()] = {alias: 0 if fn == "COUNT" else None for alias, _, fn in q.aggregates}
+    for rec in matching(q.where, records, include_deleted):
         key = tuple(rec.get(name) for name in q.group_by)
         row = groups.get(key)
         if row is None:
-            row = groups[key] = {**dict(zip(q.group_by, key, strict=True)), **{alias: 0 for alias, _ in q.aggregates}}
-        for alias, name in q.aggregates:
-            row[alias] += rec.get(name) is not None  # COUNT(field) counts non-null values
+            row = groups[key] = {**dict(zip(q.group_by, key, strict=True)),
+                                 **{alias: 0 if fn == "COUNT" else None for alias, _, fn in q.aggregates}}
+        for alias, name, fn in q.aggregates:
+            v = rec.get(name)
+            if v is None:
+                continue
+            if fn == "COUNT":
+                row[alias] += 1
+            elif row[alias] is None or (v < row[alias] if fn == "MIN" else v > row[alias]):
+                row[alias] = v
     sorted_rows = execute(Query(q.obj, q.fields, False, None, q.order, q.limit, q.offset), list(groups.values()), True)
     return sorted_rows

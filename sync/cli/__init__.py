@@ -2,15 +2,15 @@
 
 This module only builds the typer app and registers the command groups: ``config`` (check),
 ``crm`` (init-crm), ``scoring`` (evaluate, train, model list|promote|rollback), ``sandbox``
-(sandbox serve), ``daemon`` (run, sync, rewards, status, report, demo, evaluate-policy) and
-``explain`` (why a lead went where it went).
+(sandbox serve), ``daemon`` (run, sync, rewards, status, report, demo, evaluate-policy),
+``explain`` (why a lead went where it went) and ``backfill`` (score every existing lead).
 """
 
 from __future__ import annotations
 
 import typer
 
-from sync.cli import config, crm, daemon, explain, sandbox, scoring
+from sync.cli import backfill, config, crm, daemon, explain, sandbox, scoring
 
 app = typer.Typer(
     name="leadpilot",
@@ -21,7 +21,7 @@ app = typer.Typer(
 )
 
 # Each command group registers its commands (``register(app)``); an import error in one fails loudly.
-for group in (config, crm, scoring, sandbox, daemon, explain):
+for group in (config, crm, scoring, sandbox, daemon, explain, backfill):
     group.register(app)
 
 

@@ -83,7 +83,7 @@ def _run(deps: Deps, report: RescoreReport) -> None:
             chunk = read_chunk(deps, since, overlap=since is None)
             report.pulled += len(chunk)
             for start in range(0, len(chunk), deps.batch_size):
-                _batch(deps, scorer, chunk[start : start + deps.batch_size], report)
+                rescore_batch(deps, scorer, chunk[start : start + deps.batch_size], report)
                 deps.heartbeat()
                 if deps.stop.is_set():
                     report.stopped = "stop requested"
@@ -102,7 +102,13 @@ def _run(deps: Deps, report: RescoreReport) -> None:
         log.exception("rescore failed")
 
 
-def _batch(deps: Deps, scorer: Any, leads: Sequence[Lead], report: RescoreReport) -> None:
+def rescore_batch(deps: Deps, scorer: Any, leads: Sequence[Lead], report: RescoreReport, *,
+                  unhandled: bool = False) -> None:
+    """Score the open, settled ``leads`` and write those whose values change (see the module).
+
+    ``unhandled``: leads the cycle never handled (no state in the store) are scored and written
+    too (a backfill's leads); their owners stay as they are and no state is recorded for them.
+    """
     now = deps.clock()
     leads = list({lead.id: lead for lead in leads}.values())
     states = deps.store.lead_state(lead.id for lead in leads)
@@ -111,6 +117,8 @@ def _batch(deps: Deps, scorer: Any, leads: Sequence[Lead], report: RescoreReport
         state = states.get(lead.id)
         if lead.stage in STAGES or lead.deleted:
             report.closed += 1
+        elif state is None and unhandled:
+            todo.append(lead)
         elif state is None or state.status not in SETTLED or state.input_hash != lead.input_hash:
             report.not_settled += 1
         else:
@@ -132,7 +140,8 @@ def _batch(deps: Deps, scorer: Any, leads: Sequence[Lead], report: RescoreReport
     updates = [score_update(lead, s, now) for lead, s in changed]
     result = deps.connector.write(updates)
     ok = set(result.succeeded)
-    deps.store.upsert_lead_states([_rescored(states[lead.id], s) for lead, s in changed if lead.id in ok], now)
+    deps.store.upsert_lead_states([_rescored(states[lead.id], s) for lead, s in changed
+                                   if lead.id in ok and lead.id in states], now)
     report.written += len(ok)
     by_id = {lead.id: lead for lead, _ in changed}
     for r in result.failed:

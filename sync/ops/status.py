@@ -53,6 +53,7 @@ def collect_status(settings: Settings, store: Any, connector: Any = None, runs: 
         "watermarks": {s: (w.isoformat() if (w := store.get_watermark(s)) else None)
                        for s in ("leads", "outcomes")},
         "api_budget": None,
+        "backfill": _backfill(store),
     }
     if connector is not None:
         try:
@@ -105,6 +106,14 @@ def _registry_meta(settings: Settings, version: str) -> dict[str, Any]:
     return out
 
 
+def _backfill(store: Any) -> dict[str, Any] | None:
+    """The last backfill's progress (``sync.jobs.backfill``): chunks done/total, leads, times."""
+    from sync.jobs.backfill import load_progress
+
+    progress = load_progress(store)
+    return progress.as_dict() if progress is not None else None
+
+
 def _people(settings: Settings, connector: Any) -> dict[str, Any]:
     """Rep names (the CRM's, else the routing file's), each routed rep's ``max_open`` and the open
     leads the CRM says they hold — what the CRM can tell; names from the file alone offline."""
@@ -154,6 +163,11 @@ def print_status(data: dict[str, Any]) -> None:
     console.print(reps)
     print_routing(console, data["routing"])
     console.print(f"Opportunity flag: {data['opportunity']['note']}", markup=False)
+    b = data.get("backfill")
+    if b:
+        console.print(f"backfill: {b['chunks_done']}/{b['chunks_total']} chunks, {b['leads_done']:,} leads"
+                      f"{' (complete)' if b['complete'] else ''}; started {b['started']}, "
+                      f"last progress {b['last_progress']}")
     console.print(f"API budget: {data['api_budget']}")
 
 

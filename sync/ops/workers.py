@@ -18,6 +18,13 @@ store's). procrastinate provides what the embedded daemon gets from being alone:
   ``stalled_after_seconds`` back to the queue, where another worker takes them. The bound on
   recovery is ``stalled_after_seconds`` plus one check period.
 
+**Backfills over workers**: ``leadpilot backfill --defer`` plans the backfill
+(``sync.jobs.backfill``) and defers one ``leadpilot.backfill_chunk`` task per chunk not done
+yet, naming its org, each with a queueing lock of its own (deferring again while it waits adds
+nothing) and no org lock, so N workers score N chunks at once. A chunk done meanwhile is
+skipped; a chunk whose worker died is retried like any stalled job, and reads its leads again
+without writing what it had written.
+
 The queue's tables come with the store's migrations (revision 0005 applies procrastinate's
 schema on PostgreSQL), so a fresh database needs nothing by hand. A SQLite store has no
 workers: ``leadpilot run`` is the embedded mode.
@@ -34,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import make_url
 
+from sync.jobs.backfill import load_progress, run_chunk
 from sync.jobs.cycle import run_cycle
 from sync.jobs.new_leads import run_new_leads
 from sync.jobs.retrain import run_retrain
@@ -43,6 +51,7 @@ if TYPE_CHECKING:
     import procrastinate
 
     from sync.config.settings import Settings
+    from sync.jobs.backfill import Progress
     from sync.wiring.deps import Deps
 
 log = logging.getLogger(__name__)
@@ -135,6 +144,7 @@ def build_app(orgs: Settings | Sequence[Settings], options: WorkerOptions | None
         for name, cron in _crons(holder.settings).items():
             app.periodic(cron=cron, periodic_id=org, lock=f"leadpilot-org:{org}",
                          queueing_lock=f"leadpilot.{name}:{org}", task_kwargs={"org": org})(tasks[name])
+    _backfill_task(app, holders)
 
     @app.periodic(cron=f"* * * * * */{options.stalled_check_seconds}")
     @app.task(name="leadpilot.retry_stalled", queueing_lock="leadpilot.retry_stalled", pass_context=True)
@@ -184,6 +194,48 @@ def _task(app: procrastinate.App, holders: dict[str, _DepsHolder], name: str) ->
 
     job.__name__ = f"leadpilot_{name}"
     return app.task(name=f"leadpilot.{name}", pass_context=True)(job)
+
+
+BACKFILL_TASK = "leadpilot.backfill_chunk"
+
+
+def _backfill_task(app: procrastinate.App, holders: dict[str, _DepsHolder]) -> None:
+    def backfill_chunk(context: Any, org: str, chunk: int, plan: str, batch_leads: int) -> None:
+        deps = holders[org].get()
+        progress = load_progress(deps.store)
+        if progress is None or progress.started_at.isoformat() != plan:
+            log.info("job %s: backfill chunk %d of org %s belongs to an older plan (%s): nothing to do",
+                     context.job.id, chunk, org, plan)
+            return
+        log.info("job %s backfill chunk %d (org %s) started in pid %d", context.job.id, chunk, org, os.getpid())
+        report = run_chunk(deps, chunk, batch_leads=batch_leads)
+        if report.error or report.stopped:
+            # The chunk stays undone; failing the job makes the failure visible in the queue.
+            raise RuntimeError(f"backfill chunk {chunk} (org {org}): {report.error or report.stopped}")
+        log.info("job %s backfill chunk %d (org %s) %s: %s", context.job.id, chunk, org,
+                 "was done already" if report.skipped else "done", report.counts())
+
+    app.task(name=BACKFILL_TASK, pass_context=True)(backfill_chunk)
+
+
+def defer_backfill(settings: Settings, progress: Progress, batch_leads: int) -> int:
+    """Queue one task per chunk of ``progress`` not done yet, for the org of ``settings``; how many
+    were queued (a chunk already waiting in the queue is not queued twice)."""
+    from procrastinate.exceptions import AlreadyEnqueued
+
+    app = build_app(settings)
+    org = org_key(settings)
+    plan = progress.started_at.isoformat()
+    queued = 0
+    with app.open():
+        for chunk in progress.todo():
+            deferrer = app.configure_task(BACKFILL_TASK, queueing_lock=f"leadpilot.backfill:{org}:{chunk.index}")
+            try:
+                deferrer.defer(org=org, chunk=chunk.index, plan=plan, batch_leads=batch_leads)
+                queued += 1
+            except AlreadyEnqueued:
+                continue
+    return queued
 
 
 def run_worker(orgs: Settings | Sequence[Settings], options: WorkerOptions, name: str) -> None:

@@ -182,6 +182,16 @@ class Store:
         """Set ``stream``'s watermark. Call only once the writes it covers have succeeded."""
         self._write(lambda conn: q.set_watermark(conn, self.crm, stream, value, now or value))
 
+    def watermarks(self, prefix: str) -> dict[str, tuple[datetime, datetime]]:
+        """Every stream starting with ``prefix`` → (value, updated_at): a job's own key-value rows
+        (e.g. a backfill's plan and finished chunks)."""
+        with self._read() as conn:
+            return q.watermarks_under(conn, self.crm, prefix)
+
+    def delete_watermarks(self, prefix: str) -> int:
+        """Forget every stream starting with ``prefix``; how many there were."""
+        return self._write(lambda conn: q.delete_watermarks_under(conn, self.crm, prefix))
+
     # ------------------------------------------------------------ leads
     def lead_state(self, lead_ids: Iterable[str]) -> dict[str, LeadState]:
         """Known state of each of ``lead_ids``; ids never seen are absent from the result."""

@@ -68,6 +68,17 @@ def get_watermark(conn: sa.Connection, crm: str, stream: str) -> datetime | None
     return cast(datetime | None, conn.execute(query).scalar())
 
 
+def watermarks_under(conn: sa.Connection, crm: str, prefix: str) -> dict[str, tuple[datetime, datetime]]:
+    query = sa.select(watermarks.c.stream, watermarks.c.value, watermarks.c.updated_at).where(
+        watermarks.c.crm == crm, watermarks.c.stream.startswith(prefix, autoescape=True))
+    return {row.stream: (row.value, row.updated_at) for row in conn.execute(query)}
+
+
+def delete_watermarks_under(conn: sa.Connection, crm: str, prefix: str) -> int:
+    stmt = sa.delete(watermarks).where(watermarks.c.crm == crm, watermarks.c.stream.startswith(prefix, autoescape=True))
+    return int(conn.execute(stmt).rowcount or 0)
+
+
 def set_watermark(conn: sa.Connection, crm: str, stream: str, value: datetime, now: datetime) -> None:
     stmt = insert(conn, watermarks).values(crm=crm, stream=stream, value=value, updated_at=now)
     excluded = stmt.excluded

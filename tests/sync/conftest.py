@@ -107,12 +107,14 @@ def _deps(srv: SandboxServer, settings: Settings, scorers: Any = None) -> Deps:
 
 @pytest.fixture
 def rig_factory(tmp_path: Path) -> Iterator[Callable[..., Rig]]:
-    """``rig_factory(crm, leads=300, seed=1, faults=None, arrivals_per_day=12, **settings)`` → a started ``Rig``."""
+    """``rig_factory(crm, leads=300, seed=1, faults=None, arrivals_per_day=12, generated_leads=0, **settings)``
+    → a started ``Rig`` (``generated_leads``: old leads made on demand, ``sandbox.generated``)."""
     servers: list[SandboxServer] = []
 
     def make(crm: str, leads: int = 300, seed: int = 1, faults: Faults | None = None,
-             arrivals_per_day: float = 12.0, **overrides: Any) -> Rig:
-        srv = SandboxServer(seed=seed, leads=leads, scenario="skilled", faults=faults).start()
+             arrivals_per_day: float = 12.0, generated_leads: int = 0, **overrides: Any) -> Rig:
+        srv = SandboxServer(seed=seed, leads=leads, scenario="skilled", faults=faults,
+                            generated_leads=generated_leads).start()
         srv.world.arrivals_per_day = arrivals_per_day  # a small world keeps the suite fast
         servers.append(srv)
         state = tmp_path / f"state-{len(servers)}"
