@@ -15,11 +15,13 @@ from typing import Any
 
 import typer
 
+from sync.cli.common import ORG_OPTION
+
 BACKENDS = {"static": "static", "transformer": None}  # None: the configured transformer runtime (torch / onnx)
 
 
 def backfill(
-    org: str = typer.Option("", "--org", help="The org to backfill (default: the one this deployment serves)."),
+    org: str | None = ORG_OPTION,
     backend: str = typer.Option("", "--backend",
                                 help="Text encoder for this backfill: static or transformer (default: "
                                      "LEADPILOT_SCORING__ENCODER_BACKEND)."),
@@ -34,7 +36,7 @@ def backfill(
     as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
 ) -> None:
     """Score every existing lead of the org, writing only leads whose values change; resumable."""
-    from sync.cli.common import CONFIG_ERROR, load_settings_or_exit
+    from sync.cli.common import CONFIG_ERROR, org_settings_or_exit
 
     if backend:
         if backend not in BACKENDS:
@@ -48,8 +50,7 @@ def backfill(
             os.environ["LEADPILOT_SCORING__ENCODER_BACKEND"] = chosen
         elif os.environ.get("LEADPILOT_SCORING__ENCODER_BACKEND") == "static":
             os.environ["LEADPILOT_SCORING__ENCODER_BACKEND"] = "torch"
-    settings = load_settings_or_exit()
-    _check_org(settings, org)
+    [settings] = org_settings_or_exit(org, False)
     from sync.cli.daemon import _deps
 
     deps = _deps(settings)
@@ -60,16 +61,6 @@ def backfill(
     data = _outcome(deps, summary.progress, totals=summary.totals(), error=summary.error, stopped=summary.stopped)
     _print(data, as_json)
     raise typer.Exit(1 if summary.error else 0)
-
-
-def _check_org(settings: Any, org: str) -> None:
-    from sync.cli.common import CONFIG_ERROR
-    from sync.ops.workers import org_key
-
-    if org and org != org_key(settings):
-        typer.echo(f"--org {org}: this deployment serves one org, {org_key(settings)!r} (its .env); "
-                   "leave --org out or name that one", err=True)
-        raise typer.Exit(CONFIG_ERROR)
 
 
 def _embedded(deps: Any, chunk_leads: int, batch_leads: int, restart: bool, *, quiet: bool) -> Any:

@@ -48,6 +48,23 @@ def sandbox_settings(crm: str, info: dict[str, Any], state_dir: Path | None = No
     return Settings(_env_file=None, **base)  # type: ignore[call-arg]
 
 
+def sandbox_env(crm: str, info: dict[str, Any], state_dir: Path) -> dict[str, str]:
+    """``sandbox_settings`` as the environment variables of a ``leadpilot`` process (a worker, a
+    backfill run by a benchmark): the same sandbox, the store and models in ``state_dir``."""
+    env = {"LEADPILOT_CRM": crm, "LEADPILOT_STATE_DIR": str(state_dir), "LEADPILOT_METRICS_PORT": "0",
+           "LEADPILOT_ROUTING__FILE": str(state_dir / "routing.toml")}
+    if crm == "hubspot":
+        return {**env, "LEADPILOT_HUBSPOT__ACCESS_TOKEN": info["hubspot"]["access_token"],
+                "LEADPILOT_HUBSPOT__HOST": info["hubspot"]["host"], "LEADPILOT_HUBSPOT__CA_BUNDLE": info["ca_bundle"]}
+    sf = info["salesforce"]
+    return {**env, "LEADPILOT_SALESFORCE__AUTH__KIND": "password", "LEADPILOT_SALESFORCE__AUTH__USERNAME": sf["username"],
+            "LEADPILOT_SALESFORCE__AUTH__PASSWORD": sf["password"],
+            "LEADPILOT_SALESFORCE__AUTH__SECURITY_TOKEN": sf["security_token"],
+            "LEADPILOT_SALESFORCE__AUTH__CONSUMER_KEY": sf["client_id"],
+            "LEADPILOT_SALESFORCE__AUTH__CONSUMER_SECRET": sf["client_secret"],
+            "LEADPILOT_SALESFORCE__LOGIN_URL": sf["instance_url"], "LEADPILOT_SALESFORCE__CA_BUNDLE": info["ca_bundle"]}
+
+
 CYCLES_PER_DAY = 2  # the demo syncs at 09:00 and 21:00 UTC (the daemon: every 5 minutes, new leads every minute)
 # The demo's routing file: two teams by territory and hours, one rep out of office for a week,
 # one with a small max_open (measured against what the CRM says each rep holds).
