@@ -248,7 +248,7 @@ def run(n: int, naive_n: int, repeats: int, model: str, onnx: bool = False,
             "static_cold_vs_transformer_cold": _ratios(rate, cpu_rate, "static_cold", "cold"),
         }
     if ort is not None and ort_vectors is not None:
-        extra = {
+        extra |= {  # next to the static backend's figures, not instead of them
             "onnx_cold_vs_torch_cold": _ratios(rate, cpu_rate, "onnx_cold", "cold"),
             "onnx_raw_vs_torch_raw": _ratios(rate, cpu_rate, "onnx_raw_forward", "raw_forward"),
             "min_cosine_onnx_vs_torch": round(float(np.min(np.sum(np.asarray(ort_vectors) * vectors, axis=1))), 6),

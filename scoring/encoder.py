@@ -118,6 +118,10 @@ def load_pretrained(
         ) from exc
 
 
+# The PyTorch path was called "torch" before the issue named it "transformer"; the old name works.
+BACKEND_ALIASES = {"torch": "transformer"}
+
+
 class TextEncoder:
     """A cached sentence encoder: ``encode(texts) -> float32 (n, dim)``; see the module docstring.
 
@@ -135,12 +139,13 @@ class TextEncoder:
         batch_size: int = 64,
         device: str | torch.device | None = None,
         cache: EmbeddingCache | str | Path | None = None,
-        backend: str = "torch",
+        backend: str = "transformer",
         onnx_dir: str | Path | None = None,
     ) -> None:
         _check_sizes(batch_size, max_length)
-        if backend not in ("torch", "onnx"):
-            raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
+        backend = BACKEND_ALIASES.get(backend, backend)
+        if backend not in ("transformer", "onnx"):
+            raise ValueError(f"backend must be 'transformer' or 'onnx', got {backend!r}")
         from transformers import AutoModel
 
         source, local = resolve_model(model)
@@ -226,7 +231,7 @@ class TextEncoder:
         self.max_length = min(max_length, self._model_max_length())
         # Everything that changes a vector belongs in the cache key.
         self.cache_namespace = f"{self.model_id};max_length={self.max_length};pool=mean;norm=l2"
-        if self.backend != "torch":
+        if self.backend != "transformer":  # the PyTorch path's key predates backends: unchanged
             self.cache_namespace += f";backend={self.backend}"
 
     def _model_max_length(self) -> int:

@@ -28,7 +28,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,41 @@ def distill_model(model: Any, tokenizer: Any) -> Any:
             "pip install 'model2vec>=0.10,<0.11' 'skeletoken>=0.6,<0.7'"
         ) from exc
     return distill_from_model(model=model, tokenizer=tokenizer, pca_dims=PCA_DIMS)
+
+
+# Issue 19: backfills use the static backend by default only if it loses no more than this much
+# ROC-AUC against the transformer path on benchmarks/text_value.py (fields + each encoder's path).
+MAX_BACKFILL_AUC_LOSS = 0.005
+# What benchmarks/text_value.py measured (seed 0): (dataset, n, language) -> (transformer, static)
+# ROC-AUC on the test leads. Re-run it and update these when the encoder or the model changes.
+MEASURED_AUC: dict[tuple[str, int, str], tuple[float, float]] = {
+    ("sandbox", 1000, "all"): (0.7518, 0.7647), ("sandbox", 1000, "en"): (0.7572, 0.7846),
+    ("sandbox", 1000, "zh"): (0.7396, 0.4687),
+}
+
+
+def backfill_backend(measured: Iterable[Mapping[str, Any]] | None = None) -> str:
+    """The encoder backend a backfill uses by default: ``"static"`` when, on every measured
+    (dataset, size, language), the static path's ROC-AUC is at most ``MAX_BACKFILL_AUC_LOSS``
+    below the transformer path's, else ``"transformer"``.
+
+    ``measured``: ``benchmarks/text_value.py`` rows (``{"dataset", "n", "language", "variant",
+    "roc_auc"}``); default: :data:`MEASURED_AUC`. No comparable pair means no evidence: transformer.
+    """
+    pairs = dict(MEASURED_AUC) if measured is None else _pairs(measured)
+    if not pairs:
+        return "transformer"
+    worst = max(round(transformer - static, 6) for transformer, static in pairs.values())  # AUCs have 4 digits
+    return "static" if worst <= MAX_BACKFILL_AUC_LOSS else "transformer"
+
+
+def _pairs(rows: Iterable[Mapping[str, Any]]) -> dict[tuple[str, int, str], tuple[float, float]]:
+    by_key: dict[tuple[str, int, str], dict[str, float]] = {}
+    for r in rows:
+        auc = r.get("roc_auc")
+        if r.get("variant") in ("transformer", "static") and isinstance(auc, int | float) and auc == auc:
+            by_key.setdefault((str(r["dataset"]), int(r["n"]), str(r["language"])), {})[str(r["variant"])] = auc
+    return {k: (v["transformer"], v["static"]) for k, v in by_key.items() if len(v) == 2}
 
 
 def static_dir(cache_dir: str | Path, source_id: str) -> Path:

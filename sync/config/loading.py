@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sync.config.settings import Settings
+from sync.config.settings import DEPRECATED_VALUES, Settings
 from sync.config.strict import read_sources, secret_and_file_warnings, unknown_variables
 
 DOTENV = Path(".env")
@@ -53,7 +53,7 @@ def load_checked(env_file: Path | None = DOTENV, **overrides: Any) -> Loaded:
     from sync.config.problems import describe_settings_error
 
     sources = read_sources(os.environ, env_file)
-    warnings = secret_and_file_warnings(Settings, sources)
+    warnings = secret_and_file_warnings(Settings, sources) + deprecated_value_warnings(sources)
     problems = unknown_variables(Settings, sources)
     reported = {_variable(line) for line in problems}
     settings: Settings | None = None
@@ -66,6 +66,18 @@ def load_checked(env_file: Path | None = DOTENV, **overrides: Any) -> Loaded:
     if problems or settings is None:
         raise ConfigError(list(dict.fromkeys(problems)), warnings)
     return Loaded(settings, warnings)
+
+
+def deprecated_value_warnings(sources: dict[str, dict[str, str | None]]) -> list[str]:
+    """A warning for each variable set to an old spelling that is still accepted (``DEPRECATED_VALUES``)."""
+    out = []
+    for origin, variables in sources.items():
+        for name, value in variables.items():
+            new = DEPRECATED_VALUES.get(name.upper(), {}).get(value or "")
+            if new is not None:
+                out.append(f"warning: {name.upper()}={value} ({origin}) is deprecated and means {new}; "
+                           f"set {name.upper()}={new}")
+    return out
 
 
 def _variable(line: str) -> str:

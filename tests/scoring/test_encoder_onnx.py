@@ -45,5 +45,5 @@ def test_given_an_exported_model_when_loading_again_then_the_export_is_reused(on
 
 
 def test_given_an_unknown_backend_when_building_then_clear_error() -> None:
-    with pytest.raises(ValueError, match="backend must be 'torch' or 'onnx'"):
+    with pytest.raises(ValueError, match="backend must be 'transformer' or 'onnx'"):
         TextEncoder(backend="tensorrt")

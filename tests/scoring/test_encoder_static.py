@@ -132,7 +132,7 @@ def test_given_the_static_backend_setting_then_the_deployment_uses_the_cached_st
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("LEADPILOT_CRM", "sandbox")
     monkeypatch.setenv("LEADPILOT_STATE_DIR", str(tmp_path / "state"))
-    assert Settings().scoring.encoder_backend == "torch"  # the default stays the transformer
+    assert Settings().scoring.encoder_backend == "transformer"  # the default stays the transformer
     monkeypatch.setenv("LEADPILOT_SCORING__ENCODER_BACKEND", "static")
     settings = Settings()
     shutil.copytree(static_encoder_dir, tmp_path / "state" / "static-encoder")  # distilled before
