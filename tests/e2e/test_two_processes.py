@@ -21,9 +21,9 @@ from sandbox.server import SandboxServer
 from sync.store import Store
 from sync.wiring.routing import ledger_divergence
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]  # ~80 s per database on a busy machine
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 WORKER = Path(__file__).resolve().parent / "race_worker.py"
-ROUNDS = 50
+ROUNDS = 20
 CRM = "salesforce"
 
 
