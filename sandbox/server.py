@@ -168,7 +168,9 @@ class SandboxServer:
         base = f"https://127.0.0.1:{port}"
         self.ctx.base_url = base
         self.info = self._contract(base, str(ca_path), str(bundle_path))
-        self._thread = threading.Thread(target=httpd.serve_forever, name="sandbox-https", daemon=True)
+        # A short poll: stop() waits for the loop to notice, and tests start and stop hundreds of servers.
+        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="sandbox-https", daemon=True)
         self._thread.start()
         return self
 
