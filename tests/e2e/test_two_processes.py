@@ -24,6 +24,7 @@ from sync.wiring.routing import ledger_divergence
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 WORKER = Path(__file__).resolve().parent / "race_worker.py"
 ROUNDS = 20
+DAYS_PER_ROUND = 0.625
 CRM = "salesforce"
 
 
@@ -39,7 +40,7 @@ def test_given_two_processes_on_one_store_when_cycles_race_then_the_policy_ledge
     db_url: str, tmp_path: Path
 ) -> None:
     srv = SandboxServer(seed=7, leads=40, scenario="skilled").start()
-    srv.world.arrivals_per_day = 60.0
+    srv.world.arrivals_per_day = 24.0  # ~15 new leads a round, over ~12 simulated days: outcomes arrive
     procs: list[subprocess.Popen[str]] = []
     try:
         from sync.ops.demo import sandbox_settings
@@ -53,7 +54,7 @@ def test_given_two_processes_on_one_store_when_cycles_race_then_the_policy_ledge
         name = "routing:contextual"
         assigned = applied = 0
         for round_ in range(ROUNDS):
-            srv.advance(0.25)
+            srv.advance(DAYS_PER_ROUND)
             now = srv.store.clock.now() + timedelta(seconds=1)
             for p in procs:  # both at the same instant
                 p.stdin.write(now.isoformat() + "\n")  # type: ignore[union-attr]
