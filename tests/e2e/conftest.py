@@ -64,15 +64,20 @@ class DaemonWorld:
             except sqlite3.OperationalError:  # the schema is being created right now
                 return []
 
-    def start_daemon(self) -> subprocess.Popen[bytes]:
-        """``leadpilot run``, returned once it has begun a job (start-up — imports, model load —
-        takes seconds, more on a busy machine), so a kill lands inside its cycles."""
-        started = len(self.runs())
+    def start_daemon(self, kind: str | None = None) -> subprocess.Popen[bytes]:
+        """``leadpilot run``, returned once it has begun a job (of ``kind``, e.g. ``"sync"``, when
+        given): start-up — imports, model load — takes seconds, more on a busy machine, so a kill
+        a moment later lands inside its work."""
+
+        def begun() -> int:
+            return sum(1 for k, _ in self.runs() if kind is None or k == kind)
+
+        started = begun()
         daemon = subprocess.Popen([sys.executable, "-m", "sync.cli", "run"], cwd=ROOT, env=self.env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.daemons.append(daemon)
         deadline = time.monotonic() + 120
-        while len(self.runs()) <= started and time.monotonic() < deadline and daemon.poll() is None:
+        while begun() <= started and time.monotonic() < deadline and daemon.poll() is None:
             time.sleep(0.05)
         assert daemon.poll() is None, f"the daemon exited with {daemon.returncode} at start-up"
         return daemon

@@ -5,7 +5,7 @@ survives the kills; the simulated world moves on between restarts. At the end, w
 off, one clean cycle and rewards run, then: every lead is scored, none is lost (nothing
 parked), none was assigned twice (one decision per lead, the CRM owner is that decision),
 and no reward was applied twice (the policy closed exactly the rewarded assignments and a
-replay applies nothing). Six kills in the suite, twenty with ``LEADPILOT_SOAK=1``.
+replay applies nothing). Eight kills in the suite, twenty with ``LEADPILOT_SOAK=1``.
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_given_sigkills_at_random_points_when_restarted_then_nothing_lost_or_doubled(daemon_world, soak) -> None:
-    kills = 20 if soak else 6
+    kills = 20 if soak else 8
     rng = random.Random(20)
     world = daemon_world(seed=5, leads=200, faults="p_429=0.05,p_5xx=0.05")
     for _ in range(kills):
         world.admin("POST", f"advance?days={rng.choice([0.25, 0.5, 1, 2])}")
-        daemon = world.start_daemon()
+        daemon = world.start_daemon("sync")
         time.sleep(rng.uniform(0.0, 2.5))  # a seeded moment anywhere in its cycles
         world.kill(daemon)
     world.admin("PUT", "faults", {"p_429": 0.0, "p_5xx": 0.0})
