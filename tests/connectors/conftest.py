@@ -70,3 +70,14 @@ def sandbox_factory() -> Iterator[Callable[..., Any]]:
     yield start
     for s in started:
         s.stop()
+
+
+@pytest.fixture
+def small_search_cap(monkeypatch: pytest.MonkeyPatch) -> int:
+    """HubSpot's 10,000-result search cap at 1,000, in the connector and in the sandbox alike: the
+    re-windowing path runs the same on a world a tenth the size. Returns the cap."""
+    cap = 1_000
+    for target in ("connectors.window.SEARCH_CAP", "connectors.hubspot.client.SEARCH_CAP",
+                   "sandbox.hubspot.search.RESULT_CAP"):
+        monkeypatch.setattr(target, cap)
+    return cap

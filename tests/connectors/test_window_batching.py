@@ -66,14 +66,14 @@ def test_search_limits_are_checked_before_sending(body: dict[str, Any], problem:
 
 
 class FakeSearch:
-    """A HubSpot-like search over (stamp_ms, id) records with the 10,000 cap, for the windowing logic.
+    """A HubSpot-like search over (stamp_ms, id) records with the search cap, for the windowing logic.
 
     Like the real API it takes ONE sorting rule and leaves records that tie on it in no defined
     order (here: shuffled, seeded), so the windowing cannot lean on an id order it was not asked for.
     """
 
-    def __init__(self, records: list[tuple[int, int]]) -> None:
-        self.records = list(records)
+    def __init__(self, records: list[tuple[int, int]], cap: int = 10_000) -> None:
+        self.records, self.cap = list(records), cap
         self.bodies: list[dict[str, Any]] = []
         self.cache: dict[str, list[tuple[int, int]]] = {}
 
@@ -90,13 +90,13 @@ class FakeSearch:
                 self.cache[key] = sorted(hits, key=lambda r: r[col])  # stable: ties stay shuffled
             hits = self.cache[key]
             after = int(body.get("after", 0))
-            assert after < 10_000, "paged past the cap"
+            assert after < self.cap, "paged past the cap"
             page = hits[after : after + body["limit"]]
             out: dict[str, Any] = {"total": len(hits),
                                    "results": [{"id": str(i), "properties": {"lastmodifieddate": str(ms)}}
                                                for ms, i in page]}
             end = after + len(page)
-            if end < min(len(hits), 10_000):
+            if end < min(len(hits), self.cap):
                 out["paging"] = {"next": {"after": str(end)}}
             return out
         return run
@@ -112,21 +112,25 @@ class FakeSearch:
         return any(all(ok(f) for f in g["filters"]) for g in groups)
 
 
+# Sized for the cap at 1,000 (``small_search_cap``): the same shapes as 21,000 / 12,000 / 25,000
+# records under the real 10,000.
 @pytest.mark.parametrize("records", [
-    [(1000 + i // 3, i) for i in range(21_000)],  # three records per millisecond, past two caps
-    [(1000, i) for i in range(12_000)] + [(2000, 20_000 + i) for i in range(50)],  # 12k in one millisecond
-    [(500, 90_000 + i) for i in range(30)] + [(1000, i) for i in range(25_000)]  # 25k in one ms, after others
+    [(1000 + i // 3, i) for i in range(2_100)],  # three records per millisecond, past two caps
+    [(1000, i) for i in range(1_200)] + [(2000, 20_000 + i) for i in range(50)],  # 1.2 caps in one millisecond
+    [(500, 90_000 + i) for i in range(30)] + [(1000, i) for i in range(2_500)]  # 2.5 caps in one ms, after others
     + [(1000 + (i % 7), 40_000 + i) for i in range(300)],
 ])
-def test_given_more_than_10000_changes_when_searching_then_rewindowed_and_nothing_lost(records: list[tuple[int, int]]) -> None:
-    fake = FakeSearch(records)
+def test_given_more_than_10000_changes_when_searching_then_rewindowed_and_nothing_lost(
+        records: list[tuple[int, int]], small_search_cap: int) -> None:
+    cap = small_search_cap
+    fake = FakeSearch(records, cap)
     got = list(search_all(lambda op, fn: fn(), fake, "lastmodifieddate", 0, ["x"]))
     ids = {o["id"] for _, o in got}
     assert ids == {str(i) for _, i in records}
     assert all(len(b["sorts"]) == 1 for b in fake.bodies)
     crowded = max(sum(1 for r in records if r[0] == ms) for ms in {r[0] for r in records})
     # only records of edge milliseconds are read twice: one cut millisecond re-read, at most
-    assert len(got) - len(ids) <= (10_000 if crowded >= 9_800 else 50) * 3
+    assert len(got) - len(ids) <= (cap if crowded >= cap - 200 else 50) * 3
     assert len(fake.bodies) >= len(records) // 200
 
 
