@@ -21,20 +21,25 @@ from sync.cli.common import ALL_ORGS_OPTION, ORG_OPTION
 from sync.config.settings import Settings
 
 
-def _settings(**overrides: Any) -> Settings:
-    """The settings, strictly; any problem printed one line per variable, exit 2 (no traceback)."""
-    from sync.cli.common import load_settings_or_exit
+def _settings(org: str | None = None, **overrides: Any) -> Settings:
+    """The settings (of org ``org`` with LEADPILOT_ORGS_DIR, or its only org), strictly; any problem
+    printed one line per variable, exit 2 (no traceback)."""
+    from sync.cli.common import load_settings_or_exit, org_settings_or_exit
+    from sync.config.orgs import configured_orgs_dir
 
-    return load_settings_or_exit(**overrides)
+    if org is None and configured_orgs_dir() is None:
+        return load_settings_or_exit(**overrides)
+    [settings] = org_settings_or_exit(org, False)
+    return settings.model_copy(update=overrides) if overrides else settings
 
 
-def _routing_settings(**overrides: Any) -> Settings:
+def _routing_settings(org: str | None = None, **overrides: Any) -> Settings:
     """``_settings`` for a command that routes leads, with a warning on stderr (the journal under
     systemd) when the routing file the admin named does not exist: leads then go to every active
     CRM user, which ``leadpilot check`` reports as a problem (exit 2)."""
     from sync.cli.config import named_routing_file_missing
 
-    settings = _settings(**overrides)
+    settings = _settings(org, **overrides)
     problem = named_routing_file_missing(settings)
     if problem is not None:
         typer.echo(f"warning: {problem}; until then leads go to every active CRM user without the "
@@ -91,13 +96,13 @@ def _emit(data: dict[str, Any], as_json: bool, out: Path | None = None) -> None:
         typer.echo(text)
 
 
-def run() -> None:
+def run(org: str | None = ORG_OPTION) -> None:
     """Run the daemon: sync, rewards and retrain jobs on their schedules until SIGTERM/SIGINT."""
     from sync.cli.common import hold_store_or_exit
     from sync.ops.daemon import Daemon
     from sync.ops.metrics import DEFAULT_ORG, Metrics, start_metrics_server
 
-    settings = _routing_settings()
+    settings = _routing_settings(org)
     with hold_store_or_exit(settings, "run"):  # before the CRM is contacted: one daemon per store
         metrics = Metrics(org=settings.org or DEFAULT_ORG)
         deps = _deps(settings, metrics, patient=True)
@@ -172,12 +177,13 @@ def sync(
     once: bool = typer.Option(True, "--once", help="Run one cycle and exit (the daemon is `leadpilot run`)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Compute and log everything; write nothing."),
     as_json: bool = typer.Option(False, "--json", help="Print the cycle report as JSON."),
+    org: str | None = ORG_OPTION,
 ) -> None:
     """Run one sync cycle: pull, score, flag, route, write back."""
     from sync.cli.common import hold_store_or_exit
     from sync.jobs.cycle import run_cycle
 
-    settings = _routing_settings(**({"dry_run": True} if dry_run else {}))
+    settings = _routing_settings(org, **({"dry_run": True} if dry_run else {}))
     # A dry run writes nothing, so it may look at a store a daemon is working on.
     with nullcontext() if dry_run else hold_store_or_exit(settings, "sync"):
         report = run_cycle(_deps(settings))
@@ -194,11 +200,12 @@ def sync(
 def rewards(
     once: bool = typer.Option(True, "--once", help="Run the rewards job once and exit."),
     as_json: bool = typer.Option(False, "--json"),
+    org: str | None = ORG_OPTION,
 ) -> None:
     """Apply newly closed outcomes to the routing policy (each exactly once)."""
     from sync.jobs.rewards import run_rewards
 
-    report = run_rewards(_deps(_settings()))
+    report = run_rewards(_deps(_settings(org)))
     _emit({**report.counts(), "ticked": report.ticked, "error": report.error, "stopped": report.stopped}, as_json)
     if not as_json:
         typer.echo(" ".join(f"{k}={v}" for k, v in report.counts().items()))

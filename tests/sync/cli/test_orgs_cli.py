@@ -74,3 +74,12 @@ def test_given_a_bad_org_file_when_check_all_then_that_file_is_named_and_exit_2(
     unknown = CliRunner().invoke(app, ["check", "--org", "initech", "--offline"])
     assert unknown.exit_code == 2 and "unknown org; the orgs in" in unknown.output and "acme, globex" in unknown.output
 
+
+
+@pytest.mark.parametrize("command", [["sync", "--once"], ["rewards", "--once"], ["run"]])
+def test_given_two_orgs_when_a_job_command_names_no_known_org_then_it_says_which_there_are(
+        orgs: Path, command: list[str]) -> None:
+    unknown = CliRunner().invoke(app, [*command, "--org", "initech"])
+    assert unknown.exit_code == 2 and "--org initech: unknown org; the orgs in" in unknown.output
+    unnamed = CliRunner().invoke(app, command)
+    assert unnamed.exit_code == 2 and "several orgs (acme, globex): name one with --org NAME" in unnamed.output
