@@ -5,15 +5,16 @@ approved"``, ``"decide within 30 days"``, ``“本季度预算已经批准”`` 
 fragment, or the lead's own company or person name. :class:`CueModel` learns which phrases
 those are from the training texts, and how each moves conversion:
 
-- **Candidates** are spans of 2-5 words (Latin script) or 2-10 tokens with at least two CJK
-  characters (Chinese has no spaces: each character is a token) inside one clause (split at
-  punctuation and line breaks, so a card's ``Title:`` labels never join a phrase). A span may
-  not start or end with a stop-word of either language (a negation may start it: ``"no
-  timeline"``, ``"don't have budget"``), needs a content word, and may not hold a word that the
-  training texts write capitalised inside sentences (company and person names: ``"Nexac"``).
-- **Vocabulary**: candidates in at least ``min_df`` texts and at most ``max_df`` of them, minus
-  *fragments*: a span that, in 90 % of its occurrences, is part of one longer candidate
-  (``"算已经批"`` inside ``"预算已经批准"``, ``"budget is"`` before ``"approved"``).
+- **Spans** are runs of 2-8 words (Latin script) or 2-12 tokens (Chinese has no spaces: each
+  CJK character is a token) inside one clause: clauses split at punctuation, line breaks (a
+  card's ``Title:`` labels never join a phrase) and at words the training texts write
+  capitalised inside sentences at least as often as not (company and person names: ``"Nexac"``).
+- **Vocabulary**: spans in at least ``min_df`` texts that are *closed* — no span one token longer
+  holds 90 % of their occurrences, so ``"算已经批"`` (always inside ``"本季度预算已经批准"``) and
+  ``"budget is"`` (always before ``"approved"``) are fragments, not phrases — then trimmed of
+  stop-words of either language at their edges (a negation may lead: ``"no timeline"``,
+  ``"don't have budget"``), kept when two tokens or more and a content word remain and at most
+  ``max_df`` of the texts hold them.
 - **Weights**: an L2 logistic regression of conversion on the phrases present (binary).
 
 Per lead, :meth:`CueModel.cues` gives the present phrases of one sign, overlapping phrases

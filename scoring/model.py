@@ -40,8 +40,13 @@ def default_grade_thresholds(base_rate: float) -> tuple[float, float, float]:
     return (min(2 * r, (1 + r) / 2), r, r / 2)
 
 
-def precision_threshold(y: Any, p: Any, target: float, min_flagged: int = 5) -> float | None:
-    """Lowest probability cut whose precision among ``p >= cut`` is at least ``target``."""
+def precision_threshold(y: Any, p: Any, target: float, min_flagged: int = 5, *,
+                        stable: tuple[float, int] | None = None) -> float | None:
+    """Lowest probability cut whose precision among ``p >= cut`` is at least ``target``.
+
+    ``stable=(delta, m)``: cut only where lowering it by ``delta`` would flag fewer than ``m``
+    more leads — never inside a dense cluster of near-equal scores, where the model trained
+    next (or the next leads) would put the cluster on the other side and flag it whole."""
     ya, pa = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
     order = np.argsort(-pa, kind="stable")
     ys, ps = ya[order], pa[order]
@@ -50,6 +55,8 @@ def precision_threshold(y: Any, p: Any, target: float, min_flagged: int = 5) -> 
     for i in range(len(ps)):
         # only cut where the next probability differs: ties are flagged together
         if i + 1 < len(ps) and ps[i + 1] == ps[i]:
+            continue
+        if stable is not None and i + stable[1] < len(ps) and ps[i] - ps[i + stable[1]] < stable[0]:
             continue
         if i + 1 >= min(min_flagged, len(ps)) and hits[i] / (i + 1) >= target:
             best = float(ps[i])
@@ -68,7 +75,7 @@ def opportunity_cut(y: Any, p: Any, target: float, *, min_positives: int = MIN_P
     if positives < min_positives:
         return None, (f"too few positives to set a threshold at precision {target:.2f}: {positives} converted "
                       f"leads, need {min_positives}; nothing is flagged until more leads have closed")
-    cut = precision_threshold(ya, pa, target, min_flagged)
+    cut = precision_threshold(ya, pa, target, min_flagged, stable=(0.01, max(min_flagged, n // 100)))
     if cut is None:
         order = np.argsort(-pa, kind="stable")
         hits = np.cumsum(ya[order]) / np.arange(1, n + 1)
