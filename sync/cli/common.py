@@ -80,6 +80,18 @@ def org_settings_or_exit(org: str | None, all_orgs: bool) -> list[Settings]:
     return [one.settings for one in loaded]
 
 
+def one_org_settings_or_exit(org: str | None, **overrides: Any) -> Settings:
+    """The settings of one org, for a command that works on one: ``--org NAME``, or the only org
+    of LEADPILOT_ORGS_DIR, or without that directory ``.env`` (with ``overrides``); any problem
+    printed one per line, exit 2."""
+    from sync.config.orgs import configured_orgs_dir
+
+    if org is None and configured_orgs_dir() is None:
+        return load_settings_or_exit(**overrides)
+    [settings] = org_settings_or_exit(org, False)
+    return settings.model_copy(update=overrides) if overrides else settings
+
+
 def config_failure(problems: list[str]) -> NoReturn:
     """Print the problems and the hint, exit ``CONFIG_ERROR``."""
     for line in problems:

@@ -11,20 +11,23 @@ from typing import Any
 
 import typer
 
+from sync.cli.common import ORG_OPTION
+
 
 def init_crm(
     crm: str = typer.Option("", help="salesforce or hubspot (default: LEADPILOT_CRM; for sandbox, whichever is configured)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would change; change nothing."),
+    org: str | None = ORG_OPTION,
 ) -> None:
     """Create leadpilot's fields (and on Salesforce: permission sets, layout section, list view).
 
     Safe to run again: a second run changes nothing and says so.
     """
     from connectors.errors import CRMError
-    from sync.cli.common import load_settings_or_exit
+    from sync.cli.common import one_org_settings_or_exit
     from sync.wiring.connector import make_connector
 
-    settings = load_settings_or_exit()
+    settings = one_org_settings_or_exit(org)
     try:
         connector = make_connector(settings, crm=crm or None)
         setup = getattr(connector, "init_crm", None)

@@ -24,13 +24,9 @@ from sync.config.settings import Settings
 def _settings(org: str | None = None, **overrides: Any) -> Settings:
     """The settings (of org ``org`` with LEADPILOT_ORGS_DIR, or its only org), strictly; any problem
     printed one line per variable, exit 2 (no traceback)."""
-    from sync.cli.common import load_settings_or_exit, org_settings_or_exit
-    from sync.config.orgs import configured_orgs_dir
+    from sync.cli.common import one_org_settings_or_exit
 
-    if org is None and configured_orgs_dir() is None:
-        return load_settings_or_exit(**overrides)
-    [settings] = org_settings_or_exit(org, False)
-    return settings.model_copy(update=overrides) if overrides else settings
+    return one_org_settings_or_exit(org, **overrides)
 
 
 def _routing_settings(org: str | None = None, **overrides: Any) -> Settings:
@@ -287,12 +283,13 @@ def evaluate_policy(
     policy: str = typer.Option(..., "--policy", help="round_robin, ucb1, thompson or contextual."),
     since: datetime | None = typer.Option(None, "--since", formats=["%Y-%m-%d"], help="Only decisions from this date."),
     as_json: bool = typer.Option(False, "--json"),
+    org: str | None = ORG_OPTION,
 ) -> None:
     """Estimate a policy's conversion rate from the logged decisions (IPS, SNIPS, doubly robust)."""
     from sync.cli.common import open_store_or_exit
     from sync.ops.status import describe_evaluation, evaluate_logged_policy
 
-    settings = _settings()
+    settings = _settings(org)
     since_utc = since.replace(tzinfo=UTC) if since is not None else None
     store = open_store_or_exit(settings)
     try:

@@ -21,6 +21,7 @@ from typing import Any
 import typer
 
 from connectors.records import LEAD_ATTRIBUTES, NUMERIC_ATTRIBUTES, Lead, Rep
+from sync.cli.common import ORG_OPTION
 from sync.config.settings import Settings
 
 HYPOTHETICAL = "(hypothetical lead)"
@@ -239,6 +240,7 @@ def explain(
                                        help="With --lead-json: route as of this UTC time instead of now."),
     offline: bool = typer.Option(False, "--offline", help="Do not contact the CRM (ids instead of names, no reasons)."),
     as_json: bool = typer.Option(False, "--json", help="Print the explanation as JSON."),
+    org: str | None = ORG_OPTION,
 ) -> None:
     """Why a lead went where it went: score, grade, reasons, every rep considered and why each was left out."""
     from sync.cli.daemon import _deps, _settings
@@ -247,7 +249,7 @@ def explain(
     if (lead_id is None) == (lead_json is None):
         typer.echo("give a lead id (leadpilot explain 00Q5g00000AbCdE) or --lead-json FILE, not both", err=True)
         raise typer.Exit(2)
-    settings = _settings()
+    settings = _settings(org)
     if lead_json is not None:
         now = at.replace(tzinfo=UTC) if at is not None else datetime.now(UTC)
         try:

@@ -27,6 +27,8 @@ from typing import Any
 
 import typer
 
+from sync.cli.common import ORG_OPTION
+
 model_app = typer.Typer(help="The model registry: list versions, promote one, roll back.", no_args_is_help=True)
 
 _CSV = typer.Option(..., "--csv", help="CSV export, one lead per row, with a header row.")
@@ -40,6 +42,7 @@ _TEXT = typer.Option("", "--text-columns", help="Comma-separated free-text colum
 _SEP = typer.Option("auto", "--sep", help="Field separator: auto, ',' or ';'.")
 _SEED = typer.Option(0, "--seed", help="Seed of every split and model.")
 _REGISTRY = typer.Option(None, "--registry", help="Model registry directory (default: <state_dir>/models).")
+_ORG = ORG_OPTION
 
 
 def _cols(value: str) -> list[str]:
@@ -51,19 +54,24 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
-def _state_dir() -> Path:
-    """The state directory; unusable settings exit 2 naming each variable."""
-    return Path(_settings_without_crm().state_dir)
+def _state_dir(org: str | None = None) -> Path:
+    """The state directory (of org ``org``); unusable settings exit 2 naming each variable."""
+    return Path(_settings_without_crm(org).state_dir)
 
 
-def _settings_without_crm() -> Any:
+def _settings_without_crm(org: str | None = None, *, orgs: bool = True) -> Any:
     """The settings, strictly, except that ``LEADPILOT_CRM`` may be unset: the CSV commands and
-    the model registry talk to no CRM. Any other problem (a misspelt variable included) exits 2."""
+    the model registry talk to no CRM. Any other problem (a misspelt variable included) exits 2.
+    With ``--org`` (or LEADPILOT_ORGS_DIR and ``orgs``) the org's settings file instead."""
     import os
 
     from dotenv import dotenv_values
 
-    from sync.cli.common import load_settings_or_exit
+    from sync.cli.common import load_settings_or_exit, one_org_settings_or_exit
+    from sync.config.orgs import configured_orgs_dir
+
+    if org is not None or (orgs and configured_orgs_dir() is not None):
+        return one_org_settings_or_exit(org)
 
     dotenv = Path(".env")
     chosen = os.environ.get("LEADPILOT_CRM") or (dotenv.is_file() and dotenv_values(dotenv).get("LEADPILOT_CRM"))
@@ -92,7 +100,7 @@ def _load(csv: Path, label: str, drop: str, text_columns: str, sep: str) -> tupl
 
 def _encoder_model() -> str:
     """The encoder setting (evaluate needs no CRM; a settings problem still exits 2)."""
-    return str(_settings_without_crm().scoring.encoder_model)
+    return str(_settings_without_crm(orgs=False).scoring.encoder_model)
 
 
 def _table(title: str, values: dict[str, Any]) -> None:
@@ -127,18 +135,19 @@ def evaluate(csv: Path = _CSV, label: str = _LABEL, drop: str = _DROP, text_colu
 
 def train(csv: Path | None = _TRAIN_CSV, label: str | None = _TRAIN_LABEL, drop: str = _DROP,
           text_columns: str = _TEXT, sep: str = _SEP, seed: int = _SEED, registry: Path | None = _REGISTRY,
-          as_json: bool = typer.Option(False, "--json", help="Print the CRM retrain report as JSON.")) -> None:
+          as_json: bool = typer.Option(False, "--json", help="Print the CRM retrain report as JSON."),
+          org: str | None = _ORG) -> None:
     """Train on the whole file (or the CRM's history) and register the model; it becomes champion only if not worse."""
     from scoring.registry import ModelRegistry
     from scoring.training import DataError, train_scorer
 
     if csv is None:
-        _train_from_crm(as_json)
+        _train_from_crm(as_json, org)
         return
     if not label:
         raise _fail("--label is required with --csv: --label COLUMN (0/1 or true/false) or COLUMN=POSITIVE_VALUE")
     frame, y, spec, encoder = _load(csv, label, drop, text_columns, sep)
-    root = registry or _state_dir() / "models"
+    root = registry or _state_dir(org) / "models"
     try:
         scorer, report = train_scorer(frame, y, spec, encoder=encoder, seed=seed)
     except DataError as exc:
@@ -150,14 +159,14 @@ def train(csv: Path | None = _TRAIN_CSV, label: str | None = _TRAIN_LABEL, drop:
     typer.echo(f"opportunity flag: {report.opportunity_note}")
 
 
-def _train_from_crm(as_json: bool) -> None:
+def _train_from_crm(as_json: bool, org: str | None) -> None:
     """The retrain job once: CRM history → challenger → champion/challenger decision, with progress."""
     from rich.console import Console
 
     from sync.cli.daemon import _deps, _emit, _settings
     from sync.jobs.retrain import run_retrain
 
-    deps = _deps(_settings())
+    deps = _deps(_settings(org))
     with Console(stderr=True).status("reading the CRM's labelled history and training a challenger…"):
         report = run_retrain(deps)
     data: dict[str, Any] = {**report.counts(), "version": report.version, "champion": report.champion, "reason": report.reason,
@@ -191,7 +200,7 @@ def _rescored_line(report: Any) -> str:
     return line
 
 
-def _rescore(version: str, registry: Path | None, rescore: bool) -> None:
+def _rescore(version: str, registry: Path | None, rescore: bool, org: str | None) -> None:
     """After an operator's promote/rollback: rescore the open leads (the deployment's registry only)."""
     if registry is not None or not rescore:
         return
@@ -199,7 +208,7 @@ def _rescore(version: str, registry: Path | None, rescore: bool) -> None:
     from sync.jobs.rescore import run_rescore
 
     try:
-        deps = _deps(_settings())  # logging with the secrets masked; failures said in words
+        deps = _deps(_settings(org))  # logging with the secrets masked; failures said in words
     except typer.Exit:
         typer.echo(f"error: {version} is the champion, but the open leads were not rescored (see above); fix "
                    f"that, then run `leadpilot model promote {version}` again (it rewrites only what changes)",
@@ -213,16 +222,16 @@ def _rescore(version: str, registry: Path | None, rescore: bool) -> None:
         raise typer.Exit(1)
 
 
-def _registry(registry: Path | None) -> Any:
+def _registry(registry: Path | None, org: str | None) -> Any:
     from scoring.registry import ModelRegistry
 
-    return ModelRegistry(registry or _state_dir() / "models")
+    return ModelRegistry(registry or _state_dir(org) / "models")
 
 
 @model_app.command("list")
-def model_list(registry: Path | None = _REGISTRY) -> None:
+def model_list(registry: Path | None = _REGISTRY, org: str | None = _ORG) -> None:
     """Registered versions, newest last; * marks the champion."""
-    entries = _registry(registry).list()
+    entries = _registry(registry, org).list()
     if not entries:
         typer.echo("no models registered yet; train one with `leadpilot train`")
         return
@@ -235,25 +244,25 @@ def model_list(registry: Path | None = _REGISTRY) -> None:
 
 @model_app.command("promote")
 def model_promote(version: str = typer.Argument(..., help="Version to make the champion, e.g. v0002."),
-                  registry: Path | None = _REGISTRY, rescore: bool = _RESCORE) -> None:
+                  registry: Path | None = _REGISTRY, rescore: bool = _RESCORE, org: str | None = _ORG) -> None:
     """Make VERSION the champion (an operator's override of champion/challenger), then rescore the open leads."""
     try:
-        _registry(registry).promote(version)
+        _registry(registry, org).promote(version)
     except KeyError as exc:
         raise _fail(str(exc.args[0])) from None
     typer.echo(f"{version} is the champion")
-    _rescore(version, registry, rescore)
+    _rescore(version, registry, rescore, org)
 
 
 @model_app.command("rollback")
-def model_rollback(registry: Path | None = _REGISTRY, rescore: bool = _RESCORE) -> None:
+def model_rollback(registry: Path | None = _REGISTRY, rescore: bool = _RESCORE, org: str | None = _ORG) -> None:
     """Restore the previous champion, then rescore the open leads."""
     try:
-        version = _registry(registry).rollback()
+        version = _registry(registry, org).rollback()
     except ValueError as exc:
         raise _fail(str(exc)) from None
     typer.echo(f"rolled back: {version} is the champion")
-    _rescore(str(version), registry, rescore)
+    _rescore(str(version), registry, rescore, org)
 
 
 def register(app: typer.Typer) -> None:

@@ -83,3 +83,71 @@ def test_given_two_orgs_when_a_job_command_names_no_known_org_then_it_says_which
     assert unknown.exit_code == 2 and "--org initech: unknown org; the orgs in" in unknown.output
     unnamed = CliRunner().invoke(app, command)
     assert unnamed.exit_code == 2 and "several orgs (acme, globex): name one with --org NAME" in unnamed.output
+
+
+# Every command that reads one org's settings or state takes --org NAME: with two orgs configured it
+# names the orgs when given none or an unknown one, and works on the org named.
+ONE_ORG_COMMANDS = [
+    ["explain", "L1", "--offline"],
+    ["evaluate-policy", "--policy", "round_robin"],
+    ["init-crm", "--dry-run"],
+    ["train"],
+    ["model", "list"],
+    ["model", "promote", "v0001", "--no-rescore"],
+    ["model", "rollback", "--no-rescore"],
+    ["backfill"],
+]
+
+
+@pytest.mark.parametrize("command", ONE_ORG_COMMANDS, ids=lambda c: " ".join(c[:2]))
+def test_given_two_orgs_when_a_one_org_command_names_none_or_an_unknown_org_then_it_names_the_orgs(
+        orgs: Path, command: list[str]) -> None:
+    unknown = CliRunner().invoke(app, [*command, "--org", "initech"])
+    assert unknown.exit_code == 2, unknown.output
+    assert "--org initech: unknown org; the orgs in" in unknown.output and "acme, globex" in unknown.output
+    unnamed = CliRunner().invoke(app, command)
+    assert unnamed.exit_code == 2, unnamed.output
+    assert "several orgs (acme, globex): name one with --org NAME" in unnamed.output
+
+
+def _decide(org: str, lead_id: str, *, won: bool | None = None) -> None:
+    from datetime import UTC, datetime
+
+    store = open_store(org_settings(org))
+    store.record_decision(Decision(lead_id=lead_id, rep_id="r1", policy_name="round_robin", policy_version=1,
+                                   propensity=0.5, decided_at=datetime(2026, 1, 5, tzinfo=UTC),
+                                   considered={"r1": None}, context={}))
+    if won is not None:
+        store.apply_outcome(lead_id, won, datetime(2026, 1, 9, tzinfo=UTC))
+    store.close()
+
+
+def test_given_two_orgs_when_explain_org_then_the_lead_is_looked_up_in_that_orgs_store(orgs: Path) -> None:
+    _decide("acme", "L1")
+    found = CliRunner().invoke(app, ["explain", "L1", "--org", "acme", "--offline", "--json"])
+    assert found.exit_code == 0, found.output
+    assert [d["rep"] for d in json.loads(found.stdout)["decisions"]] == ["r1"]
+    elsewhere = CliRunner().invoke(app, ["explain", "L1", "--org", "globex", "--offline"])
+    assert elsewhere.exit_code == 1 and "lead 'L1' is unknown" in elsewhere.output
+
+
+def test_given_two_orgs_when_evaluate_policy_org_then_that_orgs_decisions_are_counted(orgs: Path) -> None:
+    _decide("globex", "G1", won=True)
+    acme = CliRunner().invoke(app, ["evaluate-policy", "--policy", "round_robin", "--org", "acme", "--json"])
+    assert acme.exit_code == 2 and "no closed decisions logged yet" in acme.output
+    globex = CliRunner().invoke(app, ["evaluate-policy", "--policy", "round_robin", "--org", "globex", "--json"])
+    assert globex.exit_code == 2 and "got 1 logged decisions" in globex.output  # globex's one closed decision
+    assert "pat-na1-secret" not in acme.output + globex.output
+
+
+def test_given_two_orgs_when_model_commands_name_an_org_then_they_use_that_orgs_registry(orgs: Path) -> None:
+    from sync.cli.scoring import _state_dir
+
+    acme_models = _state_dir("acme") / "models"
+    assert acme_models != _state_dir("globex") / "models"
+    listed = CliRunner().invoke(app, ["model", "list", "--org", "acme"])
+    assert listed.exit_code == 0 and "no models registered yet" in listed.output
+    promote = CliRunner().invoke(app, ["model", "promote", "v0009", "--org", "acme", "--no-rescore"])
+    assert promote.exit_code == 2 and "v0009" in promote.output
+    rollback = CliRunner().invoke(app, ["model", "rollback", "--org", "globex", "--no-rescore"])
+    assert rollback.exit_code == 2, rollback.output
