@@ -69,3 +69,44 @@ def test_given_labels_then_the_featurizer_adds_one_text_column_and_old_models_st
     tfidf, pca, *_ = featurizer.text_models["text"]
     featurizer.text_models["text"] = (tfidf, pca)
     assert featurizer.transform(rows[:5]).text.shape == (5, 4) and featurizer.text_slice(0) == (0, 4)
+
+
+def test_given_vectors_and_coin_flip_labels_then_the_stacked_signal_is_out_of_fold_at_both_levels() -> None:
+    # 64 free dimensions per lead let the vector base memorise 300 leads; if a stacked training
+    # score were fitted on rows it saw, it would rank them far above chance
+    rng = np.random.default_rng(1)
+    y = (rng.random(300) < 0.5).astype(int)
+    vectors = rng.normal(size=(300, 64))
+    texts = [f"ref{i:04d}x" for i in range(300)]
+    signal = TextSignal(seed=0)
+    oof = signal.fit_oof(texts, vectors, y)
+    assert set(signal.report) == {"ngrams", "vector", "stack_weights"}
+    assert abs(roc_auc_score(y, oof) - 0.5) < 0.1
+    assert roc_auc_score(y, signal.transform(texts, vectors)) > 0.7  # the refitted bases did see them
+
+
+def test_given_a_cue_then_each_base_takes_a_c_from_its_grid_by_out_of_fold_log_loss() -> None:
+    texts, y = _zh_texts(300, seed=4)
+    vectors = np.column_stack([y + np.random.default_rng(0).normal(0, 2.0, len(y)), np.zeros(len(y))])
+    signal = TextSignal(seed=0, grid={"ngrams": (0.01, 1.0), "vector": (0.001, 0.1)})
+    signal.fit_oof(texts, vectors, y)
+    for base, grid in (("ngrams", (0.01, 1.0)), ("vector", (0.001, 0.1))):
+        losses = signal.report[base]["oof_logloss_by_c"]
+        assert set(losses) == {str(c) for c in grid}
+        assert signal.report[base]["c"] == min(grid, key=lambda c: losses[str(c)])
+    assert signal.report["stack_weights"]["ngrams"] > 0  # the cue's base carries weight
+
+
+def test_given_a_signal_pickled_before_the_two_bases_then_it_still_scores() -> None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    texts, y = _zh_texts(200, seed=5)
+    words = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3)).fit(texts)
+    lr = LogisticRegression().fit(words.transform(texts), y)
+    old = TextSignal.__new__(TextSignal)
+    old.__dict__.update({"folds": 5, "c": 1.0, "seed": 0, "_model": ([words], lr), "_with_vectors": False})
+    np.testing.assert_allclose(old.transform(texts[:3], None), lr.decision_function(words.transform(texts[:3])))
+    empty = TextSignal.__new__(TextSignal)
+    empty.__dict__.update({"folds": 5, "c": 1.0, "seed": 0, "_model": None, "_with_vectors": False})
+    assert not np.any(empty.transform(texts[:3], None))
