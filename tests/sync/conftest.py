@@ -22,7 +22,7 @@ from sandbox.server import SandboxServer
 from sync.config.settings import RoutingSettings, Settings
 from sync.ops.demo import sandbox_settings as demo_sandbox_settings
 from sync.wiring.deps import Deps, build_deps
-from sync.wiring.scorers import PriorScorer, StaticScorers
+from sync.wiring.scorers import ModelScorers, PriorScorer, StaticScorers
 
 CRMS = ("salesforce", "hubspot")
 
@@ -42,6 +42,13 @@ class Rig:
     state_dir: Path
     settings: Settings
     deps: Deps
+    # The session's text encoder (``text_encoder``), loaded on first use
+    encoder: Callable[[], Any] = lambda: None
+
+    def model_scorers(self, seed: int = 0) -> ModelScorers:
+        """Trained-model scorers on this rig's store, with the session's text encoder: MiniLM loaded
+        once, one embedding cache (the sandbox worlds repeat their texts, so each is encoded once)."""
+        return ModelScorers(self.settings, self.deps.store, clock=self.deps.clock, seed=seed, encoder=self.encoder())
 
     def cid(self, canonical: str | None) -> str | None:
         """The id the connector uses for a sandbox record id."""
@@ -105,8 +112,16 @@ def _deps(srv: SandboxServer, settings: Settings, scorers: Any = None) -> Deps:
     return deps
 
 
+@pytest.fixture(scope="session")
+def text_encoder(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The default encoder (bundled MiniLM, torch backend) with one embedding cache for the session."""
+    from scoring.encoder import TextEncoder
+
+    return TextEncoder(device="cpu", cache=tmp_path_factory.mktemp("encoder") / "encoder-cache.sqlite")
+
+
 @pytest.fixture
-def rig_factory(tmp_path: Path) -> Iterator[Callable[..., Rig]]:
+def rig_factory(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., Rig]]:
     """``rig_factory(crm, leads=300, seed=1, faults=None, arrivals_per_day=12, generated_leads=0, **settings)``
     → a started ``Rig`` (``generated_leads``: old leads made on demand, ``sandbox.generated``)."""
     servers: list[SandboxServer] = []
@@ -121,7 +136,7 @@ def rig_factory(tmp_path: Path) -> Iterator[Callable[..., Rig]]:
         settings = sandbox_settings(crm, srv.info, state, **overrides)
         deps = _deps(srv, settings)
         deps.connector.ensure_fields()
-        return Rig(srv, crm, state, settings, deps)
+        return Rig(srv, crm, state, settings, deps, lambda: request.getfixturevalue("text_encoder"))
 
     yield make
     for srv in servers:

@@ -19,15 +19,11 @@ from scoring.registry import ModelRegistry
 from sync.jobs.cycle import run_cycle
 from sync.jobs.rescore import run_rescore
 from sync.jobs.retrain import run_retrain
-from sync.wiring.scorers import ModelScorers, model_dir
+from sync.wiring.scorers import model_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CRMS = ("salesforce", "hubspot")
-
-
-def _model_scorers(rig: Any, seed: int = 0, encoder: Any = None) -> ModelScorers:
-    return ModelScorers(rig.settings, rig.deps.store, clock=rig.deps.clock, seed=seed, encoder=encoder)
 
 
 def _read(rig: Any) -> dict[str, Lead]:
@@ -53,7 +49,7 @@ def _writes(rig: Any) -> int:
 @pytest.mark.parametrize("crm", CRMS)
 def test_given_a_new_org_with_history_when_first_cycle_then_trained_scores_and_closed_leads_untouched(rig_factory, crm):
     rig = rig_factory(crm, leads=450)
-    scorers = rig.deps.scorers = _model_scorers(rig)
+    scorers = rig.deps.scorers = rig.model_scorers()
     before = _read(rig)
     closed = {i for i, lead in before.items() if lead.stage is not None}
     open_ = set(before) - closed
@@ -82,7 +78,7 @@ def test_given_a_new_org_with_history_when_first_cycle_then_trained_scores_and_c
 
 def test_given_too_little_history_when_first_cycle_then_base_rate_reasons_say_what_they_rest_on(rig_factory):
     rig = rig_factory("hubspot", leads=60)
-    scorers = rig.deps.scorers = _model_scorers(rig)
+    scorers = rig.deps.scorers = rig.model_scorers()
 
     report = run_cycle(rig.deps)
 
@@ -104,12 +100,12 @@ def test_given_too_little_history_when_first_cycle_then_base_rate_reasons_say_wh
 @pytest.mark.parametrize("crm", CRMS)
 def test_given_another_model_promoted_when_rescored_then_only_changed_open_leads_are_rewritten(rig_factory, crm):
     rig = rig_factory(crm, leads=450)
-    first = rig.deps.scorers = _model_scorers(rig)
+    first = rig.deps.scorers = rig.model_scorers()
     assert run_cycle(rig.deps).ok
     v1 = first.version
     # Another model, trained on the same history with another seed, made champion by an operator.
     history = list(rig.deps.connector.iter_history(until=rig.deps.clock()))
-    v2 = _model_scorers(rig, seed=1, encoder=first.encoder()).train(history, rig.deps.clock()).version
+    v2 = rig.model_scorers(seed=1).train(history, rig.deps.clock()).version
     assert v2 is not None and v2 != v1
     registry = ModelRegistry(model_dir(rig.settings))
     registry.promote(v2)
@@ -157,10 +153,10 @@ def test_given_another_model_promoted_when_rescored_then_only_changed_open_leads
 
 def test_given_dry_run_when_rescored_then_changes_are_counted_and_nothing_is_written(rig_factory):
     rig = rig_factory("hubspot", leads=450)
-    first = rig.deps.scorers = _model_scorers(rig)
+    rig.deps.scorers = rig.model_scorers()
     assert run_cycle(rig.deps).ok
     history = list(rig.deps.connector.iter_history(until=rig.deps.clock()))
-    v2 = _model_scorers(rig, seed=1, encoder=first.encoder()).train(history, rig.deps.clock()).version
+    v2 = rig.model_scorers(seed=1).train(history, rig.deps.clock()).version
     ModelRegistry(model_dir(rig.settings)).promote(str(v2))
     rig.deps.settings = rig.settings.model_copy(update={"dry_run": True})
     writes_before, runs_before = _writes(rig), len(rig.deps.store.recent_runs(limit=100))
@@ -176,7 +172,7 @@ def test_given_retrain_promotes_a_model_when_it_runs_then_open_leads_are_rescore
     scoring = rig.settings.scoring
     # An org whose history was still too small on day one: the first cycle writes the base rate.
     rig.deps.settings = rig.settings.model_copy(update={"scoring": scoring.model_copy(update={"min_history": 10_000})})
-    scorers = rig.deps.scorers = _model_scorers(rig)
+    scorers = rig.deps.scorers = rig.model_scorers()
     assert run_cycle(rig.deps).ok and scorers.cold_start
     rig.deps.settings = rig.settings  # weeks later the history is enough: the weekly retrain trains
 

@@ -9,13 +9,12 @@ import pytest
 from connectors.records import LabelledLead
 from sync.jobs.cycle import run_cycle
 from sync.jobs.retrain import run_retrain
-from sync.wiring.scorers import ModelScorers
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def _model_scorers(rig):
-    rig.deps.scorers = ModelScorers(rig.settings, rig.deps.store, clock=rig.deps.clock)
+    rig.deps.scorers = rig.model_scorers()
     return rig.deps.scorers
 
 
