@@ -55,6 +55,9 @@ def collect_status(settings: Settings, store: Any, connector: Any = None, runs: 
         "api_budget": None,
         "backfill": _backfill(store),
     }
+    queue = queue_status(settings)
+    if queue is not None:
+        data["queue"] = queue
     if connector is not None:
         try:
             check = connector.check()
@@ -114,6 +117,82 @@ def _backfill(store: Any) -> dict[str, Any] | None:
     return progress.as_dict() if progress is not None else None
 
 
+_QUEUE_COUNTS = """
+SELECT task_name, status::text AS status, count(*) AS n FROM procrastinate_jobs
+WHERE args->>'org' = :org AND status IN ('todo', 'doing', 'failed') GROUP BY task_name, status"""
+_QUEUE_LAST = """
+SELECT DISTINCT ON (j.task_name) j.task_name, j.status::text AS status, e.at, j.attempts
+FROM procrastinate_jobs j JOIN procrastinate_events e ON e.job_id = j.id
+WHERE j.args->>'org' = :org AND e.type IN ('succeeded', 'failed', 'aborted')
+ORDER BY j.task_name, e.at DESC"""
+_QUEUE_WORKERS = """
+SELECT w.id, w.last_heartbeat, extract(epoch FROM now() - w.last_heartbeat) AS age,
+       j.task_name, j.args->>'org' AS org
+FROM procrastinate_workers w LEFT JOIN procrastinate_jobs j ON j.worker_id = w.id AND j.status = 'doing'
+ORDER BY w.id"""
+
+
+def queue_status(settings: Settings) -> dict[str, Any] | None:
+    """The org's jobs in the workers' queue (``leadpilot worker``: procrastinate's tables, read
+    directly, three small queries): per task the jobs waiting, running and failed and the last one
+    finished; and the live workers with their last heartbeat and the job each runs. None when the
+    store is not PostgreSQL or its queue tables do not exist (no worker was ever set up)."""
+    import sqlalchemy as sa
+
+    from sync.ops.workers import org_key
+    from sync.store.engine import create_store_engine
+
+    url = settings.resolved_store_url
+    if not url.startswith("postgres"):
+        return None
+    engine = create_store_engine(url)  # the queue is in the store's default schema, shared by the orgs
+    try:
+        with engine.connect() as conn:
+            if conn.execute(sa.text("SELECT to_regclass('procrastinate_jobs')")).scalar() is None:
+                return None
+            org = org_key(settings)
+            tasks: dict[str, dict[str, Any]] = {}
+
+            def task(name: str) -> dict[str, Any]:
+                return tasks.setdefault(name, {"waiting": 0, "running": 0, "failed": 0, "last_finished": None})
+
+            names = {"todo": "waiting", "doing": "running", "failed": "failed"}
+            for row in conn.execute(sa.text(_QUEUE_COUNTS), {"org": org}):
+                task(row.task_name)[names[row.status]] = int(row.n)
+            for row in conn.execute(sa.text(_QUEUE_LAST), {"org": org}):
+                task(row.task_name)["last_finished"] = {"at": row.at.isoformat(), "status": row.status,
+                                                        "attempts": int(row.attempts)}
+            workers = [{"id": int(row.id), "last_heartbeat": row.last_heartbeat.isoformat(),
+                        "heartbeat_age_seconds": round(float(row.age), 1),
+                        "running": f"{row.task_name} ({row.org})" if row.task_name else None}
+                       for row in conn.execute(sa.text(_QUEUE_WORKERS))]
+    except sa.exc.SQLAlchemyError as exc:
+        from sync.config.urls import scrub
+
+        return {"error": f"job queue unreadable: {scrub(str(exc).splitlines()[0], url)}"}
+    finally:
+        engine.dispose()
+    return {"org": org, "tasks": dict(sorted(tasks.items())), "workers": workers}
+
+
+def _print_queue(console: Any, queue: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    if "error" in queue:
+        console.print(queue["error"], markup=False)
+        return
+    table = Table("task", "waiting", "running", "failed", "last finished", title=f"Job queue (org {queue['org']})")
+    for name, t in queue["tasks"].items():
+        last = t["last_finished"]
+        table.add_row(name, str(t["waiting"]), str(t["running"]), str(t["failed"]),
+                      f"{last['at']} {last['status']}" if last else "")
+    console.print(table)
+    workers = Table("worker", "last heartbeat", "age (s)", "running", title=f"Workers ({len(queue['workers'])})")
+    for w in queue["workers"]:
+        workers.add_row(str(w["id"]), w["last_heartbeat"], f"{w['heartbeat_age_seconds']:.1f}", w["running"] or "")
+    console.print(workers)
+
+
 def _people(settings: Settings, connector: Any) -> dict[str, Any]:
     """Rep names (the CRM's, else the routing file's), each routed rep's ``max_open`` and the open
     leads the CRM says they hold — what the CRM can tell; names from the file alone offline."""
@@ -168,6 +247,8 @@ def print_status(data: dict[str, Any]) -> None:
         console.print(f"backfill: {b['chunks_done']}/{b['chunks_total']} chunks, {b['leads_done']:,} leads"
                       f"{' (complete)' if b['complete'] else ''}; started {b['started']}, "
                       f"last progress {b['last_progress']}")
+    if data.get("queue"):
+        _print_queue(console, data["queue"])
     console.print(f"API budget: {data['api_budget']}")
 
 
