@@ -52,6 +52,7 @@ def train(history: int, seed: int, state: Path, backend: str) -> dict[str, Any]:
         settings = sandbox_settings("salesforce", server.info, state,
                                     scoring=ScoringSettings(encoder_backend=BACKENDS[backend]))  # type: ignore[arg-type]
         deps = build_deps(settings)
+        deps.connector.ensure_fields()
         report = run_retrain(deps, rescore=False)
         deps.store.close()
     if report.error or not report.champion:

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 # Store statuses of leads the cycle has finished with (anything else is still the cycle's work).
 SETTLED = ("written",)
+SCORE_SLICE = 2000
 
 
 @dataclass
@@ -126,7 +127,10 @@ def rescore_batch(deps: Deps, scorer: Any, leads: Sequence[Lead], report: Rescor
     if not todo:
         return
     try:
-        scores = scorer.score([lead.features() for lead in todo])
+        # Scored a slice at a time: a backfill's batch is large (to reach Bulk ingest), scoring's
+        # working memory need not be.
+        scores = [s for i in range(0, len(todo), SCORE_SLICE)
+                  for s in scorer.score([lead.features() for lead in todo[i : i + SCORE_SLICE]])]
     except Exception as exc:  # noqa: BLE001 - parked, as the cycle would: retried there
         log.exception("rescoring failed for %d leads", len(todo))
         _park(deps, todo, f"rescoring failed: {type(exc).__name__}: {exc}", report, now)
