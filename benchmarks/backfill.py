@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from sandbox.server import SandboxServer  # noqa: E402
 from sync.ops.demo import sandbox_env, sandbox_settings  # noqa: E402
 
-BACKENDS = {"static": "static", "transformer": "torch"}
+BACKENDS = {"static": "static", "transformer": "transformer"}
 
 
 def train(history: int, seed: int, state: Path, backend: str) -> dict[str, Any]:

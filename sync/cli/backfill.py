@@ -17,7 +17,7 @@ import typer
 
 from sync.cli.common import ORG_OPTION
 
-BACKENDS = {"static": "static", "transformer": None}  # None: the configured transformer runtime (torch / onnx)
+BACKENDS = {"static": "static", "transformer": None}  # None: the configured transformer runtime (transformer / onnx)
 
 
 def backfill(
@@ -49,7 +49,7 @@ def backfill(
         if chosen is not None:
             os.environ["LEADPILOT_SCORING__ENCODER_BACKEND"] = chosen
         elif os.environ.get("LEADPILOT_SCORING__ENCODER_BACKEND") == "static":
-            os.environ["LEADPILOT_SCORING__ENCODER_BACKEND"] = "torch"
+            os.environ["LEADPILOT_SCORING__ENCODER_BACKEND"] = "transformer"
     [settings] = org_settings_or_exit(org, False)
     from sync.cli.daemon import _deps
 
