@@ -7,6 +7,7 @@
 | ``POST /_sandbox/observe`` | draw outcomes for newly owned leads now (``advance`` does it too) |
 | ``POST /_sandbox/reset?seed=&leads=&scenario=&generated=`` | a fresh store and world (``generated``: leads made on demand, ``sandbox.generated``) |
 | ``GET / DELETE /_sandbox/counters`` | per-endpoint API call counters |
+| ``GET / DELETE /_sandbox/writes?object=Lead`` | per record, the API writes that set its owner / any leadpilot field: ``{"object", "records": {id: {"owner": n, "leadpilot": n}}}`` (ids as stored: the Salesforce ids) |
 | ``GET / PUT /_sandbox/faults`` | fault settings (PUT a JSON object of the fields to change) |
 | ``GET /_sandbox/ground-truth?ids=a,b`` | each lead's true P(convert) / P(won) per rep |
 | ``GET /_sandbox/reps`` | the reps and their true skill per segment |
@@ -117,6 +118,13 @@ def _route(server: SandboxServer, req: Request, route: str) -> Response:
             if req.method == "DELETE":
                 ctx.counters.clear()
         return Response.json(200, {"total": sum(counts.values()), "counters": counts})
+    if route == "/writes" and req.method in ("GET", "DELETE"):
+        obj = req.q("object") or "Lead"
+        if obj not in server.store.records:
+            return Response.json(400, {"error": f"object={obj}: unknown object; use one of "
+                                                f"{', '.join(sorted(server.store.records))}"})
+        written = server.store.write_counts(obj, clear=req.method == "DELETE")
+        return Response.json(200, {"object": obj, "records": written})
     if route == "/faults" and req.method == "GET":
         return Response.json(200, dataclasses.asdict(ctx.faults))
     if route == "/faults" and req.method in ("PUT", "PATCH"):

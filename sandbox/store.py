@@ -191,6 +191,8 @@ class Store:
     opportunity_lead: dict[str, str] = field(default_factory=dict)
     # Bumped by every insert/update/schema change: lets read-side caches know they are stale.
     version: int = 0
+    # (object, record id) -> how many API writes set its owner / any leadpilot field (``write``).
+    writes: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ schema
     def fields(self, obj: str) -> dict[str, str]:
@@ -269,6 +271,26 @@ class Store:
             rec["SystemModstamp"] = ts
             self.version += 1
             return rec
+
+    def write(self, obj: str, rid: str, values: dict[str, Any]) -> dict[str, Any]:
+        """``update`` for a client's write through either dialect's API, counted per record: how many
+        writes set its owner (``OwnerId``, HubSpot's ``hubspot_owner_id``) and how many set any
+        leadpilot field (``GET /_sandbox/writes``). The world's own changes are not counted."""
+        with self.lock:
+            rec = self.update(obj, rid, values)
+            names = {self.canonical_field(obj, k) for k in values}
+            counts = self.writes.setdefault((obj, rid), {"owner": 0, "leadpilot": 0})
+            counts["owner"] += "OwnerId" in names
+            counts["leadpilot"] += any(n.lower().startswith("leadpilot") for n in names)
+            return rec
+
+    def write_counts(self, obj: str, *, clear: bool = False) -> dict[str, dict[str, int]]:
+        """Per record of ``obj``, the client writes ``write`` counted (``clear``: and start again)."""
+        with self.lock:
+            out = {rid: dict(c) for (o, rid), c in sorted(self.writes.items()) if o == obj}
+            if clear:
+                self.writes = {k: c for k, c in self.writes.items() if k[0] != obj}
+            return out
 
     # ------------------------------------------------------------------ removals (admin API)
     def delete(self, obj: str, rid: str, master: str | None = None) -> dict[str, Any]:

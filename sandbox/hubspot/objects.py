@@ -204,7 +204,7 @@ def batch_update(ctx: SandboxContext, req: Request, p: dict[str, str], body: Any
             if problems:
                 errors.append(_invalid(rid, problems))
                 continue
-            rec = ctx.store.update(CANONICAL[t], cid, values)
+            rec = ctx.store.write(CANONICAL[t], cid, values)
             results.append(to_object(tab, rec, [*inp["properties"], *DEFAULT_PROPS[t]]))
     if missing:
         errors.insert(0, _not_found(t, missing))
@@ -253,7 +253,7 @@ def update_one(ctx: SandboxContext, req: Request, p: dict[str, str], body: Any) 
         values, problems = _validate(tab, props, _owners(ctx), queue_id(ctx), _options(ctx, p["t"]))
         if problems:
             return error(ctx, 400, f"Property values were not valid: {json.dumps(problems)}", "VALIDATION_ERROR")
-        rec = ctx.store.update(CANONICAL[t], cid, values)
+        rec = ctx.store.write(CANONICAL[t], cid, values)
         return Response.json(200, to_object(tab, rec, [*(props or {}), *DEFAULT_PROPS[t]]))
 
 

@@ -229,7 +229,7 @@ def _apply(ctx: SandboxContext, job: Job) -> None:
                 clean = prepare(store, job.obj, values, access=job.access)
                 if lock:
                     raise RecordError("UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access to this record", [])
-                store.update(job.obj, rid, clean)
+                store.write(job.obj, rid, clean)
                 job.success.append([rid, "false", *row])
             except RecordError as exc:
                 job.failed.append(["", f"{exc.code}:{exc.message}:{','.join(exc.fields) or '--'}", *row])

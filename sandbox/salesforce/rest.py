@@ -166,7 +166,7 @@ def _collection_update(ctx: SandboxContext, req: Request, access: FieldAccess) -
                 results[i] = {"id": None, "success": False, "errors": [rolled.save_error()]}
         else:
             for i, obj, rid, clean in ready:
-                store.update(obj, rid, clean)
+                store.write(obj, rid, clean)
                 results[i] = {"id": rid, "success": True, "errors": []}
     return Response.json(200, results)
 
@@ -210,7 +210,7 @@ def _record(ctx: SandboxContext, req: Request, version: str, obj: str, rid: str,
                 check_setup_write(store, access.uid, obj, found, clean)
         except RecordError as exc:
             return Response.json(400, [exc.rest_error()])
-        store.update(obj, found, clean)
+        store.write(obj, found, clean)
     return Response(204)
 
 

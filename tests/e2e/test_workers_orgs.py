@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ import requests
 import sqlalchemy as sa
 
 from allocation.ledger import OPEN
+from sandbox.hubspot.props import hs_id
 from sync.store.engine import create_store_engine, org_schema
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -186,11 +188,18 @@ def _check_org(name: str, crm: str, info: dict, orgs_dir: Path) -> None:
         _admin(info, "POST", "observe")  # the world records the owner of every lead a rep now holds
         truth = {t["lead_id"]: t["assigned_rep"] for t in _admin(info, "GET", "ground-truth")["leads"]}
         if crm == "hubspot":
-            from sandbox.hubspot.props import hs_id
-
             truth = {hs_id(k): (hs_id(v) if v else v) for k, v in truth.items()}
         drawn = [a for a in decisions if a.rep_id and truth.get(a.lead_id)]
         assert drawn and all(truth[a.lead_id] == a.rep_id for a in drawn), (name, len(drawn))
+        # No double write (the sandbox's per-record counters): no lead's owner was written more often
+        # than leadpilot decided for it, however the kills fell (a retried job re-checks the owner).
+        written = _admin(info, "GET", "writes?object=Lead")["records"]
+        if crm == "hubspot":
+            written = {hs_id(k): v for k, v in written.items()}
+        per_lead = Counter(a.lead_id for a in decisions)
+        doubled = {lid: (c["owner"], per_lead[lid]) for lid, c in written.items() if c["owner"] > per_lead[lid]}
+        assert doubled == {}, (name, doubled)
+        assert sum(c["owner"] for c in written.values()) > 0, name  # the counters saw leadpilot's writes
         rewarded = [a for a in decisions if a.reward_applied_at is not None]
         _, status, _, _ = deps.router.router.ledger.arrays()
         assert int(np.sum(status != OPEN)) == len(rewarded), name  # each reward reached the policy once

@@ -11,6 +11,7 @@ from hubspot.crm.contacts import (
     ApiException,
     BatchInputSimplePublicObjectBatchInput,
     BatchReadInputSimplePublicObjectId,
+    SimplePublicObjectInput,
 )
 
 from sandbox.hubspot.props import hs_id
@@ -128,3 +129,27 @@ def test_given_over_1000_association_inputs_then_400(hs: HubSpot) -> None:
         hs.crm.associations.v4.batch_api.get_page(
             "deals", "contacts", BatchInputPublicFetchAssociationsBatchRequest(inputs=[{"id": str(i)} for i in range(1001)]))
     assert exc.value.status == 400
+
+
+def test_given_owner_and_other_writes_when_writes_read_then_counted_per_record(
+        sandbox_server: SandboxServer, hs: HubSpot) -> None:
+    import requests
+
+    def writes(method: str) -> dict[str, object]:
+        info = sandbox_server.info
+        resp = requests.request(method, f"{info['admin_url']}/writes?object=Lead", verify=info["ca_cert"], timeout=30)
+        assert resp.status_code == 200
+        return dict(resp.json())
+
+    writes("DELETE")
+    a, b = _lead_ids(sandbox_server, 2, start=20)
+    owner = _rep_owner_ids(sandbox_server)[1]
+    _update(hs, [{"id": a, "properties": {"hubspot_owner_id": owner}}, {"id": b, "properties": {"jobtitle": "CTO"}}])
+    hs.crm.contacts.basic_api.update(a, SimplePublicObjectInput(properties={"hubspot_owner_id": owner}))
+    sandbox_server.store.update("Lead", f"00Q{int(b):012d}AAA", {"OwnerId": "005000000000001AAA"})  # the world's own
+    assert writes("GET") == {"object": "Lead", "records": {
+        f"00Q{int(a):012d}AAA": {"owner": 2, "leadpilot": 0}, f"00Q{int(b):012d}AAA": {"owner": 0, "leadpilot": 0}}}
+    assert writes("DELETE")["records"] and writes("GET")["records"] == {}
+    info = sandbox_server.info
+    bad = requests.get(f"{info['admin_url']}/writes?object=Nope", verify=info["ca_cert"], timeout=30)
+    assert bad.status_code == 400 and "unknown object" in bad.json()["error"]
