@@ -1,6 +1,8 @@
 """``leadpilot backfill``: score every existing lead of the org (``sync.jobs.backfill``).
 
-Embedded (the default), this process runs the chunks itself with a ``rich`` progress bar;
+Embedded (the default), this process runs the chunks itself with a ``rich`` progress bar, holding
+the store's backfill lock (``sync.ops.instance``: a second embedded backfill of the org refuses,
+naming this one);
 ``--defer`` queues them for ``leadpilot worker`` processes (PostgreSQL) and follows their
 progress. Either way a run that was killed is resumed by running the command again: done
 chunks are skipped. ``leadpilot status`` shows the plan's progress.
@@ -57,13 +59,17 @@ def backfill(
         if backfill_backend() == "static":  # issue 19's rule, on the measured text_value rows
             os.environ["LEADPILOT_SCORING__ENCODER_BACKEND"] = "static"
     [settings] = org_settings_or_exit(org, False)
+    from sync.cli.common import hold_store_or_exit
     from sync.cli.daemon import _deps
 
-    deps = _deps(settings)
     if defer:
-        _deferred(settings, deps, chunk_leads, batch_leads, restart, wait, as_json)
+        _deferred(settings, _deps(settings), chunk_leads, batch_leads, restart, wait, as_json)
         return
-    summary = _embedded(deps, chunk_leads, batch_leads, restart, quiet=as_json)
+    # One embedded backfill per store (org): a second one would score the same chunks. Taken
+    # before the CRM is contacted; a `leadpilot run` on the store goes on beside it.
+    with hold_store_or_exit(settings, "backfill", lock="backfill"):
+        deps = _deps(settings)
+        summary = _embedded(deps, chunk_leads, batch_leads, restart, quiet=as_json)
     data = _outcome(deps, summary.progress, totals=summary.totals(), error=summary.error, stopped=summary.stopped)
     _print(data, as_json)
     raise typer.Exit(1 if summary.error else 0)

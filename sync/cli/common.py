@@ -111,8 +111,9 @@ def store_failure_message(settings: Settings, exc: BaseException) -> str:
     return f"LEADPILOT_STORE_URL: cannot connect to the store at {redact_url(url)}: {scrub(first, url)}"
 
 
-def hold_store_or_exit(settings: Settings, command: str, *, shared: bool = False) -> AbstractContextManager[Any]:
-    """The store's single-instance lock for ``command`` (``sync.ops.instance``) as a context that
+def hold_store_or_exit(settings: Settings, command: str, *, shared: bool = False,
+                       lock: str = "store") -> AbstractContextManager[Any]:
+    """The store's single-instance lock (or its ``lock``) for ``command`` (``sync.ops.instance``) as a context that
     releases it (the process's exit releases it anyway); or one line naming the holder and exit
     ``HELD`` (``UNAVAILABLE`` when the store cannot be reached to take it)."""
     import sqlalchemy as sa
@@ -121,7 +122,7 @@ def hold_store_or_exit(settings: Settings, command: str, *, shared: bool = False
     from sync.store import StoreError
 
     try:
-        guard = acquire(settings.resolved_store_url, command, shared=shared)
+        guard = acquire(settings.resolved_store_url, command, shared=shared, lock=lock)
     except StoreHeld as exc:
         typer.echo(f"cannot start: {exc}", err=True)
         raise typer.Exit(HELD) from None

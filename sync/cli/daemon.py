@@ -139,7 +139,7 @@ def worker(
     options = WorkerOptions(heartbeat_seconds=heartbeat_seconds, stalled_after_seconds=stalled_after_seconds,
                             stalled_check_seconds=stalled_check_seconds)
     try:
-        build_app(orgs, options)  # the store on PostgreSQL, the schedule expressible as cron
+        build_app(orgs)  # the store on PostgreSQL, the schedule expressible as cron
     except ImportError:
         typer.echo("cannot start: workers need procrastinate: pip install 'leadpilot[workers]'", err=True)
         raise typer.Exit(CONFIG_ERROR) from None

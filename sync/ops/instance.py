@@ -15,6 +15,10 @@ at the command's entry, before the CRM is contacted, and held for the life of th
 
 The Python API (``run_cycle``) takes no lock: tests and tools that run cycles side by side on
 purpose still can; it is the commands that promise one instance.
+
+An embedded ``leadpilot backfill`` takes a lock of the same kind under another name
+(``lock="backfill"``: ``<store file>.backfill.lock``, another advisory key), so two backfills of
+one store (one org) never score the same chunks at once, while a ``leadpilot run`` beside it goes on.
 """
 
 from __future__ import annotations
@@ -59,9 +63,15 @@ class Holder:
 class StoreHeld(Exception):
     """Another leadpilot holds this store; ``holder`` is who, when it could be read."""
 
-    def __init__(self, store: str, holder: Holder | None) -> None:
+    def __init__(self, store: str, holder: Holder | None, lock: str = "store") -> None:
         self.store, self.holder = store, holder
         who = holder.describe() if holder is not None else "another leadpilot process (it is still starting)"
+        if lock == "backfill":
+            super().__init__(
+                f"the state store {store} is being backfilled by {who}. One `leadpilot backfill` per store "
+                "at a time (two would score the same chunks): wait for it, or stop it (it releases the store "
+                "when it exits, even when killed) and run this again to resume where it stopped.")
+            return
         super().__init__(
             f"the state store {store} is in use by {who}. Only one `leadpilot run` or `sync --once` (or "
             "else `leadpilot worker` processes) may work on a store at a time: stop that one first (it releases the store when it exits, even "
@@ -89,13 +99,14 @@ class InstanceGuard:
 
 
 def acquire(store_url: str, command: str, *, now: datetime | None = None,
-            shared: bool = False) -> InstanceGuard | None:
+            shared: bool = False, lock: str = "store") -> InstanceGuard | None:
     """Take the store's single-instance lock for ``command`` or raise ``StoreHeld``.
 
     ``shared`` (``leadpilot worker``, PostgreSQL only): any number of workers hold the lock
     together, and neither a ``run`` nor a ``sync --once`` starts beside them, nor they beside one
     (the workers' jobs would race its cycles). None for an in-memory SQLite store (nothing else
-    can open it). Errors reaching the store (a PostgreSQL that is down) propagate as they are,
+    can open it). ``lock``: which of the store's locks ("store", or "backfill" for an embedded
+    backfill). Errors reaching the store (a PostgreSQL that is down) propagate as they are,
     for the caller's usual store message.
     """
     me = Holder(host=socket.gethostname(), pid=os.getpid(), since=now or datetime.now(UTC), command=command)
@@ -106,18 +117,18 @@ def acquire(store_url: str, command: str, *, now: datetime | None = None,
             return None
         if shared:
             raise ValueError("workers need the store on PostgreSQL")
-        return _acquire_file(Path(database).expanduser(), me)
-    return _acquire_pg(store_url, me, shared)
+        return _acquire_file(Path(database).expanduser(), me, lock)
+    return _acquire_pg(store_url, me, shared, lock)
 
 
-def lock_path(database: Path) -> Path:
-    """The lock file beside a SQLite store file."""
-    return database.with_name(database.name + ".lock")
+def lock_path(database: Path, lock: str = "store") -> Path:
+    """The lock file beside a SQLite store file (``<file>.lock``; ``<file>.<lock>.lock`` for another lock)."""
+    return database.with_name(database.name + (".lock" if lock == "store" else f".{lock}.lock"))
 
 
 # ------------------------------------------------------------------ SQLite: a kernel file lock
-def _acquire_file(database: Path, me: Holder) -> InstanceGuard:
-    path = lock_path(database)
+def _acquire_file(database: Path, me: Holder, lock: str) -> InstanceGuard:
+    path = lock_path(database, lock)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle: IO[str] = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the process's life
     try:
@@ -125,7 +136,7 @@ def _acquire_file(database: Path, me: Holder) -> InstanceGuard:
     except BlockingIOError:
         holder = _read_file_holder(path)
         handle.close()
-        raise StoreHeld(str(database), holder) from None
+        raise StoreHeld(str(database), holder, lock) from None
     handle.seek(0)
     handle.truncate()
     handle.write(json.dumps({"host": me.host, "pid": me.pid, "since": me.since.isoformat() if me.since else None,
@@ -152,10 +163,10 @@ def _read_file_holder(path: Path) -> Holder | None:
 
 
 # ------------------------------------------------------------------ PostgreSQL: an advisory lock
-def store_key(schema: str) -> int:
+def store_key(schema: str, lock: str = "store") -> int:
     """The advisory key's second half for the store in ``schema`` (advisory locks are per database
-    already; the schema tells apart stores sharing one database). A signed 32-bit integer."""
-    value = zlib.crc32(f"leadpilot-store:{schema}".encode())
+    already; the schema tells apart stores sharing one database) and ``lock``. A signed 32-bit integer."""
+    value = zlib.crc32(f"leadpilot-{lock}:{schema}".encode())
     return value - 2**32 if value >= 2**31 else value
 
 
@@ -172,21 +183,21 @@ def _parse_application_name(name: str) -> tuple[str, int | None, str]:
     return fields.get("host", ""), pid, command
 
 
-def _acquire_pg(store_url: str, me: Holder, shared: bool) -> InstanceGuard:
+def _acquire_pg(store_url: str, me: Holder, shared: bool, lock: str) -> InstanceGuard:
     engine = create_store_engine(store_url)
     conn = engine.connect()
     try:
         conn.execute(sa.text("SELECT set_config('application_name', :name, false)"),
                      {"name": _application_name(me)})
         schema = conn.execute(sa.text("SELECT current_schema()")).scalar_one() or "public"
-        key = store_key(str(schema))
+        key = store_key(str(schema), lock)
         take = "pg_try_advisory_lock_shared" if shared else "pg_try_advisory_lock"
         got = conn.execute(sa.text(f"SELECT {take}(:ns, :key)"), {"ns": _PG_NAMESPACE, "key": key})
         held = bool(got.scalar_one())
         conn.commit()  # end the implicit transaction; the session-level lock stays
         if not held:
             holder = _pg_holder(conn, key)
-            raise StoreHeld(_store_label(store_url, str(schema)), holder)
+            raise StoreHeld(_store_label(store_url, str(schema)), holder, lock)
     except BaseException:
         conn.close()
         engine.dispose()

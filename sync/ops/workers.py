@@ -13,10 +13,13 @@ store's). procrastinate provides what the embedded daemon gets from being alone:
   and org (a period's job is not queued twice while one waits). The cycle's own invariants
   (one decision per lead, rewards applied once, the watermark only over what was handled)
   then hold exactly as under ``leadpilot run``.
-- **A killed worker loses nothing**: workers send a heartbeat every ``heartbeat_seconds``; a
-  periodic ``leadpilot.retry_stalled`` task hands the jobs of a worker silent for
-  ``stalled_after_seconds`` back to the queue, where another worker takes them. The bound on
-  recovery is ``stalled_after_seconds`` plus one check period.
+- **A killed worker loses nothing**: workers send a heartbeat every ``heartbeat_seconds``; next
+  to its heartbeat, every worker checks every ``stalled_check_seconds`` for jobs of a worker
+  silent for ``stalled_after_seconds`` and hands them back to the queue, where another worker
+  takes them. The check runs in the worker's event loop, not as a queued job, so it runs while
+  the worker is busy on a long job (a backfill chunk); workers take turns under a PostgreSQL
+  advisory lock, so a job is handed back once. The bound on recovery is
+  ``stalled_after_seconds`` plus ``stalled_check_seconds``, whatever the workers are running.
 
 **Backfills over workers**: ``leadpilot backfill --defer`` plans the backfill
 (``sync.jobs.backfill``) and defers one ``leadpilot.backfill_chunk`` task per chunk not done
@@ -32,6 +35,7 @@ workers: ``leadpilot run`` is the embedded mode.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
@@ -129,14 +133,13 @@ class _DepsHolder:
             return self._deps
 
 
-def build_app(orgs: Settings | Sequence[Settings], options: WorkerOptions | None = None) -> procrastinate.App:
+def build_app(orgs: Settings | Sequence[Settings]) -> procrastinate.App:
     """The procrastinate app with the daemon's jobs as periodic tasks for every org in ``orgs``
     (each org on its own schedule, its jobs under its own lock)."""
     orgs = list(orgs) if isinstance(orgs, Sequence) else [orgs]
     conninfo = queue_conninfo(queue_store_url(orgs))  # a SQLite store is told before anything else
     import procrastinate
 
-    options = options or WorkerOptions()
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo))
     holders = {org_key(one): _DepsHolder(one) for one in orgs}
     tasks = {name: _task(app, holders, name) for name in JOBS}
@@ -145,22 +148,6 @@ def build_app(orgs: Settings | Sequence[Settings], options: WorkerOptions | None
             app.periodic(cron=cron, periodic_id=org, lock=f"leadpilot-org:{org}",
                          queueing_lock=f"leadpilot.{name}:{org}", task_kwargs={"org": org})(tasks[name])
     _backfill_task(app, holders)
-
-    @app.periodic(cron=f"* * * * * */{options.stalled_check_seconds}")
-    @app.task(name="leadpilot.retry_stalled", queueing_lock="leadpilot.retry_stalled", pass_context=True)
-    async def retry_stalled(context: Any, timestamp: int) -> None:
-        stalled = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=options.stalled_after_seconds)
-        for job in stalled:
-            log.warning("job %s (%s) was running on a worker silent for %.0f s: handing it to another worker",
-                        job.id, job.task_name, options.stalled_after_seconds)
-            if job.queueing_lock:
-                # A later period's job waits under the same queueing lock: it would do what the
-                # retried job does (the cycle resumes from the store), so it makes way.
-                for waiting in await app.job_manager.list_jobs_async(queueing_lock=job.queueing_lock,
-                                                                     status="todo"):
-                    if waiting.id is not None:
-                        await app.job_manager.cancel_job_by_id_async(waiting.id)
-            await app.job_manager.retry_job(job)
 
     return app
 
@@ -238,9 +225,69 @@ def defer_backfill(settings: Settings, progress: Progress, batch_leads: int) -> 
     return queued
 
 
+# Workers take turns at the stalled-job check under this advisory lock (an arbitrary constant key).
+_STALLED_CHECK_LOCK = 0x1EAD_5A1E
+
+
+async def retry_stalled_jobs(app: procrastinate.App, conninfo: str, stalled_after_seconds: float) -> int:
+    """Hand the jobs of workers silent for ``stalled_after_seconds`` (by the database clock) back to
+    the queue; how many. Safe when several workers call it at once: one at a time checks, under an
+    advisory lock, and a job a peer has just handed back (or a worker has taken again) is not
+    stalled any more when the next one looks."""
+    import psycopg
+
+    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+        got = await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (_STALLED_CHECK_LOCK,))).fetchone()
+        if not got or not got[0]:
+            return 0  # a peer is checking right now
+        try:
+            stalled = list(await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after_seconds))
+            for job in stalled:
+                log.warning("job %s (%s) was running on a worker silent for %.0f s: handing it to another worker",
+                            job.id, job.task_name, stalled_after_seconds)
+                if job.queueing_lock:
+                    # A later period's job waits under the same queueing lock: it would do what the
+                    # retried job does (the cycle resumes from the store), so it makes way.
+                    for waiting in await app.job_manager.list_jobs_async(queueing_lock=job.queueing_lock,
+                                                                         status="todo"):
+                        if waiting.id is not None and waiting.id != job.id:
+                            await app.job_manager.cancel_job_by_id_async(waiting.id)
+                await app.job_manager.retry_job(job)
+            return len(stalled)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (_STALLED_CHECK_LOCK,))
+
+
+async def _check_stalled_forever(app: procrastinate.App, conninfo: str, options: WorkerOptions) -> None:
+    while True:
+        await asyncio.sleep(options.stalled_check_seconds)
+        try:
+            await retry_stalled_jobs(app, conninfo, options.stalled_after_seconds)
+        except Exception as exc:  # the next check tries again; the worker goes on
+            log.warning("stalled-job check failed (%s: %s); trying again in %d s", type(exc).__name__,
+                        str(exc).splitlines()[0] if str(exc) else "", options.stalled_check_seconds)
+
+
+async def serve_worker(app: procrastinate.App, conninfo: str, options: WorkerOptions, name: str) -> None:
+    """Run a worker of the open ``app`` until stopped, checking for stalled jobs beside its jobs."""
+    checker = asyncio.create_task(_check_stalled_forever(app, conninfo, options), name="stalled_check")
+    try:
+        await app.run_worker_async(name=name, concurrency=1, update_heartbeat_interval=options.heartbeat_seconds,
+                                   stalled_worker_timeout=options.stalled_after_seconds, delete_jobs="never")
+    finally:
+        checker.cancel()
+
+
 def run_worker(orgs: Settings | Sequence[Settings], options: WorkerOptions, name: str) -> None:
-    """Run one worker for ``orgs`` until SIGTERM/SIGINT (procrastinate finishes the job in hand first)."""
-    app = build_app(orgs, options)
+    """Run one worker for ``orgs`` until SIGTERM/SIGINT (procrastinate finishes the job in hand first),
+    checking for stalled jobs every ``options.stalled_check_seconds`` beside its jobs."""
+    orgs = list(orgs) if isinstance(orgs, Sequence) else [orgs]
+    app = build_app(orgs)
+    conninfo = queue_conninfo(queue_store_url(orgs))
+
+    async def serve() -> None:
+        async with app.open_async():
+            await serve_worker(app, conninfo, options, name)
+
     with app.open():
-        app.run_worker(name=name, concurrency=1, update_heartbeat_interval=options.heartbeat_seconds,
-                       stalled_worker_timeout=options.stalled_after_seconds, delete_jobs="never")
+        asyncio.run(serve())

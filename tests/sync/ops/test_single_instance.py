@@ -21,18 +21,18 @@ from sqlalchemy.engine import make_url
 
 from sandbox.server import SandboxServer
 from sync.cli.common import HELD
-from sync.ops.instance import lock_path
+from sync.ops.instance import lock_path, store_key
 from sync.store.engine import create_store_engine
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def _holder_pid(db_url: str) -> int | None:
-    """The pid the store's lock holder wrote for itself (the lock file, or its PostgreSQL session)."""
+def _holder_pid(db_url: str, lock: str = "store") -> int | None:
+    """The pid the holder of the store's ``lock`` wrote for itself (the lock file, or its PostgreSQL session)."""
     url = make_url(db_url)
     if url.get_backend_name() == "sqlite":
-        path = lock_path(Path(url.database or ""))
+        path = lock_path(Path(url.database or ""), lock)
         try:
             return int(json.loads(path.read_text(encoding="utf-8"))["pid"])
         except (OSError, ValueError, KeyError, TypeError):
@@ -40,9 +40,11 @@ def _holder_pid(db_url: str) -> int | None:
     engine = create_store_engine(db_url)
     try:
         with engine.connect() as conn:
+            key = store_key(conn.execute(sa.text("SELECT current_schema()")).scalar_one(), lock)
             names = conn.execute(sa.text(
                 "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-                "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2")).scalars().all()
+                "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 AND l.objid = :key"),
+                {"key": key & 0xFFFFFFFF}).scalars().all()
     finally:
         engine.dispose()
     pids = [int(part[4:]) for name in names for part in name.split() if part.startswith("pid=")]
