@@ -75,7 +75,7 @@ OUT_OF_OFFICE = ("Elena Rossi", 20, 27)  # days after the start
 
 
 def write_demo_routing(path: Path, world: Any, start: Any, crm: str) -> None:
-    """The demo's routing file: Americas leads to a New York team (08:00-17:00 local), all others
+    """The demo's routing file: Americas leads to a New York team (08:00-18:00 local), all others
     to a London team (08:00-18:00), one London rep out of office days 20-27, one with max_open 25."""
     from sandbox.hubspot.props import hs_id
     from sandbox.world.leads import COUNTRIES
@@ -95,7 +95,9 @@ def write_demo_routing(path: Path, world: Any, start: Any, crm: str) -> None:
         lines += ["[[reps]]", f'email = "{rep.email}"', f'name = "{rep.name}"',
                   f'territory = "{"americas" if us else "rest-of-world"}"',
                   f'timezone = "{"America/New_York" if us else "Europe/London"}"',
-                  f'working_hours = "{"08:00-17:00" if us else "08:00-18:00"}"']
+                  # until 18:00: the 21:00 UTC sync is 17:00 in New York once daylight saving starts
+                  # (8 March), and a team whose hours end at 17:00 would never see its queue drain
+                  'working_hours = "08:00-18:00"']
         if rep.name == SMALL_CAPACITY[0]:
             lines.append(f"max_open = {SMALL_CAPACITY[1]}")
         if rep.name == OUT_OF_OFFICE[0]:
