@@ -3,7 +3,6 @@ with hubspot-api-client over HTTPS against the sandbox."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -127,16 +126,16 @@ def test_given_a_token_lacking_the_write_scope_when_writing_then_a_config_error_
 
 def test_given_a_hung_response_when_pulling_then_the_read_timeout_fires_and_the_call_is_retried(
         sandbox_factory: Any, make: Any) -> None:
-    """Real time here: the deadline is the client's (0.3 s); the sandbox holds one answer 2 s."""
+    """The deadline is the client's (0.3 s); the sandbox holds one answer 2 s. No wall-clock assert."""
     server = sandbox_factory(seed=27, leads=250)
     c = make(server, "hubspot", hubspot={"read_timeout_seconds": 0.3, "connect_timeout_seconds": 1})
     assert c.apis.timeout == (1, 0.3)
     server.hold(2.0, count=1)
-    start = time.monotonic()
     leads = list(c.iter_changed_leads(None))
     assert len({x.id for x in leads}) == 250
-    assert c.retrier.retries == 1  # the timed-out search page, retried as a transient fault
-    assert time.monotonic() - start < 1.9  # nobody waited for the held answer
+    # the timed-out search page, retried as a transient fault: had the client waited for the held
+    # answer, that answer would have come back (slow, but whole) and nothing would be retried
+    assert c.retrier.retries == 1
 
 
 def test_timeouts_default_to_ten_and_sixty_seconds() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import ssl
-import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -157,10 +156,8 @@ def test_given_a_held_response_then_a_client_read_timeout_fires(sandbox_server: 
                  ssl_ca_cert=info["ca_cert"], retry=urllib3.util.Retry(total=0, read=0, connect=0))
     status, held = _admin(sandbox_server, "POST", "/hold?seconds=1.5&count=1")
     assert status == 200 and held == {"held_seconds": 1.5, "responses": 1}
-    start = time.monotonic()
     with pytest.raises(urllib3.exceptions.HTTPError) as exc:  # ReadTimeoutError, or MaxRetryError wrapping it
         hs.crm.contacts.basic_api.get_page(limit=1, _request_timeout=(1.0, 0.3))
-    assert "timed out" in str(exc.value).lower()
-    assert time.monotonic() - start < 1.4
+    assert "timed out" in str(exc.value).lower()  # the held answer would have come back whole, not timed out
     assert hs.crm.contacts.basic_api.get_page(limit=1, _request_timeout=(1.0, 5.0)).results  # only one was held
     assert _admin(sandbox_server, "POST", "/hold?seconds=x")[0] == 400
