@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ from sync.ops.demo import sandbox_env, sandbox_settings
 from sync.store import Store
 from sync.store.engine import create_store_engine
 from sync.wiring.connector import make_connector
+from tests.processes import stop_processes
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[3]
@@ -82,12 +82,5 @@ def test_given_two_workers_when_a_backfill_is_deferred_then_each_chunk_runs_once
             backfill = json.loads(shown.stdout)["backfill"]
             assert (backfill["chunks_done"], backfill["chunks_total"], backfill["leads_done"]) == (total, total, 500)
         finally:
-            for proc, _log in procs:
-                if proc.poll() is None:
-                    proc.send_signal(signal.SIGTERM)
-            for proc, _log in procs:
-                try:
-                    proc.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop_processes(procs)
             engine.dispose()

@@ -20,7 +20,7 @@ from sandbox.context import Faults
 from sandbox.server import SandboxServer
 from sync.cli import app
 from sync.cli.common import TEMPORARY
-from sync.ops.demo import sandbox_settings
+from sync.ops.demo import sandbox_env, sandbox_settings
 from sync.ops.startup import STARTUP_MAX_WAIT_SECONDS, StartDeferred, build_patiently
 from sync.wiring.connector import make_connector
 from sync.wiring.deps import build_deps
@@ -43,18 +43,8 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 def _env(crm: str, info: dict[str, Any], state: Path) -> dict[str, str]:
-    env = {"LEADPILOT_CRM": crm, "LEADPILOT_STATE_DIR": str(state), "LEADPILOT_METRICS_PORT": "0",
-           "LEADPILOT_ROUTING__FILE": str(state / "no-routing.toml"), "LEADPILOT_LOG_LEVEL": "WARNING"}
-    if crm == "hubspot":
-        return {**env, "LEADPILOT_HUBSPOT__ACCESS_TOKEN": info["hubspot"]["access_token"],
-                "LEADPILOT_HUBSPOT__HOST": info["hubspot"]["host"], "LEADPILOT_HUBSPOT__CA_BUNDLE": info["ca_bundle"]}
-    sf = info["salesforce"]
-    return {**env, "LEADPILOT_SALESFORCE__AUTH__KIND": "password", "LEADPILOT_SALESFORCE__AUTH__USERNAME": sf["username"],
-            "LEADPILOT_SALESFORCE__AUTH__PASSWORD": sf["password"],
-            "LEADPILOT_SALESFORCE__AUTH__SECURITY_TOKEN": sf["security_token"],
-            "LEADPILOT_SALESFORCE__AUTH__CONSUMER_KEY": sf["client_id"],
-            "LEADPILOT_SALESFORCE__AUTH__CONSUMER_SECRET": sf["client_secret"],
-            "LEADPILOT_SALESFORCE__LOGIN_URL": sf["instance_url"], "LEADPILOT_SALESFORCE__CA_BUNDLE": info["ca_bundle"]}
+    return {**sandbox_env(crm, info, state), "LEADPILOT_ROUTING__FILE": str(state / "no-routing.toml"),
+            "LEADPILOT_LOG_LEVEL": "WARNING"}
 
 
 @pytest.mark.parametrize(("crm", "faults", "refusal"), [

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sandbox.server import SandboxServer
 from sync.store import Store
 from sync.store.engine import create_store_engine
+from tests.processes import stop_processes
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[3]
@@ -115,14 +116,7 @@ def test_given_two_workers_when_one_is_killed_mid_job_then_periods_run_once_and_
                 (r.kind, r.started_at, r.finished_at) for r in runs]
             assert recovered_in < 120, recovered_in
         finally:
-            for proc, _log in procs:
-                if proc.poll() is None:
-                    proc.send_signal(signal.SIGTERM)
-            for proc, _log in procs:
-                try:
-                    proc.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop_processes(procs)
             engine.dispose()
 
 
