@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +144,15 @@ def run_demo(crm: str = "salesforce", days: int = 90, seed: int = 0, history: in
         deps = build_deps(settings, connector=connector, clock=clock)
         deps.sleep = sleep
         start = clock()
+
+        def advance_to(moment: datetime) -> None:
+            """The world moves to the next scheduled sync at its set time: a client's back-off waits
+            (simulated, above) must not push the syncs later day after day (HubSpot's 429 waits had
+            moved the 21:00 sync past the New York team's hours within two months)."""
+            ahead = moment - clock()
+            if ahead > timedelta(0):
+                srv.advance(ahead / timedelta(days=1))
+
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                       TimeElapsedColumn(), console=console, disable=quiet) as progress:
             task = progress.add_task(f"training the first model from {history} leads of history", total=days)
@@ -152,8 +161,7 @@ def run_demo(crm: str = "salesforce", days: int = 90, seed: int = 0, history: in
                 progress.update(task, description=f"day {day + 1}/{days}: sync + rewards "
                                 f"(model {deps.scorers.version})")
                 for half in range(CYCLES_PER_DAY):  # 09:00 and 21:00 UTC: each sees the other's queue
-                    if half:
-                        srv.advance(1 / CYCLES_PER_DAY)
+                    advance_to(start + timedelta(days=day + half / CYCLES_PER_DAY))
                     rep = run_cycle(deps)
                     totals.update(rep.counts())
                 rew = run_rewards(deps)
@@ -161,8 +169,8 @@ def run_demo(crm: str = "salesforce", days: int = 90, seed: int = 0, history: in
                 if retrain_every and day and day % retrain_every == 0:
                     progress.update(task, description=f"day {day + 1}/{days}: retraining")
                     run_retrain(deps)
-                srv.advance(1 / CYCLES_PER_DAY)
                 progress.advance(task)
+            advance_to(start + timedelta(days=days))
         srv.world.observe()  # outcomes of the last day's assignments
         summary, data = _summarise(srv, deps, crm, seed, days, history, totals, trained, start)
     from sync.ops.report import render_report
