@@ -114,6 +114,7 @@ def run_demo(crm: str = "salesforce", days: int = 90, seed: int = 0, history: in
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from sandbox.hubspot.api import state as hubspot_state
     from sandbox.server import SandboxServer
     from sync.jobs.cycle import run_cycle
     from sync.jobs.retrain import run_retrain
@@ -135,6 +136,10 @@ def run_demo(crm: str = "salesforce", days: int = 90, seed: int = 0, history: in
         def sleep(seconds: float) -> None:  # a client's back-off waits in simulated time
             srv.store.clock.advance(timedelta(seconds=seconds))
 
+        # HubSpot's ten-second burst window on the same simulated time as the clients' waits: a 429
+        # waited out by `sleep` is over in the sandbox too (on real time it never was: every sync
+        # then failed on a 429 once the queue grew, and the queued leads never drained)
+        hubspot_state(srv.ctx).monotonic = lambda: clock().timestamp()
         state.mkdir(parents=True, exist_ok=True)
         write_demo_routing(state / "routing.toml", srv.world, srv.store.clock.now(), crm)
         settings = sandbox_settings(crm, srv.info, state, routing=RoutingSettings(
