@@ -37,6 +37,7 @@ from sync.config.sources import (
 ELSEWHERE: dict[str, str] = {
     "LEADPILOT_TEST_PG_URL": "tests/conftest.py (the PostgreSQL the test suite uses)",
     "LEADPILOT_ORGS_DIR": "sync/config/orgs.py (one settings file per org)",
+    "LEADPILOT_SOAK": "tests/e2e/conftest.py (the long crash and soak tests)",
 }
 
 
