@@ -93,7 +93,7 @@ def _embedded(deps: Any, chunk_leads: int, batch_leads: int, restart: bool, *, q
             rate = (now.leads_done - leads0) / max(time.monotonic() - t0, 1e-9)
             bar.update(task, completed=len(now.done), leads=now.leads_done, rate=rate)
 
-        return run_backfill(deps, chunk_leads=chunk_leads, batch_leads=batch_leads, on_chunk=on_chunk)
+        return run_backfill(deps, batch_leads=batch_leads, plan=progress, on_chunk=on_chunk)
 
 
 def _deferred(settings: Any, deps: Any, chunk_leads: int, batch_leads: int, restart: bool, wait: bool,

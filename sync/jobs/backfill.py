@@ -36,6 +36,7 @@ from typing import Any, ClassVar
 from connectors.base import BackfillSource
 from connectors.errors import StopCycle
 from connectors.records import Lead
+from sync.jobs.batch import closing_pull
 from sync.jobs.report import job_run
 from sync.jobs.rescore import RescoreReport, rescore_batch
 from sync.wiring.deps import Deps
@@ -207,8 +208,7 @@ def _run(deps: Deps, chunk: Chunk, report: BackfillReport, batch_leads: int) -> 
     try:
         scorer = deps.scorers.current()
         report.model_version = deps.scorers.version
-        leads = source(deps).iter_created_leads(chunk.start, chunk.end)
-        try:
+        with closing_pull(source(deps).iter_created_leads(chunk.start, chunk.end)) as leads:
             for batch in _batches(leads, batch_leads):
                 report.pulled += len(batch)
                 rescore_batch(deps, scorer, batch, report, unhandled=True)
@@ -216,10 +216,6 @@ def _run(deps: Deps, chunk: Chunk, report: BackfillReport, batch_leads: int) -> 
                 if deps.stop.is_set():
                     report.stopped = "stop requested"
                     return
-        finally:
-            close = getattr(leads, "close", None)
-            if close is not None:
-                close()
     except StopCycle as exc:
         report.stopped = str(exc)
         log.warning("backfill chunk %d stopped: %s", chunk.index, exc)
@@ -234,11 +230,12 @@ def _batches(leads: Iterator[Lead], size: int) -> Iterator[Sequence[Lead]]:
 
 
 def run_backfill(deps: Deps, *, chunk_leads: int = CHUNK_LEADS, batch_leads: int = BATCH_LEADS,
-                 restart: bool = False,
+                 restart: bool = False, plan: Progress | None = None,
                  on_chunk: Callable[[Progress, BackfillReport], None] | None = None) -> BackfillSummary:
     """Plan (or resume) and run every chunk not done yet, here; stops at the first chunk that
-    fails or is stopped (a signal, the API budget), leaving it for the next run."""
-    progress = plan_backfill(deps, chunk_leads=chunk_leads, restart=restart)
+    fails or is stopped (a signal, the API budget), leaving it for the next run. ``plan``: one
+    the caller made already with ``plan_backfill`` (not planned, nor queried, again)."""
+    progress = plan or plan_backfill(deps, chunk_leads=chunk_leads, restart=restart)
     summary = BackfillSummary(progress)
     for chunk in progress.todo():
         report = run_chunk(deps, chunk.index, batch_leads=batch_leads)

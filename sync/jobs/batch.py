@@ -4,7 +4,8 @@ of the pull, and the CRM update a score makes."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 from connectors.records import Lead, LeadUpdate, Unreadable
@@ -17,8 +18,16 @@ def read_chunk(deps: Deps, since: datetime | None, *, overlap: bool = True,
     """Up to ``deps.chunk_size`` leads changed since ``since``, read in full before anything is
     written: a live search (HubSpot) pages by offset over results our own writes reorder."""
     leads = deps.connector.iter_changed_leads(since, overlap=overlap, unreadable=unreadable)
-    try:
+    with closing_pull(leads):
         return list(itertools.islice(leads, deps.chunk_size))
+
+
+@contextmanager
+def closing_pull(leads: Iterator[Lead]) -> Iterator[Iterator[Lead]]:
+    """Close a pull's generator when the reader stops early (its paging, a Bulk query's result
+    stream), whether or not it was read to the end; a plain iterator has nothing to close."""
+    try:
+        yield leads
     finally:
         close = getattr(leads, "close", None)
         if close is not None:
