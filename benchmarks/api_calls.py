@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import time
 from datetime import timedelta
@@ -36,6 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._out import write_json  # noqa: E402
 from connectors.records import Lead, LeadUpdate  # noqa: E402
 from sandbox.server import SandboxServer  # noqa: E402
 from sync.jobs.workload import Workload  # noqa: E402
@@ -150,10 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     result = run(args.crm, args.leads, args.seed)
     result["goals"] = goals(result)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n", encoding="utf-8")
+    print(write_json(result, args.json))
     return 0
 
 

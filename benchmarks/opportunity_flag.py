@@ -19,7 +19,6 @@ how many seeds set a threshold, mean flagged share, mean true precision of those
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import random
 import sys
@@ -32,6 +31,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._out import write_json  # noqa: E402
 from sandbox.world import params as P  # noqa: E402
 from sandbox.world.leads import make_leads  # noqa: E402
 from scoring.training import train_scorer  # noqa: E402
@@ -85,9 +85,8 @@ def main(argv: list[str] | None = None) -> int:
                         "mean_true_precision": round(float(np.mean([r["true_precision"] for r in set_
                                                                     if r["true_precision"] is not None])), 4)
                         if set_ else None})
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"rows": rows, "summary": summary}, indent=1), encoding="utf-8")
-    print(json.dumps(summary, indent=1))
+    write_json({"rows": rows, "summary": summary}, args.json)
+    print(write_json(summary, None))
     return 0
 
 

@@ -61,6 +61,7 @@ from allocation import (  # noqa: E402
 )
 from allocation.base import Observations, Policy, PolicyOptions  # noqa: E402
 from allocation.ope import OPERefused  # noqa: E402
+from benchmarks._out import write_json  # noqa: E402
 from benchmarks.routing_world import (  # noqa: E402
     DATA,
     Q4_START,
@@ -344,10 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         results[name].append(run)
         print(f"seed {seed} {name}: {run['seconds']}s", file=sys.stderr)
     out = {"day30_estimator": day30_replications(sample, args.scenario), "scenario": args.scenario, "spreads_logit": SCENARIOS[args.scenario], "seeds": seeds, "capacity": capacity, "reps": REPS, "contextual_options": CONTEXTUAL_OPTIONS, "evaluation_floor": args.evaluation_floor, "policies": summarise(results)}
-    text = json.dumps(out, indent=2)
-    if args.json:
-        args.json.write_text(text)
-    print(text)
+    print(write_json(out, args.json))
     return 0
 
 

@@ -7,15 +7,18 @@ Run: ``.venv/bin/python benchmarks/sandbox_speed.py [--leads 50000] [--out FILE]
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 import time
 from pathlib import Path
 
 from hubspot import HubSpot
 from hubspot.crm.contacts import PublicObjectSearchRequest
 
-from sandbox.context import Faults
-from sandbox.server import SandboxServer
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._out import write_json  # noqa: E402
+from sandbox.context import Faults  # noqa: E402
+from sandbox.server import SandboxServer  # noqa: E402
 
 
 def page_through(server: SandboxServer, limit: int = 10_000) -> int:
@@ -50,10 +53,7 @@ def main() -> None:
     finally:
         server.stop()
     result = {"leads": args.leads, "start": start, "hubspot_search_page_through": paging}
-    text = json.dumps(result, indent=1)
-    if args.out:
-        args.out.write_text(text)
-    print(text)
+    print(write_json(result, args.out))
 
 
 if __name__ == "__main__":

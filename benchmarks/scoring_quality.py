@@ -27,7 +27,6 @@ why and exits 0 (a fresh clone has no ``../shared``).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -38,6 +37,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._out import write_json  # noqa: E402
 from scoring import metrics as M  # noqa: E402
 from scoring.training import holdout, read_csv_export  # noqa: E402
 
@@ -153,9 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     if seeds:
         out["other_splits"] = [_other_split(frame, y, spec, seed) for seed in seeds]
         out["mean_over_splits"] = _means(results, out["other_splits"])
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps(out, indent=2))
+    print(write_json(out, args.json))
     return 0
 
 

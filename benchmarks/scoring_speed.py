@@ -30,7 +30,6 @@ takes the best of several rounds for each measurement (and CPU-time rates are gi
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import resource
@@ -46,6 +45,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._out import write_json  # noqa: E402
 from scoring.encoder import TextEncoder, mean_pool, plan_batches  # noqa: E402
 from scoring.encoder_cache import EmbeddingCache  # noqa: E402
 from scoring.encoder_static import StaticEncoder  # noqa: E402
@@ -316,11 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--n and --repeats must be >= 1")
     result = run(args.n, min(args.naive_n or args.n, args.n), args.repeats, args.model, args.onnx,
                  args.static_cache if args.static else None)
-    text = json.dumps(result, indent=2, ensure_ascii=False)
-    print(text)
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n", encoding="utf-8")
+    print(write_json(result, args.json))
     return 0
 
 

@@ -47,7 +47,6 @@ Rows: ``{"dataset", "n", "language", "variant", "roc_auc", "ece", "n_test"}``.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import random
 import re
@@ -66,6 +65,7 @@ sys.path.insert(0, str(ROOT))
 
 from sklearn.model_selection import train_test_split  # noqa: E402
 
+from benchmarks._out import write_json  # noqa: E402
 from sandbox.world import params as P  # noqa: E402
 from sandbox.world.leads import make_leads  # noqa: E402
 from scoring import metrics as M  # noqa: E402
@@ -242,10 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         if r["dataset"] == "x_education" and r["variant"] == "chosen":
             goals["x_education_roc_auc_ge_0.875_ece_le_0.015"] = bool(r["roc_auc"] >= 0.875 and r["ece"] <= 0.015)
-    text = json.dumps({"seed": args.seed, "rows": rows, "goals": goals}, indent=2)
-    print(text)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(text + "\n", encoding="utf-8")
+    print(write_json({"seed": args.seed, "rows": rows, "goals": goals}, args.json))
     return 0
 
 
