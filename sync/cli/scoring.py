@@ -3,12 +3,16 @@
 Contracts (other tools rely on them):
 
 - ``evaluate --csv FILE --label COLUMN[=POSITIVE_VALUE] [--drop COL,…] [--text-columns COL,…]
-  [--sep auto|,|;] [--test-size 0.25] [--seed 0] --json OUT``: stratified random split with that
-  seed and size, trains on the training part only, scores the test part, prints a short table
-  and writes ``{"roc_auc","pr_auc","brier","ece","lift_top_decile","n_train","n_test","model"}``.
+  [--sep auto|,|;] [--test-size 0.25] [--seed 0] [--org NAME] --json OUT``: stratified random
+  split with that seed and size, trains on the training part only, scores the test part, prints
+  a short table and writes ``{"roc_auc","pr_auc","brier","ece","lift_top_decile","n_train","n_test","model"}``.
+  Text columns are read by the encoder the deployment's daemon uses (``--org NAME``: that org's,
+  from its settings file and its state directory; without it ``.env``'s, even with several orgs,
+  since a CSV belongs to none).
 - ``train --csv FILE --label … [same options] [--registry DIR]``: trains on the whole file
-  and registers the model (promoted only if not worse than the champion). Without ``--csv``
-  it runs the daemon's retrain job once on the configured CRM's history (``--json``).
+  and registers the model (promoted only if not worse than the champion), text read by the
+  encoder of the org whose registry it goes to. Without ``--csv`` it runs the daemon's retrain
+  job once on the configured CRM's history (``--json``).
 - ``model list | promote VERSION | rollback`` on ``<state_dir>/models`` or ``--registry DIR``.
   ``promote`` and ``rollback`` on the deployment's registry then rescore the open leads in the
   CRM (``sync.jobs.rescore``: only the leads whose score, grade or reasons change are written);
@@ -78,7 +82,9 @@ def _settings_without_crm(org: str | None = None, *, orgs: bool = True) -> Any:
     return load_settings_or_exit(**({} if chosen else {"crm": "sandbox"}))
 
 
-def _load(csv: Path, label: str, drop: str, text_columns: str, sep: str) -> tuple[Any, Any, Any, Any]:
+def _load(csv: Path, label: str, drop: str, text_columns: str, sep: str,
+          settings: Any) -> tuple[Any, Any, Any, Any]:
+    """The CSV's features, labels and spec, and the encoder of ``settings`` when it has text."""
     from scoring.training import DataError, read_csv_export
 
     if sep not in ("auto", ",", ";"):
@@ -89,18 +95,14 @@ def _load(csv: Path, label: str, drop: str, text_columns: str, sep: str) -> tupl
         raise _fail(str(exc)) from None
     encoder = None
     if spec.text:
-        from scoring.encoder import TextEncoder
+        from sync.wiring.scorers import make_encoder
 
         try:
-            encoder = TextEncoder(_encoder_model())
-        except (FileNotFoundError, RuntimeError) as exc:
-            raise _fail(str(exc)) from None
+            # No embedding cache: a CSV's texts are not the CRM's, and these commands write only their output.
+            encoder = make_encoder(settings, embedding_cache=False)
+        except (FileNotFoundError, RuntimeError, ValueError) as exc:
+            raise _fail(f"org {settings.org}: {exc}" if settings.org else str(exc)) from None
     return frame, y, spec, encoder
-
-
-def _encoder_model() -> str:
-    """The encoder setting (evaluate needs no CRM; a settings problem still exits 2)."""
-    return str(_settings_without_crm(orgs=False).scoring.encoder_model)
 
 
 def _table(title: str, values: dict[str, Any]) -> None:
@@ -118,12 +120,16 @@ def _table(title: str, values: dict[str, Any]) -> None:
 
 def evaluate(csv: Path = _CSV, label: str = _LABEL, drop: str = _DROP, text_columns: str = _TEXT,
              sep: str = _SEP, test_size: float = typer.Option(0.25, "--test-size", help="Share of rows to test on."),
-             seed: int = _SEED, json_out: Path = typer.Option(..., "--json", help="Where to write the metrics JSON.")
-             ) -> None:
+             seed: int = _SEED, json_out: Path = typer.Option(..., "--json", help="Where to write the metrics JSON."),
+             org: str | None = typer.Option(None, "--org", metavar="NAME",
+                                            help="Read text with org NAME's encoder (its file in LEADPILOT_ORGS_DIR, "
+                                                 "its state directory); default: that of .env.")) -> None:
     """Hold out a stratified test part, train on the rest, report ROC-AUC, PR-AUC, Brier, ECE, lift."""
     from scoring.training import DataError, evaluate_frame
 
-    frame, y, spec, encoder = _load(csv, label, drop, text_columns, sep)
+    # A CSV belongs to no org: without --org, .env's settings even when several orgs are configured.
+    settings = _settings_without_crm(org, orgs=False)
+    frame, y, spec, encoder = _load(csv, label, drop, text_columns, sep, settings)
     try:
         result = evaluate_frame(frame, y, spec, test_size=test_size, seed=seed, encoder=encoder)
     except DataError as exc:
@@ -146,8 +152,9 @@ def train(csv: Path | None = _TRAIN_CSV, label: str | None = _TRAIN_LABEL, drop:
         return
     if not label:
         raise _fail("--label is required with --csv: --label COLUMN (0/1 or true/false) or COLUMN=POSITIVE_VALUE")
-    frame, y, spec, encoder = _load(csv, label, drop, text_columns, sep)
-    root = registry or _state_dir(org) / "models"
+    settings = _settings_without_crm(org)
+    frame, y, spec, encoder = _load(csv, label, drop, text_columns, sep, settings)
+    root = registry or Path(settings.state_dir) / "models"
     try:
         scorer, report = train_scorer(frame, y, spec, encoder=encoder, seed=seed)
     except DataError as exc:

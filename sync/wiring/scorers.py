@@ -154,19 +154,7 @@ class ModelScorers:
 
     def encoder(self) -> Any:
         if self._encoder is None:
-            from scoring.encoder import TextEncoder
-
-            cache = Path(self.settings.state_dir) / "encoder-cache.sqlite"
-            cfg = self.settings.scoring
-            if cfg.encoder_backend == "static":
-                from scoring.encoder_static import StaticEncoder
-
-                # distilled once per source model, kept next to the embedding cache
-                self._encoder = StaticEncoder(cfg.encoder_model, cache=cache,
-                                              cache_dir=Path(self.settings.state_dir) / "static-encoder")
-            else:
-                self._encoder = TextEncoder(cfg.encoder_model, cache=cache, backend=cfg.encoder_backend,
-                                            onnx_dir=Path(self.settings.state_dir) / "onnx")
+            self._encoder = make_encoder(self.settings)
         return self._encoder
 
     def _registry(self) -> Any:
@@ -202,6 +190,27 @@ class ModelScorers:
 def model_dir(settings: Settings) -> Path:
     """The deployment's model registry directory."""
     return Path(settings.state_dir) / "models"
+
+
+def make_encoder(settings: Settings, *, embedding_cache: bool = True) -> Any:
+    """The text encoder of ``settings`` (of one org): its ``encoder_model`` on its
+    ``encoder_backend``, with its files in its state directory (the ONNX export, the static
+    vectors distilled once per source model, and with ``embedding_cache`` the embedding cache).
+
+    The daemon and the CSV commands (``leadpilot evaluate | train --csv``) build it here, so a
+    model trained from a CSV for an org reads text as that org's daemon does: vectors of another
+    model or backend would not fit it."""
+    from scoring.encoder import TextEncoder
+
+    state = Path(settings.state_dir)
+    cache = state / "encoder-cache.sqlite" if embedding_cache else None
+    cfg = settings.scoring
+    if cfg.encoder_backend == "static":
+        from scoring.encoder_static import StaticEncoder
+
+        # distilled once per source model, kept next to the embedding cache
+        return StaticEncoder(cfg.encoder_model, cache=cache, cache_dir=state / "static-encoder")
+    return TextEncoder(cfg.encoder_model, cache=cache, backend=cfg.encoder_backend, onnx_dir=state / "onnx")
 
 
 def champion_model(settings: Settings, store: Any) -> tuple[str, dict[str, Any]] | None:

@@ -151,3 +151,54 @@ def test_given_two_orgs_when_model_commands_name_an_org_then_they_use_that_orgs_
     assert promote.exit_code == 2 and "v0009" in promote.output
     rollback = CliRunner().invoke(app, ["model", "rollback", "--org", "globex", "--no-rescore"])
     assert rollback.exit_code == 2, rollback.output
+
+
+def _leads_csv(path: Path, n: int = 160) -> Path:
+    """A CSV export with a free-text column, whose label follows a word in the text and the source."""
+    import csv
+    import random
+
+    rng = random.Random(7)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        out = csv.writer(fh)
+        out.writerow(["source", "message", "Converted"])
+        for _ in range(n):
+            budget, source = rng.random() < 0.4, rng.choice(["Reference", "Google", "Direct"])
+            message = "our budget is approved for this quarter" if budget else rng.choice(["just browsing", "send a brochure"])
+            out.writerow([source, message, int(rng.random() < (0.7 if budget else 0.15))])
+    return path
+
+
+def test_given_two_orgs_when_evaluate_org_then_text_is_read_with_that_orgs_encoder(orgs: Path, tmp_path: Path) -> None:
+    # Each org names an encoder of its own (missing here, so that loading one fails fast and says which).
+    for org in ("acme", "globex"):
+        with (orgs / f"{org}.env").open("a", encoding="utf-8") as fh:
+            fh.write(f"LEADPILOT_SCORING__ENCODER_MODEL={tmp_path / 'models' / org}\n")
+    leads = _leads_csv(tmp_path / "leads.csv")
+    args = ["--csv", str(leads), "--label", "Converted", "--text-columns", "message"]
+
+    for org in ("acme", "globex"):
+        named = CliRunner().invoke(app, ["evaluate", *args, "--org", org, "--json", str(tmp_path / f"{org}.json")])
+        assert named.exit_code == 2, named.output
+        assert f"org {org}: model '{tmp_path / 'models' / org}' is not a directory" in named.output
+        assert "LEADPILOT_SCORING__ENCODER_MODEL" in named.output and not (tmp_path / f"{org}.json").exists()
+    # train --csv registers in acme's registry, so it reads text with acme's encoder too
+    train = CliRunner().invoke(app, ["train", *args, "--org", "acme"])
+    assert train.exit_code == 2 and f"org acme: model '{tmp_path / 'models' / 'acme'}'" in train.output, train.output
+
+    # Without text no encoder is loaded: the org's evaluation runs; an unknown org is named.
+    plain = ["--csv", str(leads), "--label", "Converted", "--drop", "message"]
+    globex = CliRunner().invoke(app, ["evaluate", *plain, "--org", "globex", "--json", str(tmp_path / "globex.json")])
+    assert globex.exit_code == 0, globex.output
+    assert json.loads((tmp_path / "globex.json").read_text())["n_test"] == 40
+    unknown = CliRunner().invoke(app, ["evaluate", *plain, "--org", "initech", "--json", str(tmp_path / "i.json")])
+    assert unknown.exit_code == 2 and "--org initech: unknown org; the orgs in" in unknown.output
+
+
+def test_given_two_orgs_when_evaluate_names_no_org_then_it_evaluates_with_the_env_settings(
+        orgs: Path, tmp_path: Path) -> None:
+    leads = _leads_csv(tmp_path / "leads.csv")
+    result = CliRunner().invoke(app, ["evaluate", "--csv", str(leads), "--label", "Converted", "--drop", "message",
+                                      "--json", str(tmp_path / "m.json")])
+    assert result.exit_code == 0, result.output  # a CSV belongs to no org: no "name one with --org"
+    assert json.loads((tmp_path / "m.json").read_text())["n_train"] == 120
