@@ -96,15 +96,16 @@ def run(org: str | None = ORG_OPTION) -> None:
     """Run the daemon: sync, rewards and retrain jobs on their schedules until SIGTERM/SIGINT."""
     from sync.cli.common import hold_store_or_exit
     from sync.ops.daemon import Daemon
-    from sync.ops.metrics import DEFAULT_ORG, Metrics, start_metrics_server
+    from sync.ops.metrics import DEFAULT_ORG, Metrics
 
     settings = _routing_settings(org)
     with hold_store_or_exit(settings, "run"):  # before the CRM is contacted: one daemon per store
         metrics = Metrics(org=settings.org or DEFAULT_ORG)
+        # Before the CRM log-in, which may wait minutes for the API limit: a taken port is said at once.
+        _serve_metrics_or_exit(metrics, settings.metrics_port, "set LEADPILOT_METRICS_PORT to a free port (0: none)")
         deps = _deps(settings, metrics, patient=True)
         daemon = Daemon(deps)
         daemon.install_signal_handlers()
-        start_metrics_server(metrics, settings.metrics_port)
         code = daemon.run()
     raise typer.Exit(code)
 
@@ -118,14 +119,23 @@ def worker(
                                                      "goes to another worker."),
     stalled_check_seconds: int = typer.Option(30, "--stalled-check-seconds", min=1, max=59,
                                               help="How often the workers look for a dead worker's jobs."),
+    metrics_port: int | None = typer.Option(None, "--metrics-port", min=0, max=65535,
+                                            help="Serve /metrics on this port (default: LEADPILOT_METRICS_PORT); "
+                                                 "0: no metrics endpoint."),
+    metrics_port_offset: int = typer.Option(0, "--metrics-port-offset", min=0, max=65535,
+                                            help="Added to the metrics port, so that workers on one machine each "
+                                                 "have their own: the template unit passes its instance number "
+                                                 "(leadpilot-worker@2: 9464 + 2)."),
 ) -> None:
     """Run jobs from the PostgreSQL job queue (procrastinate): start any number, on any machines.
 
-    With LEADPILOT_ORGS_DIR a worker serves every org there, each org's jobs under its own lock."""
+    With LEADPILOT_ORGS_DIR a worker serves every org there, each org's jobs under its own lock;
+    its metrics carry each job's org."""
     import socket
 
     from sync.cli.common import CONFIG_ERROR, hold_store_or_exit, open_store_or_exit
     from sync.ops.logs import configure_logging, register_settings_secrets
+    from sync.ops.metrics import DEFAULT_ORG, Metrics
     from sync.ops.workers import WorkerOptions, build_app, run_worker
 
     orgs = _worker_orgs()
@@ -146,12 +156,52 @@ def worker(
     except ValueError as exc:
         typer.echo(f"cannot start: {exc}", err=True)
         raise typer.Exit(CONFIG_ERROR) from None
+    port, fix = _worker_metrics_port(orgs, metrics_port, metrics_port_offset)
+    metrics = Metrics(org=orgs[0].org or DEFAULT_ORG)
+    _serve_metrics_or_exit(metrics, port, fix)
     # The migrations: the queue's schema (the default one, shared by the orgs) and each org's own.
     shared = orgs[0].without_org()
     for one in [shared, *orgs] if orgs[0].org else orgs:
         open_store_or_exit(one).close()
     with hold_store_or_exit(shared, "worker", shared=True):  # workers together, never beside `run`
-        run_worker(orgs, options, name or f"{socket.gethostname()}:{os.getpid()}")
+        run_worker(orgs, options, name or f"{socket.gethostname()}:{os.getpid()}", metrics)
+
+
+def _worker_metrics_port(orgs: list[Settings], port: int | None, offset: int) -> tuple[int, str]:
+    """The port a worker serves /metrics on (0: none) and, for a port it cannot have, what to change:
+    ``--metrics-port`` (else LEADPILOT_METRICS_PORT, one for all the orgs) plus ``--metrics-port-offset``."""
+    from sync.cli.common import config_failure
+
+    if port is None:
+        ports = sorted({one.metrics_port for one in orgs})
+        if len(ports) > 1:
+            config_failure([f"LEADPILOT_METRICS_PORT: a worker serves every org's metrics on one port, but the org "
+                            f"files name {', '.join(map(str, ports))}; set it once, in the environment, or give "
+                            "--metrics-port N"])
+        [port] = ports
+        base = f"LEADPILOT_METRICS_PORT={port}"
+    else:
+        base = f"--metrics-port {port}"
+    if port == 0:
+        return 0, ""
+    if port + offset > 65535:
+        config_failure([f"--metrics-port-offset {offset}: {base} + {offset} is beyond the last port, 65535; "
+                        "give a smaller offset or base port"])
+    source = f"{base} + --metrics-port-offset {offset}" if offset else base
+    return port + offset, (f"it comes from {source}: give each worker on this machine a port of its own with "
+                           "--metrics-port N or --metrics-port-offset N, or --metrics-port 0 for none")
+
+
+def _serve_metrics_or_exit(metrics: Any, port: int, fix: str) -> None:
+    """Serve ``metrics`` on ``port`` (0: not at all), or one line naming the port and ``fix``, exit 2."""
+    from sync.cli.common import CONFIG_ERROR
+    from sync.ops.metrics import MetricsPortError, start_metrics_server
+
+    try:
+        start_metrics_server(metrics, port)
+    except MetricsPortError as exc:
+        typer.echo(f"cannot start: {exc}; {fix}", err=True)
+        raise typer.Exit(CONFIG_ERROR) from None
 
 
 def _worker_orgs() -> list[Settings]:

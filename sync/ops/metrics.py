@@ -8,6 +8,7 @@ many orgs (``leadpilot worker``) keeps one registry and hands each org ``for_org
 from __future__ import annotations
 
 import copy
+import errno
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -121,9 +122,20 @@ class Metrics:
         return self.registry.get_sample_value(name, {"org": self.org, **(labels or {})})
 
 
+class MetricsPortError(Exception):
+    """The metrics endpoint cannot listen on its port (taken by another process, or privileged)."""
+
+
 def start_metrics_server(metrics: Metrics, port: int, addr: str = "127.0.0.1") -> int:
-    """Serve ``/metrics`` on ``addr:port`` in a daemon thread; port 0 disables. Returns the port."""
+    """Serve ``/metrics`` on ``addr:port`` in a daemon thread; port 0 disables. Returns the port.
+
+    Raises ``MetricsPortError`` naming the address and port when it cannot listen there; the
+    caller says which option or variable chooses the port."""
     if port == 0:
         return 0
-    start_http_server(port, addr=addr, registry=metrics.registry)
+    try:
+        start_http_server(port, addr=addr, registry=metrics.registry)
+    except OSError as exc:
+        why = "the port is taken by another process" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
+        raise MetricsPortError(f"cannot serve metrics on {addr}:{port}: {why}") from None
     return port

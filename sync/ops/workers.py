@@ -28,6 +28,14 @@ nothing) and no org lock, so N workers score N chunks at once. A chunk done mean
 skipped; a chunk whose worker died is retried like any stalled job, and reads its leads again
 without writing what it had written.
 
+**Metrics**: each worker process serves its own ``/metrics`` (``leadpilot worker --metrics-port``,
+``--metrics-port-offset``; the template unit gives instance N the port ``LEADPILOT_METRICS_PORT``
++ N), with the daemon's families, each job's observations labelled with the job's org. One
+port per process rather than prometheus_client's multiprocess mode: the workers are separate
+units, often on separate machines, so there is no one process to aggregate for them; each
+target's ``up`` then says which worker is gone, no shared directory outlives a killed worker,
+and the ``Info`` families (model, policy) keep working, which multiprocess mode does not support.
+
 The queue's tables come with the store's migrations (revision 0005 applies procrastinate's
 schema on PostgreSQL), so a fresh database needs nothing by hand. A SQLite store has no
 workers: ``leadpilot run`` is the embedded mode.
@@ -39,6 +47,7 @@ import asyncio
 import logging
 import os
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -56,6 +65,7 @@ if TYPE_CHECKING:
 
     from sync.config.settings import Settings
     from sync.jobs.backfill import Progress
+    from sync.ops.metrics import Metrics
     from sync.wiring.deps import Deps
 
 log = logging.getLogger(__name__)
@@ -119,8 +129,8 @@ def queue_store_url(orgs: Sequence[Settings]) -> str:
 class _DepsHolder:
     """One ``Deps`` per org in a worker process, wired on the org's first job (CRM log-in, model load)."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
+        self.settings, self.metrics = settings, metrics  # the worker's metrics, labelled with this org
         self._deps: Deps | None = None
         self._lock = threading.Lock()
 
@@ -129,19 +139,20 @@ class _DepsHolder:
             if self._deps is None:
                 from sync.wiring.deps import build_deps
 
-                self._deps = build_deps(self.settings)
+                self._deps = build_deps(self.settings, metrics=self.metrics)
             return self._deps
 
 
-def build_app(orgs: Settings | Sequence[Settings]) -> procrastinate.App:
+def build_app(orgs: Settings | Sequence[Settings], metrics: Metrics | None = None) -> procrastinate.App:
     """The procrastinate app with the daemon's jobs as periodic tasks for every org in ``orgs``
-    (each org on its own schedule, its jobs under its own lock)."""
+    (each org on its own schedule, its jobs under its own lock), observed in ``metrics`` under
+    each org's label when given."""
     orgs = list(orgs) if isinstance(orgs, Sequence) else [orgs]
     conninfo = queue_conninfo(queue_store_url(orgs))  # a SQLite store is told before anything else
     import procrastinate
 
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo))
-    holders = {org_key(one): _DepsHolder(one) for one in orgs}
+    holders = {org_key(one): _DepsHolder(one, _org_metrics(metrics, one)) for one in orgs}
     tasks = {name: _task(app, holders, name) for name in JOBS}
     for org, holder in holders.items():
         for name, cron in _crons(holder.settings).items():
@@ -150,6 +161,13 @@ def build_app(orgs: Settings | Sequence[Settings]) -> procrastinate.App:
     _backfill_task(app, holders)
 
     return app
+
+
+def _org_metrics(metrics: Metrics | None, settings: Settings) -> Metrics | None:
+    """The worker's metrics as one org's: labelled as ``leadpilot run`` labels that org."""
+    from sync.ops.metrics import DEFAULT_ORG
+
+    return None if metrics is None else metrics.for_org(settings.org or DEFAULT_ORG)
 
 
 def _crons(settings: Settings) -> dict[str, str]:
@@ -174,7 +192,15 @@ def _task(app: procrastinate.App, holders: dict[str, _DepsHolder], name: str) ->
         org = org or org_key(holder.settings)
         log.info("job %s %s (org %s, period %d) started in pid %d", context.job.id, name, org, timestamp,
                  os.getpid())
-        report = body(holder.get())
+        t0 = time.monotonic()
+        try:
+            report = body(holder.get())
+        except Exception:
+            # A body reports its own faults (and its metrics); one that escapes it (the CRM log-in
+            # of the org's first job) still counts as the job's failure, as under `leadpilot run`.
+            if holder.metrics is not None:
+                holder.metrics.observe_job(name, time.monotonic() - t0, False, time.time())
+            raise
         error = getattr(report, "error", None)
         log.info("job %s %s (org %s) finished: %s", context.job.id, name, org,
                  getattr(report, "counts", lambda: report)() if error is None else f"error: {error}")
@@ -278,11 +304,13 @@ async def serve_worker(app: procrastinate.App, conninfo: str, options: WorkerOpt
         checker.cancel()
 
 
-def run_worker(orgs: Settings | Sequence[Settings], options: WorkerOptions, name: str) -> None:
+def run_worker(orgs: Settings | Sequence[Settings], options: WorkerOptions, name: str,
+               metrics: Metrics | None = None) -> None:
     """Run one worker for ``orgs`` until SIGTERM/SIGINT (procrastinate finishes the job in hand first),
-    checking for stalled jobs every ``options.stalled_check_seconds`` beside its jobs."""
+    checking for stalled jobs every ``options.stalled_check_seconds`` beside its jobs; its jobs
+    are observed in ``metrics`` (served by the caller)."""
     orgs = list(orgs) if isinstance(orgs, Sequence) else [orgs]
-    app = build_app(orgs)
+    app = build_app(orgs, metrics)
     conninfo = queue_conninfo(queue_store_url(orgs))
 
     async def serve() -> None:

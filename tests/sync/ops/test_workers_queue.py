@@ -128,7 +128,8 @@ def test_the_worker_template_unit_is_hardened_like_the_daemon_unit_and_runs_a_wo
     worker = ROOT / "deploy" / "leadpilot-worker@.service"
     assert hardening(worker) == hardening(ROOT / "deploy" / "leadpilot.service")
     text = worker.read_text(encoding="utf-8")
-    assert "ExecStart=/opt/leadpilot/.venv/bin/leadpilot worker --name %H:%i" in text
+    # each instance its own metrics port: LEADPILOT_METRICS_PORT + its number (tests/sync/ops/test_metrics_ports.py)
+    assert "ExecStart=/opt/leadpilot/.venv/bin/leadpilot worker --name %H:%i --metrics-port-offset %i\n" in text
     assert "RestartPreventExitStatus=2" in text and "Restart=on-failure" in text
 
 
