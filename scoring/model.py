@@ -30,7 +30,7 @@ import numpy as np
 from scoring.cues import CueModel, lead_names
 from scoring.ensemble import Ensemble
 from scoring.features import Features, FeatureSpec, Featurizer, Rows
-from scoring.reasons import KeywordModel, Reason, contributions, describe, render
+from scoring.reasons import KeywordModel, Reason, contributions, describe, may_show, render
 from scoring.types import Score
 
 
@@ -165,13 +165,21 @@ class LeadScorer:
             rows = list(rows)
         return self._explain(self.features(rows), lead_names(rows))
 
-    def _explain(self, feats: Features, names: Sequence[Sequence[str]]) -> list[list[Reason]]:
-        effects = contributions(self.featurizer, lambda f: self.ensemble.raw_logit(self.featurizer, f), feats)
+    def _explain(self, feats: Features, names: Sequence[Sequence[str]], *,
+                 shown_only: bool = False) -> list[list[Reason]]:
+        """Reasons per row, strongest first. ``shown_only``: only the columns whose reasons
+        ``render`` can show (``reasons.may_show``): the score path, where the rest is never read."""
+        effects = contributions(self.featurizer, lambda f: self.ensemble.raw_logit(self.featurizer, f), feats,
+                                substituted=lambda part, copies: self.ensemble.substituted_logits(
+                                    self.featurizer, part, copies))
+        rows = feats.raw.to_dict("records")
         out = []
-        for i in range(len(feats)):
+        for i, row in enumerate(rows):
             order = np.argsort(-np.abs(effects[i]), kind="stable")
-            out.append([r for g in order for r in describe(self.featurizer, feats, i, int(g), float(effects[i, g]),
-                                                            self.keywords, names[i])])
+            out.append([r for g in order
+                        if not shown_only or may_show(self.featurizer, int(g), float(effects[i, g]))
+                        for r in describe(self.featurizer, feats, i, int(g), float(effects[i, g]),
+                                          self.keywords, names[i], row)])
         return out
 
     def grade(self, p: float) -> str:
@@ -187,7 +195,7 @@ class LeadScorer:
             return []
         feats = self.features(rows)
         probs = self.ensemble.probability(self.featurizer, feats)
-        reasons = self._explain(feats, lead_names(rows))
+        reasons = self._explain(feats, lead_names(rows), shown_only=True)
         cut = self.opportunity_threshold
         return [Score(probability=float(p), score=int(round(100 * float(p))), grade=self.grade(float(p)),
                       opportunity=cut is not None and float(p) >= cut,

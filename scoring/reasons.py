@@ -32,6 +32,7 @@ from scoring.cues import CueModel, quoted
 from scoring.features import MISSING, Features, Featurizer, is_missing
 
 PLUS, MINUS = "(+)", "(\u2212)"
+MIN_EFFECT = 0.05  # the smallest effect on the raw logit a shown reason has (``render``)
 
 
 @dataclass(frozen=True)
@@ -60,10 +61,14 @@ class KeywordModel:
         return []
 
 
-def contributions(featurizer: Featurizer, raw: Any, feats: Features, chunk: int = 256) -> np.ndarray:
+def contributions(featurizer: Featurizer, raw: Any, feats: Features, chunk: int = 256, *,
+                  substituted: Any = None) -> np.ndarray:
     """``(n, n_columns)`` baseline-substitution effects on the raw logit; ``raw(feats) -> logits``.
 
     All substituted copies of a chunk of leads go through the model in one pass.
+    ``substituted(part, copies)``, where the model offers one: the logits of ``part`` followed
+    by those of each ``(column number, copy)`` in ``copies`` — what ``raw`` gives on them stacked,
+    computed knowing which column each copy changes (``Ensemble.substituted_logits``).
     """
     n_groups = len(featurizer.spec.columns)
     out = np.zeros((len(feats), n_groups))
@@ -71,8 +76,8 @@ def contributions(featurizer: Featurizer, raw: Any, feats: Features, chunk: int 
         part = feats.take(np.arange(start, min(start + chunk, len(feats))))
         m = len(part)
         plan = [(g, w) for g in range(n_groups) for w, _ in featurizer.backgrounds[g]]
-        copies = [featurizer.with_value(part, g, v) for g in range(n_groups) for _, v in featurizer.backgrounds[g]]
-        z = raw(Features.stack([part, *copies]))
+        copies = [(g, featurizer.with_value(part, g, v)) for g in range(n_groups) for _, v in featurizer.backgrounds[g]]
+        z = substituted(part, copies) if substituted is not None else raw(Features.stack([part, *(c for _, c in copies)]))
         base = z[:m]
         for k, (g, w) in enumerate(plan):
             out[start:start + m, g] -= w * z[m * (k + 1): m * (k + 2)]
@@ -93,13 +98,18 @@ def _fmt_number(value: Any) -> str:
 
 
 def describe(featurizer: Featurizer, feats: Features, i: int, g: int, c: float,
-             cues: Mapping[str, CueModel | KeywordModel], names: Sequence[str] = ()) -> list[Reason]:
+             cues: Mapping[str, CueModel | KeywordModel], names: Sequence[str] = (),
+             row: Mapping[str, Any] | None = None) -> list[Reason]:
     """The reasons for column number ``g`` of row ``i`` with contribution ``c``: one, or for a
-    text column up to two cue phrases sharing ``c`` (``names``: the lead's own, never quoted)."""
+    text column up to two cue phrases sharing ``c`` (``names``: the lead's own, never quoted).
+    ``row``: row ``i`` of ``feats.raw`` as a mapping, when the caller has it (reading a
+    DataFrame row per reason cost a third of a backfill's scoring time)."""
     spec = featurizer.spec
     col = spec.columns[g]
     label = spec.label(col)
-    value = feats.raw.iloc[i][col]
+    if row is None:
+        row = feats.raw.iloc[i]
+    value = row[col]
     n_num, n_cat = len(spec.numeric), len(spec.categorical)
     if g < n_num + n_cat:
         missing = is_missing(value, spec.missing_values) if g < n_num else feats.codes[i, g - n_num] == MISSING
@@ -111,7 +121,6 @@ def describe(featurizer: Featurizer, feats: Features, i: int, g: int, c: float,
     if not text.strip():
         return [Reason(col, f"{label}: none", c, text_cue=True)]
     model = cues.get(col)
-    row = feats.raw.iloc[i]
     said = [str(row[other]) for other in spec.categorical if not is_missing(row[other], spec.missing_values)]
     found = model.cues(text, float(np.sign(c)), names, said) if model is not None else []
     if not found:
@@ -120,8 +129,23 @@ def describe(featurizer: Featurizer, feats: Features, i: int, g: int, c: float,
     return [Reason(col, quoted(label, phrase), c * w / total, text_cue=True) for phrase, w in found]
 
 
+def is_text_column(featurizer: Featurizer, g: int) -> bool:
+    spec = featurizer.spec
+    return g >= len(spec.numeric) + len(spec.categorical)
+
+
+def may_show(featurizer: Featurizer, g: int, c: float, min_effect: float = MIN_EFFECT) -> bool:
+    """Whether column ``g`` with effect ``c`` can contribute to what :func:`render` shows.
+
+    A text column's cue phrases share its effect, so each is at most ``|c|``: below
+    ``min_effect`` none is shown, and since every shown reason is at least ``min_effect`` and
+    outranks them, leaving them out changes neither the text-reason cap nor the result. Finding
+    cue phrases is the costly part of a reason, so the score path skips those columns."""
+    return abs(c) >= min_effect or not is_text_column(featurizer, g)
+
+
 def render(reasons: Sequence[Reason], max_chars: int = 250, *, positives: int = 3, negatives: int = 2,
-           min_effect: float = 0.05, text_reasons: int = 2) -> str:
+           min_effect: float = MIN_EFFECT, text_reasons: int = 2) -> str:
     """``"A (+); B (+); C (−)"`` within ``max_chars``: strongest positives first, then negatives;
     at most ``text_reasons`` about text (the strongest)."""
     strongest = sorted((r for r in reasons if r.text_cue), key=lambda r: -abs(r.contribution))
