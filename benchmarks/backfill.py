@@ -32,7 +32,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from benchmarks._out import write_json  # noqa: E402
 from sandbox.server import SandboxServer  # noqa: E402
 from sync.ops.demo import sandbox_env, sandbox_settings  # noqa: E402
 
@@ -122,11 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         result["extrapolated"] = {"leads": args.extrapolate_to, "seconds": round(args.extrapolate_to / rate),
                                   "note": f"linear scale-up of the rate measured on {result['leads']:,} leads, "
                                           "not a measurement"}
-    text = json.dumps(result, indent=2)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n", encoding="utf-8")
-    print(text)
+    print(write_json(result, args.json))
     return 0
 
 

@@ -2,6 +2,7 @@
 failover time, peak memory per worker.
 
     python benchmarks/scale_out.py --workers 1,2 --leads 20000 --json OUT [--backend transformer|static]
+                                   [--threads 1]
 
 For each worker count W: a fresh sandbox with ``--leads`` old leads (``sandbox.generated``) plus
 the world's history, a fresh PostgreSQL schema (``LEADPILOT_TEST_PG_URL`` or
@@ -10,7 +11,8 @@ into each run's state directory; each run starts with an empty embedding cache),
 processes, then ``leadpilot backfill --defer --json`` waits until every chunk is done.
 ``leads_per_s`` = leads / the deferring command's wall time (the workers log in and load the
 model within it); ``peak_rss_mb`` is each worker's high-water mark (``VmHWM``), the largest
-reported; ``speedup`` = the largest W's rate / one worker's.
+reported; ``speedup`` = the largest W's rate / one worker's. Each worker runs with
+``--threads`` CPU threads (``leadpilot worker --threads``, default 1: one worker per core).
 
 Failover: two workers with heartbeat 1 s, stalled after 5 s, checked every 2 s (``worker
 --heartbeat-seconds 1 --stalled-after-seconds 5 --stalled-check-seconds 2``); once a chunk job
@@ -42,6 +44,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import backfill as single_machine  # noqa: E402  (benchmarks/backfill.py: training, the encoder backends)
 
+from benchmarks._out import write_json  # noqa: E402
 from sandbox.server import SandboxServer  # noqa: E402
 from sync.ops.demo import sandbox_env  # noqa: E402
 from sync.store import Store  # noqa: E402
@@ -122,13 +125,13 @@ def _setup(leads: int, history: int, seed: int, trained: Path, tmp: Path, store_
 
 
 def throughput(workers: int, leads: int, history: int, seed: int, trained: Path, pg: str,
-               chunk_leads: int, backend: str) -> dict[str, Any]:
+               chunk_leads: int, backend: str, threads: int = 1) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="leadpilot-scale-") as raw, Schema(pg) as url, \
             SandboxServer(seed=seed, leads=history, generated_leads=leads) as srv:
         tmp = Path(raw)
         env = _setup(leads, history, seed, trained, tmp, url, srv)
         env["LEADPILOT_SCORING__ENCODER_BACKEND"] = single_machine.BACKENDS[backend]
-        pool = Workers(workers, env, tmp, [])
+        pool = Workers(workers, env, tmp, ["--threads", str(threads)])
         try:
             t0 = time.perf_counter()
             done = subprocess.run([sys.executable, "-m", "sync.cli", "backfill", "--defer", "--json",
@@ -220,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backend", choices=sorted(single_machine.BACKENDS), default="transformer",
                     help="the encoder (default: the transformer, leadpilot's default backend)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1, help="CPU threads per worker (leadpilot worker --threads)")
     ap.add_argument("--pg-url", default=os.environ.get("LEADPILOT_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test"))
     ap.add_argument("--static-cache", type=Path, default=Path.home() / ".cache" / "leadpilot" / "static-encoder")
     ap.add_argument("--no-failover", action="store_true")
@@ -231,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--workers takes counts of 1 or more, e.g. 1,2")
     chunk = args.chunk_leads or max(1, (args.leads + args.history) // 10)
     result: dict[str, Any] = {"leads": args.leads + args.history, "backend": args.backend, "chunk_leads": chunk,
-                              "workers": {}}
+                              "threads_per_worker": args.threads, "workers": {}}
     with tempfile.TemporaryDirectory(prefix="leadpilot-scale-train-") as raw:
         trained = Path(raw) / "state"
         trained.mkdir()
@@ -240,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         result.update(single_machine.train(args.history, args.seed, trained, args.backend))
         for w in [] if args.failover_only else counts:
             result["workers"][str(w)] = throughput(w, args.leads, args.history, args.seed, trained, args.pg_url,
-                                                   chunk, args.backend)
+                                                   chunk, args.backend, args.threads)
             print(f"{w} worker(s): {result['workers'][str(w)]}", file=sys.stderr)
         if result["workers"]:
             first, last = result["workers"][str(counts[0])], result["workers"][str(counts[-1])]
@@ -249,11 +253,7 @@ def main(argv: list[str] | None = None) -> int:
             result.update(failover(max(2000, args.leads // 5), args.history, args.seed, trained, args.pg_url,
                                    max(200, chunk // 5), args.backend))
     result["machine"] = {"cpus": os.cpu_count()}
-    text = json.dumps(result, indent=2, default=str)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n", encoding="utf-8")
-    print(text)
+    print(write_json(result, args.json))
     return 0
 
 

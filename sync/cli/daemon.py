@@ -126,6 +126,9 @@ def worker(
                                             help="Added to the metrics port, so that workers on one machine each "
                                                  "have their own: the template unit passes its instance number "
                                                  "(leadpilot-worker@2: 9464 + 2)."),
+    threads: int = typer.Option(1, "--threads", min=1,
+                                help="CPU threads for this worker's scoring (torch, OpenMP): run one worker per "
+                                     "core, each with one thread (the default)."),
 ) -> None:
     """Run jobs from the PostgreSQL job queue (procrastinate): start any number, on any machines.
 
@@ -147,7 +150,7 @@ def worker(
                    "would be taken for dead", err=True)
         raise typer.Exit(CONFIG_ERROR)
     options = WorkerOptions(heartbeat_seconds=heartbeat_seconds, stalled_after_seconds=stalled_after_seconds,
-                            stalled_check_seconds=stalled_check_seconds)
+                            stalled_check_seconds=stalled_check_seconds, threads=threads)
     try:
         build_app(orgs)  # the store on PostgreSQL, the schedule expressible as cron
     except ImportError:

@@ -80,6 +80,10 @@ class WorkerOptions:
     heartbeat_seconds: float = 10.0
     stalled_after_seconds: float = 60.0
     stalled_check_seconds: int = 30
+    # CPU threads of a job's model work (torch's intra-op pool, OpenMP, BLAS). One by default:
+    # workers scale out as processes, one per core; with torch's default of one thread per core in
+    # every worker, two workers on two cores ran four spinning threads and were slower than one.
+    threads: int = 1
 
 
 def queue_conninfo(store_url: str) -> str:
@@ -143,22 +147,24 @@ class _DepsHolder:
             return self._deps
 
 
-def build_app(orgs: Settings | Sequence[Settings], metrics: Metrics | None = None) -> procrastinate.App:
+def build_app(orgs: Settings | Sequence[Settings], metrics: Metrics | None = None,
+              threads: int | None = None) -> procrastinate.App:
     """The procrastinate app with the daemon's jobs as periodic tasks for every org in ``orgs``
     (each org on its own schedule, its jobs under its own lock), observed in ``metrics`` under
-    each org's label when given."""
+    each org's label when given. ``threads``: the CPU threads each job's model work may use
+    (``WorkerOptions.threads``; None: the libraries' defaults)."""
     orgs = list(orgs) if isinstance(orgs, Sequence) else [orgs]
     conninfo = queue_conninfo(queue_store_url(orgs))  # a SQLite store is told before anything else
     import procrastinate
 
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo))
     holders = {org_key(one): _DepsHolder(one, _org_metrics(metrics, one)) for one in orgs}
-    tasks = {name: _task(app, holders, name) for name in JOBS}
+    tasks = {name: _task(app, holders, name, threads) for name in JOBS}
     for org, holder in holders.items():
         for name, cron in _crons(holder.settings).items():
             app.periodic(cron=cron, periodic_id=org, lock=f"leadpilot-org:{org}",
                          queueing_lock=f"leadpilot.{name}:{org}", task_kwargs={"org": org})(tasks[name])
-    _backfill_task(app, holders)
+    _backfill_task(app, holders, threads)
 
     return app
 
@@ -182,7 +188,25 @@ def _crons(settings: Settings) -> dict[str, str]:
     return crons
 
 
-def _task(app: procrastinate.App, holders: dict[str, _DepsHolder], name: str) -> Any:
+def cpu_threads(threads: int | None) -> Any:
+    """A context limiting the calling thread's native thread pools (OpenMP, BLAS) and torch's
+    intra-op pool to ``threads``; ``None``: nothing changes.
+
+    procrastinate runs a job in a thread of its own, and OpenMP's thread count is per calling
+    thread, so the limit is set around each job, in the job's thread."""
+    import contextlib
+
+    if threads is None:
+        return contextlib.nullcontext()
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return threadpool_limits(limits=threads)
+
+
+def _task(app: procrastinate.App, holders: dict[str, _DepsHolder], name: str, threads: int | None = None) -> Any:
     """Task ``leadpilot.<name>``: the job body for the org its periodic deferral names (``org``)."""
     body = JOBS[name]
 
@@ -194,7 +218,8 @@ def _task(app: procrastinate.App, holders: dict[str, _DepsHolder], name: str) ->
                  os.getpid())
         t0 = time.monotonic()
         try:
-            report = body(holder.get())
+            with cpu_threads(threads):
+                report = body(holder.get())
         except Exception:
             # A body reports its own faults (and its metrics); one that escapes it (the CRM log-in
             # of the org's first job) still counts as the job's failure, as under `leadpilot run`.
@@ -212,7 +237,7 @@ def _task(app: procrastinate.App, holders: dict[str, _DepsHolder], name: str) ->
 BACKFILL_TASK = "leadpilot.backfill_chunk"
 
 
-def _backfill_task(app: procrastinate.App, holders: dict[str, _DepsHolder]) -> None:
+def _backfill_task(app: procrastinate.App, holders: dict[str, _DepsHolder], threads: int | None = None) -> None:
     def backfill_chunk(context: Any, org: str, chunk: int, plan: str, batch_leads: int) -> None:
         deps = holders[org].get()
         progress = load_progress(deps.store)
@@ -221,7 +246,8 @@ def _backfill_task(app: procrastinate.App, holders: dict[str, _DepsHolder]) -> N
                      context.job.id, chunk, org, plan)
             return
         log.info("job %s backfill chunk %d (org %s) started in pid %d", context.job.id, chunk, org, os.getpid())
-        report = run_chunk(deps, chunk, batch_leads=batch_leads)
+        with cpu_threads(threads):
+            report = run_chunk(deps, chunk, batch_leads=batch_leads)
         if report.error or report.stopped:
             # The chunk stays undone; failing the job makes the failure visible in the queue.
             raise RuntimeError(f"backfill chunk {chunk} (org {org}): {report.error or report.stopped}")
@@ -310,7 +336,7 @@ def run_worker(orgs: Settings | Sequence[Settings], options: WorkerOptions, name
     checking for stalled jobs every ``options.stalled_check_seconds`` beside its jobs; its jobs
     are observed in ``metrics`` (served by the caller)."""
     orgs = list(orgs) if isinstance(orgs, Sequence) else [orgs]
-    app = build_app(orgs, metrics)
+    app = build_app(orgs, metrics, options.threads)
     conninfo = queue_conninfo(queue_store_url(orgs))
 
     async def serve() -> None:
